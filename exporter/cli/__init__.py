@@ -1,0 +1,103 @@
+"""The `exporter` command: the only composition root, where settings meet the parts they wire."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, Literal, Protocol, cast, get_args, get_origin
+
+from pydantic import SecretStr
+
+from exporter import __version__
+from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+
+# Each subcommand is a module of this package; see `Command` for what it provides.
+SUBCOMMANDS = ("processor", "api", "produce", "demo", "dlq")
+
+
+class Command(Protocol):
+    """What a subcommand module provides (checked structurally, modules are not classes)."""
+
+    HELP: str
+    SETTINGS: tuple[str, ...]
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, settings: Settings, args: argparse.Namespace) -> int: ...
+
+
+def _load_command(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"exporter.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"exporter.cli.{name}":
+            raise
+        return None
+
+
+def _describe_default(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, fields: Sequence[str]) -> None:
+    """One flag per setting, its help naming the environment variable and the default."""
+    group = parser.add_argument_group("settings (flags override environment variables)")
+    for field in fields:
+        info = Settings.model_fields[field]
+        flag = "--" + field.replace("_", "-")
+        help_text = (
+            f"{info.description} [env {env_name(field)}; default {_describe_default(info.default)}]"
+        )
+        annotation = info.annotation
+        kwargs: dict[str, Any] = {"dest": field, "default": argparse.SUPPRESS, "help": help_text}
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif get_origin(annotation) is Literal:
+            kwargs["choices"] = get_args(annotation)
+        elif annotation in (int, float):
+            kwargs["type"] = annotation
+            kwargs["metavar"] = "N"
+        else:
+            kwargs["metavar"] = "SECRET" if SecretStr in get_args(annotation) else "TEXT"
+        group.add_argument(flag, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, with every subcommand that is installed."""
+    parser = argparse.ArgumentParser(
+        prog="exporter",
+        description="Turn business events from SQS into exact totals, Prometheus metrics and "
+        "a stats API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        module = _load_command(name)
+        if module is None:
+            continue
+        command = cast(Command, module)
+        sub = subparsers.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(sub)
+        add_setting_flags(sub, command.SETTINGS)
+        sub.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, load settings once, and run the chosen subcommand."""
+    args = build_parser().parse_args(argv)
+    command = cast(Command, args._command)
+    overrides = {f: getattr(args, f) for f in command.SETTINGS if hasattr(args, f)}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigurationError as exc:
+        print(f"exporter {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return command.run(settings, args)

@@ -1,0 +1,233 @@
+"""The event contract: what a message body must look like, checked once at the boundary.
+
+This module is pure (no I/O, no project imports) so that every other part can trust an `Event`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Final, Literal
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_ABS_VALUE: Final = Decimal(10) ** 12
+MICROS_PER_UNIT: Final = 1_000_000
+MAX_ID_LENGTH: Final = 128
+TYPE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+# Years outside this range are almost always a unit mix-up (milliseconds as seconds, a zero date).
+MIN_YEAR: Final = 1970
+MAX_YEAR: Final = 2999
+
+Reason = Literal[
+    "too_large",
+    "not_json",
+    "not_object",
+    "missing_field",
+    "bad_type",
+    "bad_value",
+    "bad_timestamp",
+    "bad_id",
+    "too_many_types",
+    "sum_overflow",
+]
+"""Every reason an event can be rejected for; stable, snake_case, used as a metric label."""
+
+REASONS: Final[tuple[Reason, ...]] = Reason.__args__  # type: ignore[attr-defined]
+
+_SIX_PLACES: Final = Decimal("0.000001")
+
+
+class InvalidEvent(Exception):
+    """A message body that breaks the contract; `reason` is stable, `detail` names the field."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: Reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated business event; `value_micros` is the value in millionths, exactly."""
+
+    type: str
+    value_micros: int
+    occurred_at: datetime
+    id: str | None = None
+
+    @property
+    def value(self) -> float:
+        """The value as a float, for metrics and display."""
+        return self.value_micros / MICROS_PER_UNIT
+
+    def to_json(self) -> bytes:
+        """Serialise so that `parse_event(e.to_json()) == e`, the value written exactly."""
+        fields = [
+            f'"type":{json.dumps(self.type)}',
+            f'"value":{_micros_to_json_number(self.value_micros)}',
+            f'"occurred_at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}"',
+        ]
+        if self.id is not None:
+            fields.append(f'"id":{json.dumps(self.id)}')
+        return ("{" + ",".join(fields) + "}").encode()
+
+
+def micros_to_decimal(micros: int) -> Decimal:
+    """Exact decimal form of a quantity kept in millionths."""
+    return Decimal(micros).scaleb(-6)
+
+
+def _micros_to_json_number(micros: int) -> str:
+    whole, frac = divmod(micros, MICROS_PER_UNIT)
+    if frac == 0:
+        return str(whole)
+    # A six-place exponent keeps plain notation (never 1E-6), which is valid JSON.
+    return str(micros_to_decimal(micros))
+
+
+def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Event:
+    """Validate one message body; raise `InvalidEvent` for anything that breaks the contract."""
+    if len(body) > max_bytes:
+        raise InvalidEvent("too_large", f"body is {len(body)} bytes, the limit is {max_bytes}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(
+            "not_json", f"body is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+    try:
+        # NaN and Infinity become non-finite Decimals, so 'value' rejects them by name below.
+        data = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(
+            "not_json", f"body is not JSON: {exc.msg} at position {exc.pos}"
+        ) from None
+    except ValueError as exc:  # an integer literal longer than Python's digit limit
+        raise InvalidEvent("not_json", f"body is not usable JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent("not_json", "body is nested too deeply to be an event") from None
+    if not isinstance(data, dict):
+        raise InvalidEvent("not_object", f"body must be a JSON object, got {_json_kind(data)}")
+    return Event(
+        type=_check_type(data),
+        value_micros=_check_value(data),
+        occurred_at=_check_occurred_at(data),
+        id=_check_id(data),
+    )
+
+
+def _json_kind(data: object) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, int | Decimal):
+        return "a number"
+    if isinstance(data, str):
+        return "a string"
+    return "an array"
+
+
+def _require(data: dict[str, Any], field: str) -> Any:
+    if field not in data or data[field] is None:
+        raise InvalidEvent("missing_field", f"required field '{field}' is missing")
+    return data[field]
+
+
+def _check_type(data: dict[str, Any]) -> str:
+    value = _require(data, "type")
+    if not isinstance(value, str):
+        raise InvalidEvent("bad_type", f"'type' must be a string, got {_json_kind(value)}")
+    if not TYPE_PATTERN.fullmatch(value):
+        raise InvalidEvent(
+            "bad_type",
+            f"'type' {value[:80]!r} must be 1-64 characters of letters, digits and _ . : -, "
+            "starting with a letter or digit",
+        )
+    return value
+
+
+def _check_value(data: dict[str, Any]) -> int:
+    value = _require(data, "value")
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise InvalidEvent("bad_value", f"'value' must be a number, got {_json_kind(value)}")
+    amount = Decimal(value) if isinstance(value, int) else value
+    if not amount.is_finite():
+        raise InvalidEvent("bad_value", f"'value' must be finite, got {amount}")
+    if abs(amount) > MAX_ABS_VALUE:
+        raise InvalidEvent("bad_value", "'value' must be within -1e12..1e12")
+    try:
+        return int(amount.quantize(_SIX_PLACES, rounding=ROUND_HALF_EVEN).scaleb(6))
+    except InvalidOperation:  # pragma: no cover - bounded above, so quantize cannot overflow
+        raise InvalidEvent("bad_value", "'value' cannot be represented") from None
+
+
+_FORMATS: Final = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read one of the accepted timestamp forms; raise ValueError otherwise."""
+    for fmt in _FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    # ISO 8601 with a 'T' separator, optional fraction and 'Z' or offset; naive means UTC.
+    if "T" not in text[8:12] or not text[:4].isdigit():
+        raise ValueError(text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _check_occurred_at(data: dict[str, Any]) -> datetime:
+    value = _require(data, "occurred_at")
+    if not isinstance(value, str):
+        raise InvalidEvent(
+            "bad_timestamp", f"'occurred_at' must be a string, got {_json_kind(value)}"
+        )
+    try:
+        moment = parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise InvalidEvent(
+            "bad_timestamp",
+            f"'occurred_at' {value[:40]!r} is not 'YYYY-MM-DD HH:MM:SS', ISO 8601 "
+            "or 'MM/DD/YYYY HH:MM'",
+        ) from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise InvalidEvent(
+            "bad_timestamp", f"'occurred_at' year {moment.year} is outside {MIN_YEAR}-{MAX_YEAR}"
+        )
+    return moment
+
+
+def _check_id(data: dict[str, Any]) -> str | None:
+    value = data.get("id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise InvalidEvent("bad_id", f"'id' must be a string of 1-{MAX_ID_LENGTH} characters")
+    return value
+
+
+def is_valid_type(name: str) -> bool:
+    """Whether `name` could ever be an event type (used to answer 400 rather than 404)."""
+    return TYPE_PATTERN.fullmatch(name) is not None
+
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "REASONS",
+    "Event",
+    "InvalidEvent",
+    "Reason",
+    "is_valid_type",
+    "micros_to_decimal",
+    "parse_event",
+    "parse_timestamp",
+]

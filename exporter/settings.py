@@ -1,0 +1,180 @@
+"""Every setting of the exporter, read from the environment once, at start-up, by the CLI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from exporter.events import DEFAULT_MAX_MESSAGE_BYTES
+from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
+
+# SQS refuses bodies over 256 KiB, so a larger limit could never be reached.
+SQS_MAX_BODY_BYTES = 256 * 1024
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - exporters are scraped from other hosts and containers
+
+
+class Settings(BaseSettings):
+    """Configuration; each field's alias is its environment variable, and the CLI adds a flag."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    redis_url: str = Field(
+        "redis://localhost:6379/0",
+        alias="REDIS_URL",
+        description="Redis that holds the totals (redis://, rediss:// or unix://).",
+    )
+    redis_prefix: str = Field(
+        "exporter",
+        alias="EXPORTER_REDIS_PREFIX",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix (and cluster hash tag) of every Redis key.",
+    )
+    sqs_queue_name: str = Field(
+        "events", alias="SQS_QUEUE_NAME", min_length=1, description="Name of the event queue."
+    )
+    sqs_queue_url: str | None = Field(
+        None, alias="SQS_QUEUE_URL", description="URL of the event queue; overrides the name."
+    )
+    sqs_dlq_name: str | None = Field(
+        None,
+        alias="SQS_DLQ_NAME",
+        description="Name of the dead-letter queue (default: <queue name>-dlq).",
+    )
+    aws_endpoint_url: str | None = Field(
+        None,
+        alias="AWS_ENDPOINT_URL",
+        description="SQS endpoint for emulators such as LocalStack or moto (unset: AWS).",
+    )
+    aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION", description="AWS region.")
+    sqs_wait_time_seconds: int = Field(
+        20,
+        alias="SQS_WAIT_TIME_SECONDS",
+        ge=0,
+        le=20,
+        description="Long-poll wait of each receive, in seconds.",
+    )
+    visibility_timeout_seconds: int = Field(
+        30,
+        alias="EXPORTER_VISIBILITY_TIMEOUT_SECONDS",
+        ge=5,
+        le=43200,
+        description="Visibility timeout of received messages; extended while a batch is slow.",
+    )
+    max_receive_count: int = Field(
+        5,
+        alias="EXPORTER_MAX_RECEIVE_COUNT",
+        ge=1,
+        le=1000,
+        description="Receives before SQS moves a message to the dead-letter queue by itself.",
+    )
+    create_queues: bool = Field(
+        True,
+        alias="EXPORTER_CREATE_QUEUES",
+        description="Create the queue and dead-letter queue when missing.",
+    )
+    concurrency: int = Field(
+        4,
+        alias="EXPORTER_CONCURRENCY",
+        ge=1,
+        le=64,
+        description="Concurrent pollers per processor.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        20.0,
+        alias="EXPORTER_SHUTDOWN_TIMEOUT_SECONDS",
+        gt=0,
+        description="Deadline for finishing in-flight batches on SIGTERM.",
+    )
+    queue_depth_interval_seconds: float = Field(
+        15.0,
+        alias="EXPORTER_QUEUE_DEPTH_INTERVAL_SECONDS",
+        gt=0,
+        description="How often queue depth gauges are refreshed.",
+    )
+    dedupe_window_seconds: int = Field(
+        DEFAULT_DEDUPE_WINDOW_SECONDS,
+        alias="EXPORTER_DEDUPE_WINDOW_SECONDS",
+        ge=1,
+        description="How long an applied event identity is remembered to drop redeliveries.",
+    )
+    max_event_types: int = Field(
+        DEFAULT_MAX_TYPES,
+        alias="EXPORTER_MAX_EVENT_TYPES",
+        ge=1,
+        le=100_000,
+        description="Distinct event types accepted before new ones are dead-lettered.",
+    )
+    max_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        alias="EXPORTER_MAX_MESSAGE_BYTES",
+        ge=64,
+        le=SQS_MAX_BODY_BYTES,
+        description="Largest message body accepted as an event.",
+    )
+    api_host: str = Field(
+        ALL_INTERFACES, alias="EXPORTER_API_HOST", description="Address the stats API binds."
+    )
+    api_port: int = Field(
+        8000, alias="EXPORTER_API_PORT", ge=0, le=65535, description="Port of the stats API."
+    )
+    metrics_host: str = Field(
+        ALL_INTERFACES,
+        alias="EXPORTER_METRICS_HOST",
+        description="Address the processor's /metrics binds.",
+    )
+    metrics_port: int = Field(
+        9108,
+        alias="EXPORTER_METRICS_PORT",
+        ge=0,
+        le=65535,
+        description="Port of the processor's /metrics, /health and /ready.",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        alias="EXPORTER_ADMIN_TOKEN",
+        description="Bearer token for DELETE /stats (unset: reset is disabled).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="EXPORTER_LOG_LEVEL", description="Least severe level logged."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        alias="EXPORTER_LOG_FORMAT",
+        description="Log line format; auto is text on a terminal and JSON otherwise.",
+    )
+
+    @property
+    def dlq_name(self) -> str:
+        """The dead-letter queue's name."""
+        return self.sqs_dlq_name or f"{self.sqs_queue_name}-dlq"
+
+
+def env_name(field: str) -> str:
+    """The environment variable behind a setting."""
+    alias = Settings.model_fields[field].alias
+    assert alias is not None, f"setting {field} has no environment variable"
+    return alias
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot work; the message names each offending variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment, let explicit values (CLI flags) win, and fail with named settings."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = env_name(field) if field in Settings.model_fields else field
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,115 @@
+"""The aggregate store: per-type count and exact sum, each event identity applied at most once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Final, Literal, Protocol
+
+from exporter.events import Event, micros_to_decimal
+
+Outcome = Literal["applied", "duplicate", "too_many_types", "sum_overflow"]
+"""What `apply` did with one event of a batch."""
+
+DEFAULT_MAX_TYPES: Final = 1000
+DEFAULT_DEDUPE_WINDOW_SECONDS: Final = 3600
+
+# Sums are kept as whole units plus millionths; the whole part is a signed 64-bit integer in
+# Redis, and a batch that would push a type's sum past this bound is refused for that type.
+MAX_ABS_SUM_UNITS: Final = 9 * 10**18
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or refused the call; nothing of the call was half-applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeTotals:
+    """Totals of one event type since the last reset."""
+
+    type: str
+    count: int
+    sum_micros: int
+    last_applied: datetime | None = None
+
+    @property
+    def sum(self) -> float:
+        """The exact sum rounded once to the nearest float."""
+        return float(self.sum_decimal)
+
+    @property
+    def sum_decimal(self) -> Decimal:
+        """The sum with its six decimals exactly."""
+        return micros_to_decimal(self.sum_micros)
+
+    @property
+    def mean(self) -> float | None:
+        """The mean value, or None before the first event."""
+        return float(self.sum_decimal / self.count) if self.count else None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Totals of every known type, sorted by type."""
+
+    types: tuple[TypeTotals, ...]
+
+    def get(self, event_type: str) -> TypeTotals | None:
+        """Totals of one type, or None if it was never applied."""
+        return next((t for t in self.types if t.type == event_type), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """One outcome per event of the batch, in the batch's order."""
+
+    outcomes: tuple[Outcome, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        """How many events of the batch ended with `outcome`."""
+        return self.outcomes.count(outcome)
+
+
+class Store(Protocol):
+    """Where every processor replica adds its events, and where the API reads the totals."""
+
+    async def apply(self, batch: Sequence[tuple[str, Event]]) -> ApplyResult:
+        """Atomically add every (identity, event) whose identity was not applied in the window."""
+        ...
+
+    async def snapshot(self) -> Snapshot:
+        """A consistent view of all totals."""
+        ...
+
+    async def reset(self) -> None:
+        """Forget all totals at once; identities stay remembered so redeliveries stay duplicates."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def split_micros(micros: int) -> tuple[int, int]:
+    """Whole units (floored) and the remaining millionths in [0, 1e6)."""
+    return divmod(micros, 1_000_000)
+
+
+__all__ = [
+    "DEFAULT_DEDUPE_WINDOW_SECONDS",
+    "DEFAULT_MAX_TYPES",
+    "MAX_ABS_SUM_UNITS",
+    "ApplyResult",
+    "Outcome",
+    "Snapshot",
+    "Store",
+    "StoreUnavailable",
+    "TypeTotals",
+    "split_micros",
+]

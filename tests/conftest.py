@@ -1,0 +1,59 @@
+"""Fixtures shared by every suite: real Redis and SQS servers, started once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
+
+for _name, _value in AWS_TEST_ENV.items():
+    # boto3 must never find real credentials or a real region from the developer's machine.
+    os.environ[_name] = _value
+
+
+@pytest.fixture(name="redis_server", scope="session")
+def fixture_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session; tests isolate themselves by key prefix or FLUSHALL."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="fresh_redis_server")
+def fixture_fresh_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, append-only, for tests that kill and restart it."""
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(name="redis_client")
+async def fixture_redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's server, emptied before the test."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(name="moto_server", scope="session")
+def fixture_moto_server() -> Iterator[MotoServer]:
+    """One moto SQS server for the session."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="sqs_endpoint")
+def fixture_sqs_endpoint(moto_server: MotoServer) -> str:
+    """The endpoint URL of an SQS server with no queues."""
+    moto_server.reset()
+    return moto_server.url

@@ -1,0 +1,236 @@
+"""One suite, every Store: the same guarantees hold in memory and in a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+import pytest
+import redis.asyncio as aioredis
+
+from exporter.events import Event
+from exporter.store import Store
+from exporter.store.memory import MemoryStore
+from exporter.store.redis import RedisStore
+from tests.servers import wait_until
+
+WHEN = datetime(2020, 10, 6, 10, 2, 5, tzinfo=UTC)
+
+
+class StoreFactory(Protocol):
+    def __call__(self, *, dedupe_window_seconds: int = 3600, max_types: int = 1000) -> Store: ...
+
+
+@pytest.fixture(name="make_store", params=["memory", "redis"])
+def fixture_make_store(
+    request: pytest.FixtureRequest, redis_client: aioredis.Redis
+) -> StoreFactory:
+    """Builds stores of one kind; Redis ones share the session's real server, flushed per test."""
+
+    def make(*, dedupe_window_seconds: int = 3600, max_types: int = 1000) -> Store:
+        store: Store
+        if request.param == "memory":
+            store = MemoryStore(dedupe_window_seconds=dedupe_window_seconds, max_types=max_types)
+        else:
+            store = RedisStore(
+                redis_client, dedupe_window_seconds=dedupe_window_seconds, max_types=max_types
+            )
+        return store
+
+    return make
+
+
+def event(kind: str, value: str | int, event_id: str | None = None) -> Event:
+    micros = int(Decimal(value) * 1_000_000)
+    return Event(type=kind, value_micros=micros, occurred_at=WHEN, id=event_id)
+
+
+_ids = itertools.count()
+
+
+def batch_of(*events: Event) -> list[tuple[str, Event]]:
+    return [(f"msg:{next(_ids)}", e) for e in events]
+
+
+async def test_apply_adds_count_and_sum_per_type(make_store: StoreFactory) -> None:
+    """Applied events add one to the count and their value to the sum of their own type."""
+    store = make_store()
+    result = await store.apply(
+        batch_of(event("purchase", "12.5"), event("purchase", "7.25"), event("page_view", 1))
+    )
+    assert result.outcomes == ("applied", "applied", "applied")
+    snapshot = await store.snapshot()
+    assert [(t.type, t.count, t.sum) for t in snapshot.types] == [
+        ("page_view", 1, 1.0),
+        ("purchase", 2, 19.75),
+    ]
+    purchase = snapshot.get("purchase")
+    assert purchase is not None
+    assert purchase.mean == pytest.approx(9.875)
+    assert purchase.last_applied is not None
+    assert snapshot.get("never") is None
+
+
+async def test_redelivered_identity_is_counted_once(make_store: StoreFactory) -> None:
+    """The same identity in a later batch is a duplicate and changes nothing."""
+    store = make_store()
+    first = [("msg:a", event("purchase", 10)), ("msg:b", event("purchase", 5))]
+    await store.apply(first)
+    again = await store.apply([("msg:a", event("purchase", 10)), ("msg:c", event("purchase", 1))])
+    assert again.outcomes == ("duplicate", "applied")
+    totals = (await store.snapshot()).get("purchase")
+    assert totals is not None
+    assert (totals.count, totals.sum) == (3, 16.0)
+
+
+async def test_identity_repeated_inside_one_batch_counts_once(make_store: StoreFactory) -> None:
+    """Two messages with one identity in the same batch: the second is a duplicate."""
+    store = make_store()
+    result = await store.apply([("id:x", event("a", 2)), ("id:x", event("a", 2))])
+    assert result.outcomes == ("applied", "duplicate")
+    assert result.count("duplicate") == 1
+    totals = (await store.snapshot()).get("a")
+    assert totals is not None
+    assert totals.count == 1
+
+
+async def test_sums_are_exact_over_a_million_tenths(make_store: StoreFactory) -> None:
+    """A million events of 0.1 read back as exactly 100000.0 (no float drift)."""
+    store = make_store()
+    tenth = event("tick", "0.1")
+    for chunk in range(100):
+        await store.apply([(f"msg:{chunk}-{i}", tenth) for i in range(10_000)])
+    totals = (await store.snapshot()).get("tick")
+    assert totals is not None
+    assert totals.count == 1_000_000
+    assert totals.sum_decimal == Decimal("100000.000000")
+    assert repr(totals.sum) == "100000.0"
+
+
+async def test_price_sums_show_no_drift(make_store: StoreFactory) -> None:
+    """Prices with cents, negatives and six-decimal values sum to the exact decimal total."""
+    store = make_store()
+    values = ["19.99", "0.01", "650.000001", "-3.333333", "99.5", "0.000001"] * 500
+    await store.apply(batch_of(*(event("purchase", v) for v in values)))
+    totals = (await store.snapshot()).get("purchase")
+    assert totals is not None
+    assert totals.sum_decimal == sum(Decimal(v) for v in values)
+    assert repr(totals.sum) == repr(float(sum(Decimal(v) for v in values)))
+
+
+async def test_largest_values_add_exactly(make_store: StoreFactory) -> None:
+    """Values at the contract's bound (1e12, six decimals) add without losing a millionth."""
+    store = make_store()
+    big = "999999999999.999999"
+    await store.apply(batch_of(*(event("huge", big) for _ in range(1500))))
+    totals = (await store.snapshot()).get("huge")
+    assert totals is not None
+    assert totals.sum_decimal == Decimal(big) * 1500
+
+
+async def test_new_types_past_the_cap_are_refused(make_store: StoreFactory) -> None:
+    """Past `max_types` distinct types, events of a new type are refused; known ones still count."""
+    store = make_store(max_types=2)
+    first = await store.apply(batch_of(event("a", 1), event("b", 1), event("c", 1)))
+    assert first.outcomes == ("applied", "applied", "too_many_types")
+    later = await store.apply(batch_of(event("d", 1), event("a", 1)))
+    assert later.outcomes == ("too_many_types", "applied")
+    snapshot = await store.snapshot()
+    assert [t.type for t in snapshot.types] == ["a", "b"]
+
+
+async def test_refused_event_is_not_remembered(make_store: StoreFactory) -> None:
+    """A refused event is not remembered: after a reset frees the cap, its retry applies."""
+    store = make_store(max_types=1)
+    await store.apply([("msg:1", event("a", 1))])
+    refused = await store.apply([("msg:2", event("b", 1))])
+    assert refused.outcomes == ("too_many_types",)
+    await store.reset()
+    retried = await store.apply([("msg:2", event("b", 1))])
+    assert retried.outcomes == ("applied",)
+
+
+async def test_reset_forgets_totals_but_not_identities(make_store: StoreFactory) -> None:
+    """After reset the totals are empty; a redelivery of an applied message stays a duplicate."""
+    store = make_store()
+    await store.apply([("msg:1", event("a", 3))])
+    await store.reset()
+    assert (await store.snapshot()).types == ()
+    again = await store.apply([("msg:1", event("a", 3)), ("msg:2", event("a", 4))])
+    assert again.outcomes == ("duplicate", "applied")
+    totals = (await store.snapshot()).get("a")
+    assert totals is not None
+    assert (totals.count, totals.sum) == (1, 4.0)
+
+
+async def test_reset_is_atomic_with_concurrent_applies(make_store: StoreFactory) -> None:
+    """Every batch holds one 'a' and one 'b'; no snapshot ever sees them differ (no half state)."""
+    store = make_store()
+    snapshots = []
+
+    async def writer(worker: int) -> None:
+        for i in range(200):
+            await store.apply(
+                [(f"w{worker}:{i}:a", event("a", 1)), (f"w{worker}:{i}:b", event("b", 2))]
+            )
+
+    async def resetter() -> None:
+        for _ in range(20):
+            await store.reset()
+            snapshots.append(await store.snapshot())
+            await asyncio.sleep(0)
+
+    await asyncio.gather(writer(1), writer(2), resetter())
+    snapshots.append(await store.snapshot())
+    for snapshot in snapshots:
+        a, b = snapshot.get("a"), snapshot.get("b")
+        counts = (a.count if a else 0, b.count if b else 0)
+        assert counts[0] == counts[1]
+        if b is not None:
+            assert b.sum == 2.0 * b.count
+
+
+async def test_identity_applies_again_after_the_window(make_store: StoreFactory) -> None:
+    """Identities are remembered for the window only, so memory is bounded by the window."""
+    store = make_store(dedupe_window_seconds=1)
+    await store.apply([("msg:late", event("a", 1))])
+    outcomes: list[str] = []
+
+    def reapplied() -> bool:
+        result = asyncio.run_coroutine_threadsafe(
+            store.apply([("msg:late", event("a", 1))]), loop
+        ).result()
+        outcomes.append(result.outcomes[0])
+        return result.outcomes[0] == "applied"
+
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(wait_until, reapplied, timeout=10, interval=0.1, message="expiry")
+    assert outcomes[0] == "duplicate"
+
+
+async def test_concurrent_replicas_count_each_identity_once(make_store: StoreFactory) -> None:
+    """Two stores on the same data applying overlapping batches concurrently never double count."""
+    first = make_store()
+    second = first if isinstance(first, MemoryStore) else make_store()
+    batches = [[(f"msg:{i}", event("a", "0.5")) for i in range(start, start + 50)] for start in
+               range(0, 1000, 25)]  # fmt: skip
+
+    async def replica(store: Store) -> int:
+        applied = 0
+        for batch in batches:
+            applied += (await store.apply(batch)).count("applied")
+        return applied
+
+    applied = await asyncio.gather(replica(first), replica(second))
+    assert sum(applied) == 1025
+    totals = (await first.snapshot()).get("a")
+    assert totals is not None
+    assert (totals.count, totals.sum) == (1025, 512.5)
+
+
+async def test_ping_answers(make_store: StoreFactory) -> None:
+    """A reachable store answers ping without raising."""
+    await make_store().ping()

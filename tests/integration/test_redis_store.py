@@ -1,0 +1,105 @@
+"""Redis-only behaviour of the store: failures, overflow, key layout and memory per identity."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from exporter.events import Event
+from exporter.store import MAX_ABS_SUM_UNITS, StoreUnavailable
+from exporter.store.memory import MemoryStore
+from exporter.store.redis import RedisStore
+from tests.servers import RedisServer
+
+WHEN = datetime(2020, 10, 6, tzinfo=UTC)
+
+
+def event(kind: str, micros: int) -> Event:
+    return Event(type=kind, value_micros=micros, occurred_at=WHEN)
+
+
+async def test_unreachable_redis_raises_one_clear_error(fresh_redis_server: RedisServer) -> None:
+    """With Redis down, every call raises StoreUnavailable; after restart the store works again."""
+    store = RedisStore.from_url(fresh_redis_server.url, timeout_seconds=1)
+    await store.apply([("msg:1", event("a", 1_000_000))])
+    fresh_redis_server.kill()
+    with pytest.raises(StoreUnavailable):
+        await store.apply([("msg:2", event("a", 1_000_000))])
+    with pytest.raises(StoreUnavailable):
+        await store.snapshot()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.reset()
+    fresh_redis_server.start()
+    await store.apply([("msg:2", event("a", 1_000_000))])
+    totals = (await store.snapshot()).get("a")
+    assert totals is not None
+    # Append-only with fsync on every write: the event applied before the crash survived it.
+    assert totals.count == 2
+    await store.close()
+
+
+async def test_sum_overflow_refuses_only_that_type(redis_client: aioredis.Redis) -> None:
+    """A batch that would push a type's sum past the 64-bit bound is refused for that type only."""
+    store = RedisStore(redis_client)
+    await store.apply([("msg:0", event("big", 1_000_000))])
+    await redis_client.hset("{exporter}:totals", "units:big", str(MAX_ABS_SUM_UNITS - 10))
+    # 11,000 units past the bound: Lua compares in doubles, which are exact to 1,024 units here.
+    result = await store.apply(
+        [("msg:1", event("big", 11_000 * 1_000_000)), ("msg:2", event("small", 5))]
+    )
+    assert result.outcomes == ("sum_overflow", "applied")
+    big = (await store.snapshot()).get("big")
+    assert big is not None
+    assert big.count == 1
+    assert big.sum_micros == (MAX_ABS_SUM_UNITS - 10) * 1_000_000
+    retry = await store.apply([("msg:1", event("big", 9 * 1_000_000))])
+    assert retry.outcomes == ("applied",)
+
+
+async def test_memory_store_refuses_overflow_the_same_way() -> None:
+    """The in-memory store applies the same bound as Redis."""
+    store = MemoryStore()
+    limit_micros = MAX_ABS_SUM_UNITS * 1_000_000
+    await store.apply([("msg:0", event("big", limit_micros - 10_000_000))])
+    result = await store.apply(
+        [("msg:1", event("big", 11_000 * 1_000_000)), ("msg:2", event("x", 1))]
+    )
+    assert result.outcomes == ("sum_overflow", "applied")
+
+
+async def test_every_key_shares_one_cluster_slot(redis_client: aioredis.Redis) -> None:
+    """All keys live under the prefix's hash tag, so a Redis Cluster serves them from one slot."""
+    store = RedisStore(redis_client, prefix="shop")
+    await store.apply([(f"msg:{i}", event(f"t{i % 3}", i)) for i in range(20)])
+    keys = [k.decode() if isinstance(k, bytes) else k for k in await redis_client.keys("*")]
+    assert len(keys) == 22
+    assert all(k.startswith("{shop}:") for k in keys)
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+async def test_memory_per_identity_is_small_and_bounded(redis_client: aioredis.Redis) -> None:
+    """Each remembered identity costs a bounded number of bytes, and expires with the window."""
+    store = RedisStore(redis_client, dedupe_window_seconds=1)
+    await store.apply([("msg:warm", event("a", 1))])
+    before = int((await redis_client.info("memory"))["used_memory"])
+    ids = [f"msg:{i:08d}-0000-0000-0000-000000000000" for i in range(20_000)]
+    for start in range(0, len(ids), 1000):
+        await store.apply([(i, event("a", 1)) for i in ids[start : start + 1000]])
+    after = int((await redis_client.info("memory"))["used_memory"])
+    per_identity = (after - before) / len(ids)
+    # Measured about 150 bytes for a 40-character identity (docs/decisions/0001).
+    assert 40 < per_identity < 250, per_identity
+
+    # The window is one second; Redis's active expiry then reclaims the keys without any reads.
+    deadline = asyncio.get_running_loop().time() + 15
+    remaining = await redis_client.dbsize()
+    while remaining > 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+        remaining = await redis_client.dbsize()
+    assert remaining <= 2, f"{remaining} keys left after the window"
