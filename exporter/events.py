@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
-MAX_ABS_VALUE: Final = Decimal(10) ** 12
+MAX_ABS_VALUE: Final = 10**12
 MICROS_PER_UNIT: Final = 1_000_000
 MAX_ID_LENGTH: Final = 128
 TYPE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -155,7 +155,11 @@ def _check_value(data: dict[str, Any]) -> int:
     value = _require(data, "value")
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise InvalidEvent("bad_value", f"'value' must be a number, got {_json_kind(value)}")
-    amount = Decimal(value) if isinstance(value, int) else value
+    if isinstance(value, int):  # the common case, and exact without any rounding
+        if abs(value) > MAX_ABS_VALUE:
+            raise InvalidEvent("bad_value", "'value' must be within -1e12..1e12")
+        return value * MICROS_PER_UNIT
+    amount = value
     if not amount.is_finite():
         raise InvalidEvent("bad_value", f"'value' must be finite, got {amount}")
     if abs(amount) > MAX_ABS_VALUE:
@@ -166,23 +170,26 @@ def _check_value(data: dict[str, Any]) -> int:
         raise InvalidEvent("bad_value", "'value' cannot be represented") from None
 
 
-_FORMATS: Final = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M")
+# 'YYYY-MM-DD HH:MM:SS' and ISO 8601 with 'T', optional fraction and 'Z' or offset. The regex
+# checks the shape, fromisoformat (in C, 40x faster than strptime) checks the calendar.
+_ISO_SHAPE: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?"
+)
+_US_SHAPE: Final = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2})")
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Read one of the accepted timestamp forms; raise ValueError otherwise."""
-    for fmt in _FORMATS:
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    # ISO 8601 with a 'T' separator, optional fraction and 'Z' or offset; naive means UTC.
-    if "T" not in text[8:12] or not text[:4].isdigit():
-        raise ValueError(text)
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    """Read one of the accepted timestamp forms as an aware UTC datetime; ValueError otherwise."""
+    if _ISO_SHAPE.fullmatch(text):
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    us = _US_SHAPE.fullmatch(text)
+    if us:
+        month, day, year, hour, minute = (int(part) for part in us.groups())
+        return datetime(year, month, day, hour, minute, tzinfo=UTC)
+    raise ValueError(text)
 
 
 def _check_occurred_at(data: dict[str, Any]) -> datetime:

@@ -7,79 +7,83 @@
 -- ARGV[3i+1..3i+3] for event i: type, whole units (floored), millionths in [0, 1e6)
 --
 -- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
--- Nothing is written until every check has passed, so a refused event changes nothing.
+-- Redis runs the script without interleaving other commands, and a refused event's seen key is
+-- removed again before the script returns, so no caller ever observes a half-applied batch.
 local totals, types_key = KEYS[1], KEYS[2]
-local window = tonumber(ARGV[1])
+local window = ARGV[1]
 local max_types = tonumber(ARGV[2])
 local now = ARGV[3]
 local LIMIT = 9e18
 local n = #KEYS - 2
 
-local status, in_batch, verdict = {}, {}, {}
-local count, units, frac, members, order = {}, {}, {}, {}, {}
+local status = {}
+local state = {}   -- type -> {count, units, frac, known, members} for this batch
+local order = {}
 local ntypes = nil
 
 for i = 1, n do
-  local key = KEYS[i + 2]
-  local t = ARGV[i * 3 + 1]
-  if in_batch[key] or redis.call('EXISTS', key) == 1 then
+  -- SET NX both asks "seen before?" and remembers the identity: one call per event.
+  if not redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', window) then
     status[i] = 0
   else
-    local v = verdict[t]
-    if v == nil then
-      if redis.call('SISMEMBER', types_key, t) == 1 then
-        v = 'known'
-      else
+    local t = ARGV[i * 3 + 1]
+    local s = state[t]
+    if s == nil then
+      local current = redis.call('HMGET', totals, 'count:' .. t, 'units:' .. t, 'frac:' .. t)
+      s = {count = 0, units = 0, frac = 0, members = {},
+           base_count = tonumber(current[1] or '0'),
+           base_units = tonumber(current[2] or '0'),
+           base_frac = tonumber(current[3] or '0'),
+           known = current[1] ~= false}
+      if not s.known then
         if ntypes == nil then ntypes = redis.call('SCARD', types_key) end
         if ntypes < max_types then
-          v = 'new'
           ntypes = ntypes + 1
         else
-          v = 'full'
+          s.full = true
         end
       end
-      verdict[t] = v
+      state[t] = s
+      order[#order + 1] = t
     end
-    if v == 'full' then
+    if s.full then
       status[i] = 2
     else
       status[i] = 1
-      in_batch[key] = true
-      if count[t] == nil then
-        count[t], units[t], frac[t], members[t] = 0, 0, 0, {}
-        order[#order + 1] = t
-      end
-      count[t] = count[t] + 1
+      s.count = s.count + 1
       -- Both parts stay far below 2^53 for a bounded batch, so Lua's doubles add them exactly.
-      units[t] = units[t] + tonumber(ARGV[i * 3 + 2])
-      frac[t] = frac[t] + tonumber(ARGV[i * 3 + 3])
-      members[t][#members[t] + 1] = i
+      s.units = s.units + tonumber(ARGV[i * 3 + 2])
+      s.frac = s.frac + tonumber(ARGV[i * 3 + 3])
+      s.members[#s.members + 1] = i
     end
   end
 end
 
 for _, t in ipairs(order) do
-  local f = frac[t] + tonumber(redis.call('HGET', totals, 'frac:' .. t) or '0')
-  local carry = math.floor(f / 1000000)
-  units[t] = units[t] + carry
-  frac[t] = f - carry * 1000000
-  local current = tonumber(redis.call('HGET', totals, 'units:' .. t) or '0')
-  if math.abs(current + units[t]) > LIMIT then
-    for _, i in ipairs(members[t]) do status[i] = 3 end
-    count[t] = nil
+  local s = state[t]
+  if s.full then
+    for i = 1, n do
+      if status[i] == 2 and ARGV[i * 3 + 1] == t then redis.call('DEL', KEYS[i + 2]) end
+    end
+  elseif s.count > 0 then
+    local f = s.frac + s.base_frac
+    local carry = math.floor(f / 1000000)
+    local units = s.units + carry
+    if math.abs(s.base_units + units) > LIMIT then
+      for _, i in ipairs(s.members) do
+        status[i] = 3
+        redis.call('DEL', KEYS[i + 2])
+      end
+    else
+      if not s.known then redis.call('SADD', types_key, t) end
+      -- Units go through HINCRBY (exact 64-bit arithmetic in Redis); the count and the
+      -- normalised millionths stay far below 2^53, so writing them back from Lua is exact.
+      redis.call('HINCRBY', totals, 'units:' .. t, string.format('%.0f', units))
+      redis.call('HSET', totals,
+        'count:' .. t, string.format('%.0f', s.base_count + s.count),
+        'frac:' .. t, string.format('%.0f', f - carry * 1000000),
+        'last:' .. t, now)
+    end
   end
-end
-
-for _, t in ipairs(order) do
-  if count[t] ~= nil then
-    if verdict[t] == 'new' then redis.call('SADD', types_key, t) end
-    redis.call('HINCRBY', totals, 'count:' .. t, count[t])
-    redis.call('HINCRBY', totals, 'units:' .. t, string.format('%.0f', units[t]))
-    redis.call('HSET', totals, 'frac:' .. t, string.format('%.0f', frac[t]), 'last:' .. t, now)
-  end
-end
-
-for i = 1, n do
-  if status[i] == 1 then redis.call('SET', KEYS[i + 2], '1', 'EX', window) end
 end
 return status
