@@ -1,0 +1,84 @@
+"""Where messages come from: the `Source` protocol the consume loop sees, and its value types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+QueueRole = Literal["main", "dead_letter"]
+QueueState = Literal["visible", "in_flight", "delayed"]
+
+
+class SourceUnavailable(Exception):
+    """A transient failure (network, throttling, server error); retry later, nothing was lost."""
+
+
+class SourceMisconfigured(Exception):
+    """The source can never work as configured (bad credentials, missing queue); say so and exit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message; `receipt_handle` is what delete and visibility changes need."""
+
+    message_id: str
+    receipt_handle: str
+    body: bytes
+    receive_count: int = 1
+    first_received_at: datetime | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def traceparent(self) -> str | None:
+        """The producer's W3C trace context, when it sent one."""
+        return self.attributes.get("traceparent")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message to forward to the dead-letter queue, and why."""
+
+    message: Message
+    reason: str
+    detail: str
+
+
+class Source(Protocol):
+    """A queue the processor consumes: receive, acknowledge, dead-letter, hide or release."""
+
+    async def receive(self, max_messages: int) -> Sequence[Message]:
+        """Up to `max_messages` messages, waiting (long polling) when none are visible."""
+        ...
+
+    async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """Acknowledge `messages`; return the ones that could not be deleted after retries."""
+        ...
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
+        """Forward to the dead-letter queue; return the messages that were durably sent."""
+        ...
+
+    async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
+        """Hide `messages` for `seconds` more (0 makes them visible again at once)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `SourceUnavailable` unless the queue answers."""
+        ...
+
+    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
+        """Approximate message counts of the main and dead-letter queues."""
+        ...
+
+
+__all__ = [
+    "DeadLetter",
+    "Message",
+    "QueueRole",
+    "QueueState",
+    "Source",
+    "SourceMisconfigured",
+    "SourceUnavailable",
+]

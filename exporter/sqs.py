@@ -1,0 +1,470 @@
+"""The SQS source: long-polled receive, batched delete, dead-letter, visibility, queue depth.
+
+boto3 is synchronous, so every call runs in an executor of this source's own, sized for the
+pollers: 20-second long polls would otherwise starve asyncio's small default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from exporter.retry import Backoff
+from exporter.source import (
+    DeadLetter,
+    Message,
+    QueueRole,
+    QueueState,
+    SourceMisconfigured,
+    SourceUnavailable,
+)
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.literals import MessageSystemAttributeNameType, QueueAttributeNameType
+    from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH: Final = 10  # SQS's limit for receive and every *Batch call
+MAX_DETAIL_CHARS: Final = 1024
+BATCH_ATTEMPTS: Final = 4  # tries of a batch call's retryable entries before giving up on them
+
+# Error codes that retrying can never fix: the operator must change the configuration.
+MISCONFIGURED_CODES: Final = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "InvalidSecurity",
+        "MissingAuthenticationToken",
+        "QueueDoesNotExist",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_MISSING_QUEUE_CODES: Final = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+)
+_SYSTEM_ATTRIBUTES: Final[list[MessageSystemAttributeNameType]] = [
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+]
+_DEPTH_ATTRIBUTES: Final[Mapping[QueueAttributeNameType, QueueState]] = {
+    "ApproximateNumberOfMessages": "visible",
+    "ApproximateNumberOfMessagesNotVisible": "in_flight",
+    "ApproximateNumberOfMessagesDelayed": "delayed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SqsConfig:
+    """Where the queues are and how to talk to them; built by the CLI from the settings."""
+
+    queue_name: str
+    dlq_name: str
+    queue_url: str | None = None
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    wait_time_seconds: int = 20
+    visibility_timeout_seconds: int = 30
+    max_receive_count: int = 5
+    create_queues: bool = True
+    pollers: int = 4
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a ClientError, else None."""
+    if isinstance(exc, ClientError):
+        code: str | None = exc.response.get("Error", {}).get("Code")
+        return code
+    return None
+
+
+def classify(exc: Exception, operation: str) -> SourceUnavailable | SourceMisconfigured:
+    """Turn a boto error into transient (retry) or misconfigured (exit with a clear message)."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return SourceMisconfigured(
+            f"SQS {operation}: no usable AWS credentials ({exc}); set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY or a role"
+        )
+    code = error_code(exc)
+    if code in _MISSING_QUEUE_CODES:
+        return SourceMisconfigured(f"SQS {operation}: the queue does not exist ({code})")
+    if code in MISCONFIGURED_CODES:
+        return SourceMisconfigured(
+            f"SQS {operation}: the credentials were refused ({code}); check the AWS credentials "
+            "and region"
+        )
+    return SourceUnavailable(f"SQS {operation} failed: {code or type(exc).__name__}: {exc}")
+
+
+def _first_received(raw: MessageTypeDef) -> datetime | None:
+    stamp = raw.get("Attributes", {}).get("ApproximateFirstReceiveTimestamp")
+    if stamp is None or not stamp.isdigit():
+        return None
+    return datetime.fromtimestamp(int(stamp) / 1000, UTC)
+
+
+def to_message(raw: MessageTypeDef) -> Message:
+    """Our view of one received SQS message (string attributes only)."""
+    attributes = {
+        name: value["StringValue"]
+        for name, value in raw.get("MessageAttributes", {}).items()
+        if "StringValue" in value
+    }
+    count = raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+    return Message(
+        message_id=raw["MessageId"],
+        receipt_handle=raw["ReceiptHandle"],
+        # SQS bodies are text; surrogatepass keeps any oddity for the parser to reject cleanly.
+        body=raw.get("Body", "").encode("utf-8", "surrogatepass"),
+        receive_count=int(count) if count.isdigit() else 1,
+        first_received_at=_first_received(raw),
+        attributes=attributes,
+    )
+
+
+def _text(value: str) -> MessageAttributeValueTypeDef:
+    return {"DataType": "String", "StringValue": value}
+
+
+def dead_letter_attributes(letter: DeadLetter) -> dict[str, MessageAttributeValueTypeDef]:
+    """The message attributes that say why and when a message was dead-lettered."""
+    message = letter.message
+    first = message.first_received_at or datetime.now(UTC)
+    attributes = {
+        "reason": _text(letter.reason),
+        "detail": _text(letter.detail[:MAX_DETAIL_CHARS] or "-"),
+        "original_message_id": _text(message.message_id),
+        "first_received_at": _text(first.isoformat(timespec="milliseconds")),
+    }
+    if message.traceparent:
+        attributes["traceparent"] = _text(message.traceparent)
+    return attributes
+
+
+class SqsSource:
+    """The main queue and its dead-letter queue, resolved (and created if allowed) by `open`."""
+
+    def __init__(
+        self,
+        client: SQSClient,
+        executor: ThreadPoolExecutor,
+        config: SqsConfig,
+        *,
+        queue_url: str,
+        dlq_url: str,
+        on_error: Callable[[str], None] = lambda _operation: None,
+    ) -> None:
+        self._client = client
+        self._executor = executor
+        self._config = config
+        self.queue_url = queue_url
+        self.dlq_url = dlq_url
+        self._on_error = on_error
+
+    @classmethod
+    async def open(
+        cls,
+        config: SqsConfig,
+        *,
+        on_error: Callable[[str], None] = lambda _operation: None,
+        stop: asyncio.Event | None = None,
+    ) -> SqsSource:
+        """Connect, find (or create) both queues; retry transient errors until `stop` is set."""
+        # Each poller holds one connection for its long poll; visibility changes, deletes and
+        # depth polls need a few more at the same time.
+        pool = 2 * config.pollers + 4
+        client = make_client(config, pool)
+        executor = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="sqs")
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(base_seconds=0.2, cap_seconds=10.0)
+        while True:
+            try:
+                queue_url, dlq_url = await loop.run_in_executor(
+                    executor, _resolve_queues, client, config
+                )
+                break
+            except SourceUnavailable as exc:
+                on_error("resolve_queue")
+                delay = backoff.next_delay()
+                log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
+                if stop is not None and stop.is_set():
+                    executor.shutdown(wait=False)
+                    raise
+                await asyncio.sleep(delay)
+            except SourceMisconfigured:
+                executor.shutdown(wait=False)
+                raise
+        log.info("queues ready", extra={"queue_url": queue_url, "dlq_url": dlq_url})
+        return cls(
+            client, executor, config, queue_url=queue_url, dlq_url=dlq_url, on_error=on_error
+        )
+
+    async def close(self) -> None:
+        """Stop the executor without waiting for a long poll in progress to return."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, operation: str, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except (BotoCoreError, ClientError) as exc:
+            self._on_error(operation)
+            raise classify(exc, operation) from exc
+
+    async def receive(self, max_messages: int) -> Sequence[Message]:
+        """One long poll of up to `max_messages` (at most 10)."""
+        response = await self._call(
+            "receive",
+            lambda: self._client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(max_messages, MAX_BATCH),
+                WaitTimeSeconds=self._config.wait_time_seconds,
+                VisibilityTimeout=self._config.visibility_timeout_seconds,
+                MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
+                MessageAttributeNames=["All"],
+            ),
+        )
+        return [to_message(raw) for raw in response.get("Messages", [])]
+
+    async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""
+        failed: list[Message] = []
+        for start in range(0, len(messages), MAX_BATCH):
+            chunk = messages[start : start + MAX_BATCH]
+            failed.extend(await self._batch("delete", chunk, self._delete_chunk))
+        return failed
+
+    def _delete_chunk(self, chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
+        response = self._client.delete_message_batch(
+            QueueUrl=self.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+            ],
+        )
+        return response.get("Failed", [])
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
+        """SendMessageBatch to the dead-letter queue; return the messages it accepted."""
+        failed: list[Message] = []
+        for start in range(0, len(letters), MAX_BATCH):
+            chunk = letters[start : start + MAX_BATCH]
+            by_message = {id(letter.message): letter for letter in chunk}
+
+            def send(
+                messages: Sequence[Message], letters: Mapping[int, DeadLetter] = by_message
+            ) -> Sequence[Mapping[str, Any]]:
+                return self._send_chunk([letters[id(m)] for m in messages])
+
+            failed.extend(await self._batch("dead_letter", [c.message for c in chunk], send))
+        failed_ids = {id(m) for m in failed}
+        return [letter.message for letter in letters if id(letter.message) not in failed_ids]
+
+    def _send_chunk(self, letters: Sequence[DeadLetter]) -> Sequence[Mapping[str, Any]]:
+        response = self._client.send_message_batch(
+            QueueUrl=self.dlq_url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
+                    "MessageAttributes": dead_letter_attributes(letter),
+                }
+                for i, letter in enumerate(letters)
+            ],
+        )
+        return response.get("Failed", [])
+
+    async def _batch(
+        self,
+        operation: str,
+        chunk: Sequence[Message],
+        call: Callable[[Sequence[Message]], Sequence[Mapping[str, Any]]],
+    ) -> list[Message]:
+        """Run a *Batch call, retrying entries that failed through no fault of the request."""
+        pending = list(chunk)
+        backoff = Backoff(base_seconds=0.05, cap_seconds=1.0)
+        for attempt in range(BATCH_ATTEMPTS):
+            try:
+                failures = await self._call(operation, lambda p=pending: call(p))  # type: ignore[misc]
+            except SourceUnavailable:
+                if attempt == BATCH_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            retry = [pending[int(f["Id"])] for f in failures if not f.get("SenderFault")]
+            given_up = [pending[int(f["Id"])] for f in failures if f.get("SenderFault")]
+            for failure in failures:
+                log.warning(
+                    "SQS %s entry failed",
+                    operation,
+                    extra={"code": failure.get("Code"), "sender_fault": failure.get("SenderFault")},
+                )
+            if failures:
+                self._on_error(operation)
+            if not retry:
+                return given_up
+            if attempt == BATCH_ATTEMPTS - 1:
+                return given_up + retry
+            pending = retry
+            await asyncio.sleep(backoff.next_delay())
+        return pending  # pragma: no cover - the loop always returns
+
+    async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
+        """ChangeMessageVisibilityBatch; a failed entry only means the message reappears early."""
+        for start in range(0, len(messages), MAX_BATCH):
+            chunk = messages[start : start + MAX_BATCH]
+
+            def change(
+                entries: Sequence[Message] = chunk,
+            ) -> Sequence[Mapping[str, Any]]:
+                response = self._client.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(i),
+                            "ReceiptHandle": m.receipt_handle,
+                            "VisibilityTimeout": seconds,
+                        }
+                        for i, m in enumerate(entries)
+                    ],
+                )
+                return response.get("Failed", [])
+
+            await self._batch("change_visibility", chunk, change)
+
+    async def ping(self) -> None:
+        """GetQueueAttributes of the main queue."""
+        await self._call(
+            "ping",
+            lambda: self._client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+            ),
+        )
+
+    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
+        """Approximate visible, in-flight and delayed counts of both queues."""
+        result: dict[QueueRole, Mapping[QueueState, int]] = {}
+        roles: tuple[tuple[QueueRole, str], ...] = (
+            ("main", self.queue_url),
+            ("dead_letter", self.dlq_url),
+        )
+        for role, url in roles:
+            response = await self._call(
+                "queue_attributes",
+                lambda u=url: self._client.get_queue_attributes(  # type: ignore[misc]
+                    QueueUrl=u, AttributeNames=list(_DEPTH_ATTRIBUTES)
+                ),
+            )
+            attributes = response.get("Attributes", {})
+            result[role] = {
+                state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()
+            }
+        return result
+
+
+def make_client(config: SqsConfig, pool: int) -> SQSClient:
+    """A boto3 SQS client whose connection pool and timeouts fit long polling."""
+    botocore_config = Config(
+        region_name=config.region,
+        max_pool_connections=pool,
+        connect_timeout=5,
+        # A long poll legitimately takes wait_time_seconds; only silence beyond that is a fault.
+        read_timeout=config.wait_time_seconds + 10,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
+    return boto3.session.Session().client(
+        "sqs", endpoint_url=config.endpoint_url, config=botocore_config
+    )
+
+
+def _call_sync(operation: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except (BotoCoreError, ClientError) as exc:
+        raise classify(exc, operation) from exc
+
+
+def _queue_arn(client: SQSClient, url: str) -> str:
+    response = _call_sync(
+        "get_queue_attributes",
+        lambda: client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]),
+    )
+    return response["Attributes"]["QueueArn"]
+
+
+def _find_queue(client: SQSClient, name: str) -> str | None:
+    try:
+        return client.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) in _MISSING_QUEUE_CODES:
+            return None
+        raise classify(exc, "get_queue_url") from exc
+    except BotoCoreError as exc:
+        raise classify(exc, "get_queue_url") from exc
+
+
+def _create_queue(client: SQSClient, name: str, attributes: dict[str, str]) -> str:
+    log.info("creating queue", extra={"queue": name})
+    response = _call_sync(
+        "create_queue",
+        lambda: client.create_queue(QueueName=name, Attributes=attributes),  # type: ignore[arg-type]
+    )
+    return response["QueueUrl"]
+
+
+def _resolve_queues(client: SQSClient, config: SqsConfig) -> tuple[str, str]:
+    """The URLs of the main queue and its dead-letter queue, creating them when allowed."""
+    dlq_url = _find_queue(client, config.dlq_name)
+    if dlq_url is None:
+        if not config.create_queues:
+            raise SourceMisconfigured(
+                f"dead-letter queue {config.dlq_name!r} does not exist; create it or run with "
+                "--create-queues (EXPORTER_CREATE_QUEUES=true)"
+            )
+        dlq_url = _create_queue(client, config.dlq_name, {"MessageRetentionPeriod": "1209600"})
+    queue_url = config.queue_url or _find_queue(client, config.queue_name)
+    if queue_url is None:
+        if not config.create_queues:
+            raise SourceMisconfigured(
+                f"queue {config.queue_name!r} does not exist; create it, set SQS_QUEUE_URL, or "
+                "run with --create-queues (EXPORTER_CREATE_QUEUES=true)"
+            )
+        redrive = {
+            "deadLetterTargetArn": _queue_arn(client, dlq_url),
+            "maxReceiveCount": str(config.max_receive_count),
+        }
+        queue_url = _create_queue(
+            client,
+            config.queue_name,
+            {
+                "VisibilityTimeout": str(config.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )
+    else:
+        _queue_arn(client, queue_url)  # proves the URL and the credentials work
+    return queue_url, dlq_url
+
+
+__all__ = ["SqsConfig", "SqsSource", "classify", "dead_letter_attributes", "make_client"]
