@@ -1,0 +1,71 @@
+"""`exporter api`: serve the stats API over the shared Redis store until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from prometheus_client import CollectorRegistry
+
+from exporter.logs import configure_logging
+from exporter.settings import Settings
+from exporter.store.redis import RedisStore
+from exporter.web import make_app
+from exporter.web.server import serving
+
+HELP = "Serve the stats API (/stats, /health, /metrics, the live page) over the Redis store."
+SETTINGS = (
+    "redis_url",
+    "redis_prefix",
+    "api_host",
+    "api_port",
+    "admin_token",
+    "log_level",
+    "log_format",
+)
+
+log = logging.getLogger("exporter.api")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No flags beyond the settings."""
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set `stop` on SIGTERM or SIGINT, so shutdown is the same path for both."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the API until `stop` is set, then finish in-flight requests and close the store."""
+    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
+    async with serving(app, settings.api_host, settings.api_port) as port:
+        log.info(
+            "stats API listening",
+            extra={"host": settings.api_host, "port": port, "reset_enabled": token is not None},
+        )
+        await stop.wait()
+        log.info("stats API stopping")
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await serve_api(settings, stop)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Entry point of `exporter api`."""
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(_main(settings))
+    except OSError as exc:  # the port is taken or the address does not exist
+        log.error("cannot serve on %s:%s: %s", settings.api_host, settings.api_port, exc)  # noqa: TRY400
+        return 1
+    return 0

@@ -1,0 +1,213 @@
+"""`make_app`: the stats API as an aiohttp application; thin handlers, the store does the work."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from importlib import resources
+from typing import Any, Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.events import is_valid_type
+from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
+from exporter.web.errors import body_limit_middleware, error_middleware, json_error
+from exporter.web.openapi import openapi_document
+from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
+
+audit_log = logging.getLogger("exporter.audit")
+
+# The API takes no request bodies; anything bigger than this is refused with 413 unread.
+MAX_BODY_BYTES: Final = 16 * 1024
+# Header limits well below aiohttp's defaults: the API needs a short URL and a token, no more.
+HANDLER_ARGS: Final = {
+    "max_line_size": 4096,
+    "max_field_size": 8192,
+    "max_headers": 64,
+    "keepalive_timeout": 75.0,
+}
+
+# The page may talk to this origin only: no CDN, no third party, inline code being its own.
+PAGE_POLICY: Final = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+STORE_KEY: Final = web.AppKey("store", Store)
+METRICS_KEY: Final = web.AppKey("metrics", ApiMetrics)
+REGISTRY_KEY: Final = web.AppKey("registry", CollectorRegistry)
+ADMIN_TOKEN_KEY: Final = web.AppKey("admin_token", bytes)
+STORE_TIMEOUT_KEY: Final = web.AppKey("store_timeout", float)
+PAGE_KEY: Final = web.AppKey("page", bytes)
+OPENAPI_KEY: Final = web.AppKey("openapi", dict[str, Any])
+
+
+def make_app(
+    store: Store,
+    registry: CollectorRegistry,
+    *,
+    admin_token: str | None,
+    store_timeout_seconds: float = 3.0,
+    close_store_on_cleanup: bool = False,
+) -> web.Application:
+    """The stats API over `store`, with its metrics on `registry`; DELETE needs `admin_token`."""
+    metrics = build_api_metrics(registry)
+    app = web.Application(
+        middlewares=[
+            instrument_middleware(metrics),
+            error_middleware,
+            body_limit_middleware(MAX_BODY_BYTES),
+        ],
+        client_max_size=MAX_BODY_BYTES,
+        handler_args=HANDLER_ARGS,
+    )
+    app[STORE_KEY] = store
+    app[METRICS_KEY] = metrics
+    app[REGISTRY_KEY] = registry
+    # Empty means "reset disabled": an empty token must never authorise anything.
+    app[ADMIN_TOKEN_KEY] = (admin_token or "").encode()
+    app[STORE_TIMEOUT_KEY] = store_timeout_seconds
+    app[PAGE_KEY] = resources.files("exporter.web").joinpath("page/index.html").read_bytes()
+    app[OPENAPI_KEY] = openapi_document(__version__)
+    app.router.add_get("/", page, name="page")
+    app.router.add_get("/stats", all_stats, name="stats")
+    app.router.add_delete("/stats", reset_stats, name="reset")
+    app.router.add_get("/stats/{type}", one_stats, name="type_stats")
+    app.router.add_get("/health", health, name="health")
+    app.router.add_get("/metrics", metrics_page, name="metrics")
+    app.router.add_get("/openapi.json", openapi, name="openapi")
+    if close_store_on_cleanup:
+        app.cleanup_ctx.append(_store_lifecycle)
+    return app
+
+
+async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """The app owns the store it was given: release its connections once the server stops."""
+    yield
+    await app[STORE_KEY].close()
+
+
+async def _snapshot(request: web.Request) -> Snapshot:
+    """Read all totals, giving up after the app's store timeout."""
+    app = request.app
+    try:
+        async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
+            return await app[STORE_KEY].snapshot()
+    except TimeoutError:
+        raise StoreUnavailable("the store did not answer in time") from None
+
+
+def stats_json(totals: TypeTotals) -> dict[str, Any]:
+    """One type's totals as the API shows them (the prototype's shape plus a few extras)."""
+    return {
+        "type": totals.type,
+        "count": totals.count,
+        "sum": totals.sum,
+        "sum_exact": _plain_decimal(totals),
+        "mean": totals.mean,
+        "last_applied": _iso(totals.last_applied),
+    }
+
+
+def _plain_decimal(totals: TypeTotals) -> str:
+    text = format(totals.sum_decimal, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+async def all_stats(request: web.Request) -> web.Response:
+    """GET /stats: every type's totals, sorted by type."""
+    snapshot = await _snapshot(request)
+    return web.json_response([stats_json(t) for t in snapshot.types])
+
+
+async def one_stats(request: web.Request) -> web.Response:
+    """GET /stats/{type}: one type's totals; 400 for an impossible name, 404 for an unseen one."""
+    name = request.match_info["type"]
+    if not is_valid_type(name):
+        return json_error(
+            400,
+            "invalid_type",
+            "An event type is 1-64 letters, digits and _ . : -, starting with a letter or digit.",
+        )
+    totals = (await _snapshot(request)).get(name)
+    if totals is None:
+        return json_error(404, "unknown_type", f"No event of type {name!r} was counted.")
+    return web.json_response(stats_json(totals))
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    """DELETE /stats: forget all totals at once; needs the admin bearer token."""
+    expected = request.app[ADMIN_TOKEN_KEY]
+    who = {"remote": request.remote, "user_agent": request.headers.get("User-Agent", "")}
+    if not expected:
+        audit_log.warning("reset refused: disabled", extra={"outcome": "disabled", **who})
+        return json_error(
+            403, "reset_disabled", "Resetting is disabled: the server has no admin token set."
+        )
+    scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(provided.strip().encode(), expected):
+        audit_log.warning("reset refused: bad token", extra={"outcome": "unauthorized", **who})
+        return json_error(
+            401,
+            "unauthorized",
+            "DELETE /stats needs 'Authorization: Bearer <EXPORTER_ADMIN_TOKEN>'.",
+            {"WWW-Authenticate": 'Bearer realm="exporter"'},
+        )
+    await request.app[STORE_KEY].reset()
+    audit_log.warning("statistics reset", extra={"outcome": "reset", **who})
+    return web.Response(status=204)
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health: 200 while the store answers, 503 naming it otherwise."""
+    app = request.app
+    try:
+        async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
+            await app[STORE_KEY].ping()
+    except (StoreUnavailable, TimeoutError) as exc:
+        logging.getLogger("exporter.api").warning(
+            "health: store failing", extra={"detail": str(exc)}
+        )
+        body = {"status": "unavailable", "version": __version__, "checks": {"store": "failing"}}
+        return web.json_response(body, status=503)
+    return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    """GET /metrics: request metrics plus the global totals, read from the store just now."""
+    app = request.app
+    totals = app[METRICS_KEY].totals
+    try:
+        snapshot: Snapshot | None = await _snapshot(request)
+    except StoreUnavailable:
+        snapshot = None
+    # No await between setting the snapshot and rendering: concurrent scrapes cannot mix.
+    totals.snapshot = snapshot
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(app[REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def page(request: web.Request) -> web.Response:
+    """GET /: the live page, one self-contained HTML file."""
+    return web.Response(
+        body=request.app[PAGE_KEY],
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_POLICY},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: the OpenAPI 3.1 description of every route."""
+    return web.json_response(request.app[OPENAPI_KEY])

@@ -1,0 +1,124 @@
+"""The API's own metrics, and the global totals as metrics read from the store at scrape time."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.store import Snapshot
+
+UNMATCHED: Final = "unmatched"
+# Methods outside this set share one label value, so a client cannot grow the label set.
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiMetrics:
+    """The request metrics of one app."""
+
+    requests: Counter
+    duration: Histogram
+    totals: StoreTotalsCollector
+
+
+def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
+    """Register the API's metrics on `registry` (never the global one)."""
+    requests = Counter(
+        "exporter_api_requests",
+        "HTTP requests answered by the stats API, by route template, method and status.",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    duration = Histogram(
+        "exporter_api_request_duration_seconds",
+        "Time to answer an HTTP request of the stats API, by route template and method.",
+        ["route", "method"],
+        registry=registry,
+    )
+    Gauge(
+        "exporter_build_info",
+        "Always 1; the labels name the running version.",
+        ["version", "python"],
+        registry=registry,
+    ).labels(__version__, platform.python_version()).set(1)
+    totals = StoreTotalsCollector()
+    registry.register(totals)
+    return ApiMetrics(requests=requests, duration=duration, totals=totals)
+
+
+def route_label(request: web.Request) -> str:
+    """The matched route template (`/stats/{type}`), never the raw path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def instrument_middleware(metrics: ApiMetrics) -> Middleware:
+    """Count and time every request by route template; outermost, so it sees final statuses."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        else:
+            status = response.status
+            return response
+        finally:
+            route = route_label(request)
+            method = request.method if request.method in _METHODS else "other"
+            metrics.requests.labels(route, method, str(status)).inc()
+            metrics.duration.labels(route, method).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+class StoreTotalsCollector(Collector):
+    """Renders the snapshot the /metrics handler read just before; it does no I/O itself."""
+
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
+
+    def describe(self) -> list[Metric]:
+        """The metric names, so that the registry can reject a clash at registration."""
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[Metric]:
+        """The global totals as of the last read; no totals, and store_up 0, if it failed."""
+        return self._families(self.snapshot)
+
+    @staticmethod
+    def _families(snapshot: Snapshot | None) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "exporter_stats_events",
+            "Events counted per type in the shared store (all replicas, since the last reset).",
+            labels=["type"],
+        )
+        sums = GaugeMetricFamily(
+            "exporter_stats_value_sum",
+            "Exact sum of event values per type in the shared store, rounded once to a float.",
+            labels=["type"],
+        )
+        for totals in snapshot.types if snapshot is not None else ():
+            events.add_metric([totals.type], totals.count)
+            sums.add_metric([totals.type], totals.sum)
+        yield events
+        yield sums
+        yield GaugeMetricFamily(
+            "exporter_stats_store_up",
+            "1 when the store answered this scrape's read of the totals, else 0.",
+            value=1 if snapshot is not None else 0,
+        )
