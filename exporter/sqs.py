@@ -37,7 +37,11 @@ from exporter.source import (
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
     from types_boto3_sqs.literals import MessageSystemAttributeNameType, QueueAttributeNameType
-    from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
+    from types_boto3_sqs.type_defs import (
+        MessageAttributeValueTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -207,12 +211,11 @@ class SqsSource:
                 break
             except SourceUnavailable as exc:
                 on_error("resolve_queue")
-                delay = backoff.next_delay()
-                log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
                 if stop is not None and stop.is_set():
                     executor.shutdown(wait=False)
                     raise
-                await asyncio.sleep(delay)
+                log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(backoff.next_delay())
             except SourceMisconfigured:
                 executor.shutdown(wait=False)
                 raise
@@ -234,14 +237,24 @@ class SqsSource:
             raise classify(exc, operation) from exc
 
     async def receive(self, max_messages: int) -> Sequence[Message]:
-        """One long poll of up to `max_messages` (at most 10)."""
+        """One long poll of the main queue for up to `max_messages` (at most 10)."""
+        return await self._receive(
+            self.queue_url,
+            max_messages,
+            self._config.wait_time_seconds,
+            self._config.visibility_timeout_seconds,
+        )
+
+    async def _receive(
+        self, url: str, max_messages: int, wait_seconds: int, visibility_seconds: int
+    ) -> Sequence[Message]:
         response = await self._call(
             "receive",
             lambda: self._client.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(max_messages, MAX_BATCH),
-                WaitTimeSeconds=self._config.wait_time_seconds,
-                VisibilityTimeout=self._config.visibility_timeout_seconds,
+                QueueUrl=url,
+                MaxNumberOfMessages=max(1, min(max_messages, MAX_BATCH)),
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=visibility_seconds,
                 MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
                 MessageAttributeNames=["All"],
             ),
@@ -250,20 +263,23 @@ class SqsSource:
 
     async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
         """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""
+        return await self._delete_from(self.queue_url, messages)
+
+    async def _delete_from(self, url: str, messages: Sequence[Message]) -> Sequence[Message]:
+        def delete_chunk(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
+            response = self._client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+                ],
+            )
+            return response.get("Failed", [])
+
         failed: list[Message] = []
         for start in range(0, len(messages), MAX_BATCH):
             chunk = messages[start : start + MAX_BATCH]
-            failed.extend(await self._batch("delete", chunk, self._delete_chunk))
+            failed.extend(await self._batch("delete", chunk, delete_chunk))
         return failed
-
-    def _delete_chunk(self, chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
-        response = self._client.delete_message_batch(
-            QueueUrl=self.queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
-            ],
-        )
-        return response.get("Failed", [])
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
         """SendMessageBatch to the dead-letter queue; return the messages it accepted."""
@@ -332,26 +348,61 @@ class SqsSource:
 
     async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
         """ChangeMessageVisibilityBatch; a failed entry only means the message reappears early."""
+        await self._change_visibility_in(self.queue_url, messages, seconds)
+
+    async def _change_visibility_in(
+        self, url: str, messages: Sequence[Message], seconds: int
+    ) -> None:
+        def change(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
+            response = self._client.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+            return response.get("Failed", [])
+
         for start in range(0, len(messages), MAX_BATCH):
-            chunk = messages[start : start + MAX_BATCH]
+            await self._batch("change_visibility", messages[start : start + MAX_BATCH], change)
 
-            def change(
-                entries: Sequence[Message] = chunk,
-            ) -> Sequence[Mapping[str, Any]]:
-                response = self._client.change_message_visibility_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[
-                        {
-                            "Id": str(i),
-                            "ReceiptHandle": m.receipt_handle,
-                            "VisibilityTimeout": seconds,
-                        }
-                        for i, m in enumerate(entries)
-                    ],
-                )
-                return response.get("Failed", [])
+    # -- the dead-letter queue, for `exporter dlq` ---------------------------------------------
 
-            await self._batch("change_visibility", chunk, change)
+    async def receive_dead_letters(
+        self, max_messages: int, visibility_seconds: int
+    ) -> Sequence[Message]:
+        """Up to 10 dead-lettered messages, hidden for `visibility_seconds` (short poll)."""
+        return await self._receive(self.dlq_url, max_messages, 1, visibility_seconds)
+
+    async def release_dead_letters(self, messages: Sequence[Message]) -> None:
+        """Make dead-lettered messages visible again at once (after a peek)."""
+        await self._change_visibility_in(self.dlq_url, messages, 0)
+
+    async def delete_dead_letters(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """Delete from the dead-letter queue; return the messages that could not be deleted."""
+        return await self._delete_from(self.dlq_url, messages)
+
+    async def requeue(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """Send dead-lettered messages back to the main queue; return those it accepted."""
+
+        def send(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
+            entries: list[SendMessageBatchRequestEntryTypeDef] = []
+            for i, message in enumerate(chunk):
+                entry: SendMessageBatchRequestEntryTypeDef = {
+                    "Id": str(i),
+                    "MessageBody": message.body.decode("utf-8", "replace") or " ",
+                }
+                if message.traceparent:
+                    entry["MessageAttributes"] = {"traceparent": _text(message.traceparent)}
+                entries.append(entry)
+            response = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            return response.get("Failed", [])
+
+        failed: list[Message] = []
+        for start in range(0, len(messages), MAX_BATCH):
+            failed.extend(await self._batch("requeue", messages[start : start + MAX_BATCH], send))
+        failed_ids = {id(m) for m in failed}
+        return [m for m in messages if id(m) not in failed_ids]
 
     async def ping(self) -> None:
         """GetQueueAttributes of the main queue."""

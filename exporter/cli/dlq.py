@@ -1,0 +1,126 @@
+"""`exporter dlq peek|redrive`: inspect dead-lettered messages, or move them back to the queue."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Final, TextIO
+
+from exporter.cli.processor import sqs_config
+from exporter.settings import Settings
+from exporter.source import Message, SourceMisconfigured, SourceUnavailable
+from exporter.sqs import SqsSource
+
+HELP = (
+    "Inspect the dead-letter queue (peek: print each message with its reason and detail, "
+    "one JSON object per line, leaving it in place) or move its messages back to the main "
+    "queue (redrive: deleted from the dead-letter queue only after the send succeeded)."
+)
+SETTINGS = (
+    "sqs_queue_name",
+    "sqs_queue_url",
+    "sqs_dlq_name",
+    "aws_endpoint_url",
+    "aws_region",
+)
+# Long enough to read the whole queue once without seeing a message twice; released at the end.
+PEEK_VISIBILITY_SECONDS: Final = 30
+REDRIVE_VISIBILITY_SECONDS: Final = 30
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The action and how many messages it may touch."""
+    parser.add_argument("action", choices=("peek", "redrive"), help="what to do")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=100,
+        metavar="N",
+        help="handle at most N messages (default 100)",
+    )
+
+
+def describe(message: Message) -> dict[str, object]:
+    """One dead-lettered message as printed by `peek`; reason null means SQS's redrive moved it."""
+    return {
+        "message_id": message.message_id,
+        "reason": message.attributes.get("reason"),
+        "detail": message.attributes.get("detail"),
+        "original_message_id": message.attributes.get("original_message_id"),
+        "first_received_at": message.attributes.get("first_received_at"),
+        "body": message.body.decode("utf-8", "replace"),
+    }
+
+
+async def peek(source: SqsSource, limit: int, out: TextIO) -> int:
+    """Print up to `limit` messages and leave every one of them in the queue."""
+    seen: dict[str, Message] = {}
+    try:
+        while len(seen) < limit:
+            batch = await source.receive_dead_letters(
+                min(10, limit - len(seen)), PEEK_VISIBILITY_SECONDS
+            )
+            fresh = [m for m in batch if m.message_id not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                seen[message.message_id] = message
+                out.write(json.dumps(describe(message)) + "\n")
+    finally:
+        await source.release_dead_letters(list(seen.values()))
+    return len(seen)
+
+
+async def redrive(source: SqsSource, limit: int) -> int:
+    """Move up to `limit` messages back to the main queue; return how many moved."""
+    moved = 0
+    while moved < limit:
+        batch = await source.receive_dead_letters(
+            min(10, limit - moved), REDRIVE_VISIBILITY_SECONDS
+        )
+        if not batch:
+            break
+        sent = await source.requeue(batch)
+        await source.delete_dead_letters(sent)
+        sent_ids = {id(m) for m in sent}
+        unsent = [m for m in batch if id(m) not in sent_ids]
+        if unsent:
+            await source.release_dead_letters(unsent)
+            break
+        moved += len(sent)
+    return moved
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable."""
+    limit: int = args.limit
+    if limit < 1:
+        print("exporter dlq: --limit must be at least 1", file=sys.stderr)
+        return 2
+    config = sqs_config(settings.model_copy(update={"create_queues": False}))
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        stop.set()  # one attempt to find the queues: a CLI should fail fast, not retry forever
+        source = await SqsSource.open(config, stop=stop)
+        try:
+            if args.action == "peek":
+                count = await peek(source, limit, sys.stdout)
+                print(f"{count} message(s) in the dead-letter queue shown", file=sys.stderr)
+            else:
+                count = await redrive(source, limit)
+                print(f"{count} message(s) moved back to the queue", file=sys.stderr)
+        finally:
+            await source.close()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except SourceMisconfigured as exc:
+        print(f"exporter dlq: {exc}", file=sys.stderr)
+        return 2
+    except SourceUnavailable as exc:
+        print(f"exporter dlq: {exc}", file=sys.stderr)
+        return 1
