@@ -16,8 +16,6 @@ from exporter import __version__
 
 log = logging.getLogger(__name__)
 
-ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-
 
 @dataclass(frozen=True, slots=True)
 class Tracing:
@@ -43,6 +41,18 @@ class Tracing:
             self.provider.shutdown()
 
 
+def traces_endpoint(environ: Mapping[str, str]) -> str | None:
+    """The OTLP/HTTP traces URL the standard variables name, or None when tracing is off."""
+    explicit = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if explicit:
+        return explicit
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if base:
+        # The spec's rule: the signal path is appended to the generic endpoint.
+        return base.rstrip("/") + "/v1/traces"
+    return None
+
+
 def configure_tracing(
     environ: Mapping[str, str], *, service_name: str, set_global: bool = True
 ) -> Tracing:
@@ -53,17 +63,18 @@ def configure_tracing(
     """
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return Tracing(None)
-    if not any(environ.get(name) for name in ENDPOINT_VARIABLES):
+    endpoint = traces_endpoint(environ)
+    if endpoint is None:
         return Tracing(None)
     attributes = {"service.version": __version__}
     if not environ.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = service_name
     provider = TracerProvider(resource=Resource.create(attributes))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     if set_global:
         trace.set_tracer_provider(provider)
     log.info("tracing on: exporting spans over OTLP/HTTP")
     return Tracing(provider)
 
 
-__all__ = ["Tracing", "configure_tracing"]
+__all__ = ["Tracing", "configure_tracing", "traces_endpoint"]
