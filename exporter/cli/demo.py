@@ -1,0 +1,217 @@
+"""`exporter demo`: SQS, a store, a processor, the API and synthetic traffic in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import threading
+from contextlib import suppress
+from typing import Final
+
+from prometheus_client import CollectorRegistry
+
+from exporter.cli.api import stop_on_signals
+from exporter.cli.demo_parts import MotoMissing, demo_store, embedded_sqs
+from exporter.cli.processor import run_processor
+from exporter.logs import configure_logging
+from exporter.producer import (
+    Producer,
+    QueueNotFound,
+    Summary,
+    SyntheticTraffic,
+    make_sqs_client,
+    resolve_queue_url,
+)
+from exporter.settings import Settings
+from exporter.web import make_app
+from exporter.web.server import serving
+
+HELP = (
+    "Run everything locally in one process: an embedded SQS endpoint (moto), Redis (or a "
+    "private redis-server, or memory), a processor, the stats API and synthetic traffic. "
+    "Ctrl-C stops it."
+)
+SETTINGS = (
+    "redis_url",
+    "redis_prefix",
+    "sqs_queue_name",
+    "api_host",
+    "api_port",
+    "metrics_host",
+    "metrics_port",
+    "admin_token",
+    "log_level",
+    "log_format",
+)
+LOOPBACK: Final = "127.0.0.1"
+QUEUE_WAIT_SECONDS: Final = 60.0
+# The demo must stop within a few seconds, so it never long-polls or drains for long.
+DEMO_OVERRIDES: Final = {
+    "sqs_wait_time_seconds": 1,
+    "shutdown_timeout_seconds": 3.0,
+    "queue_depth_interval_seconds": 5.0,
+    "create_queues": True,
+    "sqs_queue_url": None,
+}
+
+log = logging.getLogger("exporter.demo")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The synthetic traffic's rate and shape."""
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="synthetic events per second; 0 sends none (default: 20)",
+    )
+    parser.add_argument(
+        "--malformed-ratio",
+        type=float,
+        default=0.15,
+        metavar="R",
+        help="share of synthetic events spoilt on purpose, 0-1 (default: 0.15)",
+    )
+
+
+def _host(settings: Settings, field: str) -> str:
+    """Loopback unless the user chose an address: a demo should not listen on every interface."""
+    value: str = getattr(settings, field)
+    return value if field in settings.model_fields_set else LOOPBACK
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Entry point of `exporter demo`: 0 after a clean stop."""
+    configure_logging(settings.log_level, settings.log_format)
+    if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
+        print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)
+        return 2
+    # moto accepts any credentials, but boto3 refuses to sign without some.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
+    try:
+        with embedded_sqs() as endpoint:
+            asyncio.run(_demo(settings, args, endpoint))
+    except MotoMissing as exc:
+        print(f"exporter demo: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a port is taken
+        print(f"exporter demo: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> None:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    processor_settings = settings.model_copy(
+        update={
+            **DEMO_OVERRIDES,
+            "aws_endpoint_url": endpoint,
+            "metrics_host": _host(settings, "metrics_host"),
+        }
+    )
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    async with demo_store(settings.redis_url, settings.redis_prefix) as chosen:
+        log.info("store chosen", extra={"store": chosen.description})
+        processor = asyncio.create_task(
+            run_processor(processor_settings, chosen.store, stop, registry=CollectorRegistry()),
+            name="processor",
+        )
+        app = make_app(chosen.store, CollectorRegistry(), admin_token=token)
+        api_host = _host(settings, "api_host")
+        producer_stop = threading.Event()
+        summary: Summary | None = None
+        try:
+            async with serving(app, api_host, settings.api_port) as port:
+                producer = asyncio.create_task(
+                    asyncio.to_thread(_produce, processor_settings, args, producer_stop),
+                    name="producer",
+                )
+                try:
+                    _print_banner(
+                        settings=processor_settings,
+                        args=args,
+                        store=chosen.description,
+                        endpoint=endpoint,
+                        api_host=api_host,
+                        port=port,
+                    )
+                    await _until_stopped(stop, processor)
+                finally:
+                    producer_stop.set()
+                    summary = await producer
+        finally:
+            stop.set()
+            with suppress(asyncio.CancelledError):
+                await processor
+    if summary is not None:
+        log.info("demo stopped", extra={"produced": summary.sent, "malformed": summary.malformed})
+
+
+async def _until_stopped(stop: asyncio.Event, processor: asyncio.Task[None]) -> None:
+    """Wait for Ctrl-C/SIGTERM; a processor that dies early (a port taken) ends the demo too."""
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, processor}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if processor.done():
+        processor.result()  # raises what stopped it
+
+
+def _produce(settings: Settings, args: argparse.Namespace, stop: threading.Event) -> Summary | None:
+    """The synthetic trickle, in a thread: boto3 blocks, the event loop must not."""
+    if args.rate == 0:
+        return None
+    client = make_sqs_client(settings.aws_endpoint_url, settings.aws_region)
+    try:
+        url = resolve_queue_url(
+            client, settings.sqs_queue_name, None, wait_seconds=QUEUE_WAIT_SECONDS, stop=stop
+        )
+    except QueueNotFound:
+        url = None
+    if url is None:
+        if not stop.is_set():
+            log.error("the processor never created the queue; no traffic is sent")
+        return None
+    traffic = SyntheticTraffic(malformed_ratio=args.malformed_ratio)
+    return Producer(client, url).run(traffic, rate=args.rate, stop=stop)
+
+
+def _print_banner(
+    *,
+    settings: Settings,
+    args: argparse.Namespace,
+    store: str,
+    endpoint: str,
+    api_host: str,
+    port: int,
+) -> None:
+    shown = "localhost" if api_host in {"0.0.0.0", "::", LOOPBACK} else api_host  # noqa: S104
+    base = f"http://{shown}:{port}"
+    metrics_host = "localhost" if settings.metrics_host == LOOPBACK else settings.metrics_host
+    traffic = (
+        f"{args.rate:g} events/s of synthetic traffic, {args.malformed_ratio:.0%} malformed"
+        if args.rate
+        else "none (--rate 0): send your own with `exporter produce`"
+    )
+    print(
+        "\n".join(
+            [
+                "",
+                "exporter demo is running; Ctrl-C stops it.",
+                f"  store      {store}",
+                f"  SQS        moto at {endpoint}, queue {settings.sqs_queue_name!r}",
+                f"  traffic    {traffic}",
+                f"  live page  {base}/",
+                f"  stats      {base}/stats",
+                f"  metrics    {base}/metrics (API), "
+                f"http://{metrics_host}:{settings.metrics_port}/metrics (processor)",
+                "",
+            ]
+        ),
+        flush=True,
+    )
