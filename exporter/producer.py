@@ -18,12 +18,17 @@ from typing import IO, TYPE_CHECKING, Any, Final
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from exporter.events import InvalidEvent, is_valid_type, micros_to_decimal, parse_event
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
-    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+    from types_boto3_sqs.type_defs import (
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 log = logging.getLogger("exporter.producer")
 
@@ -234,10 +239,12 @@ class Producer:
         queue_url: str,
         *,
         retry_delay_seconds: float = 0.2,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._client = client
         self._queue_url = queue_url
         self._retry_delay = retry_delay_seconds
+        self._tracer = tracer
 
     def run(
         self,
@@ -268,12 +275,25 @@ class Producer:
                 if stop.wait(max(0.0, due - time.monotonic())):
                     break
             taken += len(batch)
-            self._send(batch, summary, stop)
+            if self._tracer is None:
+                self._send(batch, summary, stop, {})
+            else:
+                with self._tracer.start_as_current_span(
+                    "send events", kind=trace.SpanKind.PRODUCER
+                ) as span:
+                    span.set_attribute("messaging.batch.message_count", len(batch))
+                    self._send(batch, summary, stop, _trace_attributes())
             if progress is not None:
                 progress(summary)
         return summary
 
-    def _send(self, batch: Sequence[bytes], summary: Summary, stop: threading.Event) -> None:
+    def _send(
+        self,
+        batch: Sequence[bytes],
+        summary: Summary,
+        stop: threading.Event,
+        attributes: dict[str, MessageAttributeValueTypeDef],
+    ) -> None:
         pending: dict[int, bytes] = {}
         for index, body in enumerate(batch):
             if len(body) > SQS_BATCH_BYTES:
@@ -286,25 +306,35 @@ class Producer:
                 break
             retry: dict[int, bytes] = {}
             for chunk in _chunks_by_size(pending):
-                retry |= self._send_chunk(chunk, summary)
+                retry |= self._send_chunk(chunk, summary, attributes)
             pending = retry
         if pending:
             summary.failed += len(pending)
             log.error("messages not accepted after retries", extra={"failed": len(pending)})
 
-    def _send_chunk(self, chunk: dict[int, bytes], summary: Summary) -> dict[int, bytes]:
+    def _send_chunk(
+        self,
+        chunk: dict[int, bytes],
+        summary: Summary,
+        attributes: dict[str, MessageAttributeValueTypeDef],
+    ) -> dict[int, bytes]:
         """Send one SendMessageBatch call; return what should be tried again."""
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "MessageBody": body.decode("utf-8", errors="replace")}
-            for index, body in chunk.items()
-        ]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, body in chunk.items():
+            entry: SendMessageBatchRequestEntryTypeDef = {
+                "Id": str(index),
+                "MessageBody": body.decode("utf-8", errors="replace"),
+            }
+            if attributes:
+                entry["MessageAttributes"] = attributes
+            entries.append(entry)
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except (BotoCoreError, ClientError) as exc:
             log.warning("send failed, will retry", extra={"error": str(exc)})
             return chunk
-        for entry in response.get("Successful", []):
-            summary.record(chunk[int(entry["Id"])])
+        for accepted in response.get("Successful", []):
+            summary.record(chunk[int(accepted["Id"])])
         retry: dict[int, bytes] = {}
         for failure in response.get("Failed", []):
             index = int(failure["Id"])
@@ -318,6 +348,15 @@ class Producer:
             else:
                 retry[index] = chunk[index]
         return retry
+
+
+def _trace_attributes() -> dict[str, MessageAttributeValueTypeDef]:
+    """The current span as a W3C `traceparent` message attribute (none if it is not recording)."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    if "traceparent" not in carrier:
+        return {}
+    return {"traceparent": {"DataType": "String", "StringValue": carrier["traceparent"]}}
 
 
 def _take(source: Iterator[bytes], size: int) -> list[bytes]:

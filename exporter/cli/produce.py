@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,7 @@ from exporter.producer import (
     resolve_queue_url,
 )
 from exporter.settings import Settings
+from exporter.tracing import configure_tracing
 
 HELP = (
     "Send events to the queue in batches of 10: synthetic traffic like the prototype's "
@@ -158,8 +160,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         except (BotoCoreError, ClientError) as exc:
             print(f"exporter produce: cannot reach SQS: {exc}", file=sys.stderr)
             return 2
+        # With an OTLP endpoint configured, each batch is a span and its messages carry it.
+        tracing = configure_tracing(os.environ, service_name="exporter-producer")
+        stack.callback(tracing.shutdown)
+        tracer = tracing.tracer("exporter.producer") if tracing.enabled else None
         progress = Progress(count, sys.stderr)
-        summary = Producer(client, url).run(
+        summary = Producer(client, url, tracer=tracer).run(
             bodies, count=count, rate=args.rate, stop=stop, progress=progress
         )
         progress.done()

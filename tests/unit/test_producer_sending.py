@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from botocore.exceptions import EndpointConnectionError
+from opentelemetry.sdk.trace import TracerProvider
 
 from exporter.producer import SQS_BATCH_BYTES, Producer
 
@@ -19,12 +21,14 @@ class ScriptedSqs:
     sender_fault: set[str] = field(default_factory=set)
     raise_times: int = 0
     calls: list[list[str]] = field(default_factory=list)
+    entries: list[list[dict[str, Any]]] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         assert len(Entries) <= 10
         assert sum(len(e["MessageBody"]) for e in Entries) <= SQS_BATCH_BYTES
         self.calls.append([e["MessageBody"] for e in Entries])
+        self.entries.append(list(Entries))
         if self.raise_times:
             self.raise_times -= 1
             raise EndpointConnectionError(endpoint_url=QueueUrl)
@@ -121,3 +125,25 @@ def test_a_stop_request_ends_sending_between_batches() -> None:
     )
     assert summary.sent == sum(len(call) for call in sqs.calls) == sent_batches[-1]
     assert len(sqs.calls) == 3
+
+
+def test_with_a_tracer_each_batch_is_a_span_its_messages_carry() -> None:
+    """Every message of a batch carries the batch span's W3C traceparent; batches differ."""
+    sqs = ScriptedSqs()
+    tracer = TracerProvider().get_tracer("test")
+    Producer(cast(Any, sqs), "http://queue", tracer=tracer).run([event(n) for n in range(15)])
+    parents = [
+        [e["MessageAttributes"]["traceparent"]["StringValue"] for e in call] for call in sqs.entries
+    ]
+    assert [len(p) for p in parents] == [10, 5]
+    assert all(len(set(p)) == 1 for p in parents)
+    first, second = parents[0][0], parents[1][0]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", first)
+    assert first.split("-")[1] != second.split("-")[1]
+
+
+def test_without_a_tracer_no_attributes_are_sent() -> None:
+    """Tracing off: plain messages, no attributes at all."""
+    sqs = ScriptedSqs()
+    producer(sqs).run([event(1)])
+    assert "MessageAttributes" not in sqs.entries[0][0]
