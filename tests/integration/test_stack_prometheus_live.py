@@ -371,3 +371,24 @@ def test_targets_are_up_under_the_repository_job_names(live_stack: LiveStack) ->
     }
     assert set(up) == expected
     assert set(up.values()) == {"1"}
+
+
+def test_container_health_probe_passes_against_the_real_roles(live_stack: LiveStack) -> None:
+    """The image's HEALTHCHECK script finds /health on a real processor and on the real API."""
+    script = Path(__file__).resolve().parents[2] / "docker" / "healthcheck.py"
+    processor_port = live_stack.processor_instances[0].rpartition(":")[2]
+    api_port = live_stack.api_instance.rpartition(":")[2]
+    for role, environ in (
+        ("processor", {"EXPORTER_METRICS_PORT": processor_port, "EXPORTER_API_PORT": "1"}),
+        ("api", {"EXPORTER_METRICS_PORT": "1", "EXPORTER_API_PORT": api_port}),
+    ):
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        assert result.returncode == 0, (role, result.stdout)
+        assert "/health answered 200" in result.stdout, role
