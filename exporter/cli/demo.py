@@ -47,6 +47,8 @@ SETTINGS = (
     "log_format",
 )
 LOOPBACK: Final = "127.0.0.1"
+# Demo traffic must not add to a real deployment's totals in a Redis the demo happens to reach.
+DEMO_PREFIX: Final = "exporter-demo"
 QUEUE_WAIT_SECONDS: Final = 60.0
 # The demo must stop within a few seconds, so it never long-polls or drains for long.
 DEMO_OVERRIDES: Final = {
@@ -116,7 +118,8 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
         }
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    async with demo_store(settings.redis_url, settings.redis_prefix) as chosen:
+    prefix = settings.redis_prefix if "redis_prefix" in settings.model_fields_set else DEMO_PREFIX
+    async with demo_store(settings.redis_url, prefix) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
             run_processor(processor_settings, chosen.store, stop, registry=CollectorRegistry()),

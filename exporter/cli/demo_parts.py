@@ -76,7 +76,9 @@ async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
     configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
     if await _answers(configured, within=2.0):
         try:
-            yield ChosenStore(configured, f"Redis at {redis_url} (REDIS_URL)")
+            yield ChosenStore(
+                configured, f"Redis at {redis_url} (REDIS_URL), keys under {prefix!r}"
+            )
         finally:
             await configured.close()
         return

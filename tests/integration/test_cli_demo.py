@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.integration.api_support import unique_prefix
 from tests.servers import RedisServer, free_port, wait_until
@@ -24,7 +25,13 @@ STOP_TIMEOUT_SECONDS = 15
 class Demo:
     """One `exporter demo` subprocess on free ports."""
 
-    def __init__(self, redis_url: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        env: dict[str, str] | None = None,
+        prefix: str | None = "unique",
+    ) -> None:
         self.api_port = free_port()
         self.metrics_port = free_port()
         self.process = subprocess.Popen(
@@ -33,8 +40,8 @@ class Demo:
                 "--api-port", str(self.api_port),
                 "--metrics-port", str(self.metrics_port),
                 "--redis-url", redis_url,
-                "--redis-prefix", unique_prefix(),
                 "--rate", "50",
+                *(["--redis-prefix", unique_prefix()] if prefix else []),
             ],
             env={**os.environ, "EXPORTER_LOG_FORMAT": "json", **(env or {})},
             stdout=subprocess.PIPE,
@@ -105,16 +112,21 @@ def test_stats_fill_up_and_ctrl_c_stops_everything(demo: Demo, redis_server: Red
     assert "Traceback" not in err
 
 
-def test_a_reachable_redis_url_is_used(redis_server: RedisServer) -> None:
-    """With Redis answering at REDIS_URL the demo says so and uses it."""
-    demo = Demo(redis_server.url)
+def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisServer) -> None:
+    """With Redis answering at REDIS_URL the demo uses it, keeping its keys apart by default."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    demo = Demo(redis_server.url, prefix=None)
     try:
         wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
         code, out, _ = demo.interrupt()
     finally:
         demo.kill()
     assert code == 0
-    assert f"Redis at {redis_server.url} (REDIS_URL)" in out
+    assert f"Redis at {redis_server.url} (REDIS_URL), keys under 'exporter-demo'" in out
+    assert client.exists("{exporter-demo}:totals")
+    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    client.close()
 
 
 def test_without_redis_it_falls_back_to_memory_and_says_so(
