@@ -21,6 +21,7 @@ from exporter.web.errors import body_limit_middleware, error_middleware, json_er
 from exporter.web.openapi import openapi_document
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
 
+log = logging.getLogger("exporter.api")
 audit_log = logging.getLogger("exporter.audit")
 
 # The API takes no request bodies; anything bigger than this is refused with 413 unread.
@@ -163,7 +164,12 @@ async def reset_stats(request: web.Request) -> web.Response:
             "DELETE /stats needs 'Authorization: Bearer <EXPORTER_ADMIN_TOKEN>'.",
             {"WWW-Authenticate": 'Bearer realm="exporter"'},
         )
-    await request.app[STORE_KEY].reset()
+    try:
+        async with asyncio.timeout(request.app[STORE_TIMEOUT_KEY]):
+            await request.app[STORE_KEY].reset()
+    except (StoreUnavailable, TimeoutError):
+        audit_log.warning("reset failed: store unavailable", extra={"outcome": "failed", **who})
+        raise StoreUnavailable("the store did not complete the reset") from None
     audit_log.warning("statistics reset", extra={"outcome": "reset", **who})
     return web.Response(status=204)
 

@@ -105,12 +105,17 @@ async def test_an_unreachable_store_is_503_json(dead_store: RedisStore, path: st
         assert_json_error(await response.json(), "store_unavailable")
 
 
-async def test_a_reset_with_the_store_down_is_503_json(dead_store: RedisStore) -> None:
-    """An authorised reset that cannot reach Redis is a 503 JSON error, not a 500."""
-    async with api_client(dead_store) as client:
-        response = await client.delete("/stats", headers={"Authorization": "Bearer " + TOKEN})
-        assert response.status == 503
-        assert_json_error(await response.json(), "store_unavailable")
+async def test_a_reset_with_the_store_down_is_503_json_and_audited(
+    dead_store: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An authorised reset that cannot reach Redis is a 503 JSON error, and the audit says so."""
+    with caplog.at_level(logging.INFO, logger="exporter.audit"):
+        async with api_client(dead_store) as client:
+            response = await client.delete("/stats", headers={"Authorization": "Bearer " + TOKEN})
+            assert response.status == 503
+            assert_json_error(await response.json(), "store_unavailable")
+    audit = [r for r in caplog.records if r.name == "exporter.audit"]
+    assert [r.__dict__["outcome"] for r in audit] == ["failed"]
 
 
 async def test_a_bug_is_a_generic_500_logged_with_its_trace(
