@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
-from exporter.cli.processor import PAUSE_AFTER_STORE_VARIABLE
+from exporter.cli.processor import PAUSE_AFTER_STORE_VARIABLE, run_processor
 from exporter.store.redis import RedisStore
 from tests.integration.processor_support import (
     event_body,
@@ -28,7 +30,7 @@ from tests.integration.processor_support import (
     sqs_client,
     unique_queue_name,
 )
-from tests.servers import RedisServer, free_port, wait_until
+from tests.servers import MotoServer, RedisServer, free_port, wait_until
 
 
 class ProcessorProcess:
@@ -252,3 +254,57 @@ async def test_redis_stopped_and_restarted_mid_stream(
         assert view.count == 40
         assert processor.value("exporter_ready") == 1
     await store.close()
+
+
+async def test_unreachable_sqs_is_retried_until_it_answers(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """With SQS down at start the processor is alive, not ready, and retries until SQS answers."""
+    moto = MotoServer()  # a port with nothing listening until the server starts
+    settings = processor_settings(redis_server.url, moto.url)
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_processor(settings, RedisStore(redis_client), stop, registry=registry)
+    )
+    base = f"http://127.0.0.1:{settings.metrics_port}"
+
+    def status(path: str) -> tuple[int, dict[str, object]]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    labels = {"dependency": "sqs", "operation": "resolve_queue"}
+    try:
+        await eventually(
+            lambda: (
+                (registry.get_sample_value("exporter_dependency_errors_total", labels) or 0) >= 1
+            ),
+            message="a failed queue lookup",
+        )
+        assert (await asyncio.to_thread(status, "/health"))[0] == 200
+        code, body = await asyncio.to_thread(status, "/ready")
+        assert code == 503
+        assert isinstance(body["failing"], dict)
+        assert "sqs" in body["failing"]
+        assert not task.done()
+        await asyncio.to_thread(moto.start)
+        await eventually(
+            lambda: registry.get_sample_value("exporter_ready") == 1,
+            within=30,
+            message="ready once SQS answers",
+        )
+        client = sqs_client(moto.url)
+        queue_url = client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
+        send(client, queue_url, [event_body("late", "1")])
+        await eventually(
+            lambda: (
+                registry.get_sample_value("exporter_events_processed_total", {"type": "late"}) == 1
+            )
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        moto.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
 
 from exporter.source import DeadLetter, Message, QueueRole, QueueState, SourceUnavailable
 
@@ -51,3 +54,26 @@ def message(body: bytes | str, message_id: str = "m-1", **attributes: str) -> Me
     return Message(
         message_id=message_id, receipt_handle=f"rh-{message_id}", body=raw, attributes=attributes
     )
+
+
+# Bodies of every shape: raw bytes, text, and JSON objects near (and far from) an event.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.one_of(st.sampled_from(["t", "u", "page_view"]), json_values),
+        "value": st.one_of(st.integers(), st.floats(), st.decimals().map(str), json_values),
+        "occurred_at": st.one_of(
+            st.sampled_from(["2020-10-06 10:02:05", "2020-10-06T10:02:05Z", "10/06/2020 10:02"]),
+            json_values,
+        ),
+        "id": st.one_of(st.text(max_size=5), json_values),
+    },
+).map(lambda d: json.dumps(d, allow_nan=True).encode())
+bodies = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode), event_like)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +12,7 @@ from exporter.metrics import build_metrics
 from exporter.processing import Processor, ProcessorConfig, identity_of
 from exporter.store import StoreUnavailable
 from exporter.store.memory import MemoryStore
-from tests.unit.processor_fakes import RecordingSource, message
+from tests.unit.processor_fakes import RecordingSource, bodies, message
 
 GOOD = '{"type":"t","value":1.5,"occurred_at":"2020-10-06 10:02:05"}'
 
@@ -86,28 +84,6 @@ async def test_too_many_types_go_to_the_dead_letter_queue() -> None:
     ]
     assert "'u'" in source.dead_letters[0].detail
     assert len(source.deleted) == 2
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-event_like = st.fixed_dictionaries(
-    {},
-    optional={
-        "type": st.one_of(st.sampled_from(["t", "u", "page_view"]), json_values),
-        "value": st.one_of(st.integers(), st.floats(), st.decimals().map(str), json_values),
-        "occurred_at": st.one_of(
-            st.sampled_from(["2020-10-06 10:02:05", "2020-10-06T10:02:05Z", "10/06/2020 10:02"]),
-            json_values,
-        ),
-        "id": st.one_of(st.text(max_size=5), json_values),
-    },
-).map(lambda d: json.dumps(d, allow_nan=True).encode())
-bodies = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode), event_like)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
