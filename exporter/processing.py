@@ -418,7 +418,8 @@ class Processor:
         while not self._stopping.is_set():
             try:
                 depths = await self._source.depths()
-            except SourceUnavailable as exc:
+            except (SourceUnavailable, SourceMisconfigured) as exc:
+                # Depth is for dashboards only: a failure here must not stop consuming.
                 log.debug("queue depth unavailable", extra={"error": str(exc)})
             else:
                 for queue, states in depths.items():

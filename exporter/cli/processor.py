@@ -20,7 +20,8 @@ from exporter.metrics import build_metrics
 from exporter.processing import AfterStore, Processor, ProcessorConfig
 from exporter.settings import Settings
 from exporter.source import Message, SourceMisconfigured, SourceUnavailable
-from exporter.sqs import SqsConfig, SqsSource
+from exporter.sqs import SqsSource
+from exporter.sqs_setup import SqsConfig
 from exporter.store import Store
 from exporter.store.redis import RedisStore
 from exporter.tracing import configure_tracing

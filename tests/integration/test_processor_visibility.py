@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry
 from exporter.events import Event
 from exporter.metrics import build_metrics
 from exporter.processing import Processor, ProcessorConfig
-from exporter.sqs import SqsConfig, SqsSource
+from exporter.sqs import SqsSource
+from exporter.sqs_setup import SqsConfig
 from exporter.store import ApplyResult
 from exporter.store.memory import MemoryStore
 from tests.integration.processor_support import (

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from exporter.source import DeadLetter, SourceMisconfigured, SourceUnavailable
-from exporter.sqs import SqsConfig, SqsSource, make_client
+from exporter.sqs import SqsSource
+from exporter.sqs_setup import SqsConfig, make_client
 from tests.integration.processor_support import (
     drain_queue,
     send,

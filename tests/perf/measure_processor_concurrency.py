@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
 from exporter.processing import Processor, ProcessorConfig
-from exporter.sqs import SqsConfig, SqsSource
+from exporter.sqs import SqsSource
+from exporter.sqs_setup import SqsConfig
 from exporter.store.redis import RedisStore
 from tests.integration.processor_support import event_body, queue_depth, send, sqs_client
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer, free_port

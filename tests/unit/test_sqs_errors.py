@@ -7,7 +7,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from exporter.retry import Backoff
 from exporter.source import DeadLetter, Message, SourceMisconfigured, SourceUnavailable
-from exporter.sqs import MAX_DETAIL_CHARS, classify, dead_letter_attributes
+from exporter.sqs import MAX_DETAIL_CHARS, dead_letter_attributes
+from exporter.sqs_setup import classify
 
 
 def client_error(code: str) -> ClientError:
