@@ -157,6 +157,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean drain, 2 on a configuration error."""
     del args
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        # The connection pool is lazy: nothing connects before the loop runs.
+        store = RedisStore.from_url(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            dedupe_window_seconds=settings.dedupe_window_seconds,
+            max_types=settings.max_event_types,
+        )
+    except ValueError as exc:
+        print(f"exporter processor: REDIS_URL is not usable: {exc}", file=sys.stderr)
+        return 2
     tracing = configure_tracing(os.environ, service_name="exporter-processor")
 
     async def main() -> None:
@@ -164,12 +175,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        store = RedisStore.from_url(
-            settings.redis_url,
-            prefix=settings.redis_prefix,
-            dedupe_window_seconds=settings.dedupe_window_seconds,
-            max_types=settings.max_event_types,
-        )
         try:
             await run_processor(settings, store, stop)
         finally:
@@ -180,6 +185,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except SourceMisconfigured as exc:
         print(f"exporter processor: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the metrics port is taken or not ours to bind
+        print(
+            f"exporter processor: cannot serve metrics on "
+            f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         tracing.shutdown()
     return 0
