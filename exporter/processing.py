@@ -140,31 +140,41 @@ class Processor:
             for n in range(self._config.pollers)
         ]
         depth = asyncio.create_task(self._poll_depths(), name="queue-depth")
-        stop_wait = asyncio.create_task(stop.wait())
-        stopping_wait = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait({stop_wait, stopping_wait}, return_when=asyncio.FIRST_COMPLETED)
-        stop_wait.cancel()
-        self._stopping.set()
-        self._publish_ready()
-        log.info("stopping: finishing in-flight batches")
-        _, late = await asyncio.wait(pollers, timeout=self._config.shutdown_timeout_seconds)
-        if late:
-            log.warning(
-                "shutdown deadline passed; unfinished messages reappear after their visibility "
-                "timeout",
-                extra={"pollers": len(late)},
-            )
-        background = [*late, depth, stopping_wait]
-        if self._recovery is not None:
-            background.append(self._recovery)
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        self._running = False
-        self._publish_ready()
+        try:
+            await self._until_stopped(stop)
+            log.info("stopping: finishing in-flight batches")
+            _, late = await asyncio.wait(pollers, timeout=self._config.shutdown_timeout_seconds)
+            if late:
+                log.warning(
+                    "shutdown deadline passed; unfinished messages reappear after their "
+                    "visibility timeout",
+                    extra={"pollers": len(late)},
+                )
+        finally:
+            # Also reached when the caller cancels run(): no task of ours may outlive it.
+            self._stopping.set()
+            background = [*pollers, depth]
+            if self._recovery is not None:
+                background.append(self._recovery)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            self._running = False
+            self._publish_ready()
         if self._fatal is not None:
             raise self._fatal
         log.info("stopped")
+
+    async def _until_stopped(self, stop: asyncio.Event) -> None:
+        """Return when the caller sets `stop` or a fatal error stops the pollers."""
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._stopping.set()
+        self._publish_ready()
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
