@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -39,6 +39,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_BATCH: Final = 10  # SQS's limit for receive and every *Batch call
+MAX_BATCH_BYTES: Final = 256 * 1024  # SQS's limit for a whole SendMessageBatch payload
 MAX_DETAIL_CHARS: Final = 1024
 BATCH_ATTEMPTS: Final = 4  # tries of a batch call's retryable entries before giving up on them
 
@@ -77,6 +78,38 @@ def to_message(raw: MessageTypeDef) -> Message:
         first_received_at=_first_received(raw),
         attributes=attributes,
     )
+
+
+def message_size(message: Message) -> int:
+    """Bytes a message counts for against SQS's size limits: body plus attributes."""
+    attributes = sum(len(k) + len(v) + len("String") for k, v in message.attributes.items())
+    return len(message.body) + attributes
+
+
+def dead_letter_size(letter: DeadLetter) -> int:
+    """Bytes a dead letter will weigh once its attributes are added."""
+    attributes = dead_letter_attributes(letter)
+    extra = sum(len(k) + len(v.get("StringValue", "")) + 6 for k, v in attributes.items())
+    return len(letter.message.body) + extra
+
+
+def send_chunks(items: Sequence[T], size_of: Callable[[T], int]) -> Iterator[Sequence[T]]:
+    """Cut `items` into SendMessageBatch calls: at most 10 entries and 256 KiB in all.
+
+    An item too big on its own still gets a call of its own, whose failure is then reported
+    for that item only.
+    """
+    chunk: list[T] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if chunk and (len(chunk) == MAX_BATCH or total + size > MAX_BATCH_BYTES):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += size
+    if chunk:
+        yield chunk
 
 
 def _text(value: str) -> MessageAttributeValueTypeDef:
@@ -215,8 +248,7 @@ class SqsSource:
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
         """SendMessageBatch to the dead-letter queue; return the messages it accepted."""
         failed: list[Message] = []
-        for start in range(0, len(letters), MAX_BATCH):
-            chunk = letters[start : start + MAX_BATCH]
+        for chunk in send_chunks(letters, dead_letter_size):
             by_message = {id(letter.message): letter for letter in chunk}
 
             def send(
@@ -330,8 +362,8 @@ class SqsSource:
             return response.get("Failed", [])
 
         failed: list[Message] = []
-        for start in range(0, len(messages), MAX_BATCH):
-            failed.extend(await self._batch("requeue", messages[start : start + MAX_BATCH], send))
+        for chunk in send_chunks(messages, message_size):
+            failed.extend(await self._batch("requeue", chunk, send))
         failed_ids = {id(m) for m in failed}
         return [m for m in messages if id(m) not in failed_ids]
 

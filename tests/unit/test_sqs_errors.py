@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from exporter.retry import Backoff
 from exporter.source import DeadLetter, Message, SourceMisconfigured, SourceUnavailable
-from exporter.sqs import MAX_DETAIL_CHARS, dead_letter_attributes
+from exporter.sqs import MAX_DETAIL_CHARS, dead_letter_attributes, send_chunks
 from exporter.sqs_setup import classify
 
 
@@ -57,3 +57,19 @@ def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
         assert ceiling / 10 <= backoff.next_delay() <= ceiling
     backoff.reset()
     assert backoff.next_delay() <= 1
+
+
+def test_send_chunks_respect_count_and_payload_limits() -> None:
+    """Batches hold at most 10 entries and 256 KiB; an oversized entry travels alone.
+
+    (moto accepts oversized batches, so this limit of real SQS is checked here, not end to end.)
+    """
+    sizes = [1] * 25
+    assert [len(c) for c in send_chunks(sizes, lambda s: s)] == [10, 10, 5]
+    big = [100 * 1024] * 5
+    assert [len(c) for c in send_chunks(big, lambda s: s)] == [2, 2, 1]
+    assert [list(c) for c in send_chunks([10, 300 * 1024, 10], lambda s: s)] == [
+        [10],
+        [300 * 1024],
+        [10],
+    ]
