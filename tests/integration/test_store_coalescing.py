@@ -1,0 +1,126 @@
+"""The Redis store merges concurrent applies into fewer script calls without changing any outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from exporter.events import Event
+from exporter.store import ApplyResult, StoreUnavailable
+from exporter.store.coalesce import ApplyCoalescer, Batch
+from exporter.store.redis import RedisStore
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _event(kind: str, units: int = 1) -> Event:
+    return Event(kind, units * 1_000_000, WHEN)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until `condition` holds (a few turns at most in these tests)."""
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0)
+
+
+async def test_concurrent_batches_share_calls_and_keep_their_own_outcomes(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Twenty concurrent batches take fewer calls; each caller gets exactly its own outcomes."""
+    store = RedisStore(redis_client, prefix=f"co-{uuid.uuid4().hex[:8]}")
+    shared = "id:retried-by-the-producer"
+    batches = [
+        [(f"msg:{n}-{i}", _event("page")) for i in range(9)] + [(shared, _event("buy", 5))]
+        for n in range(20)
+    ]
+    results = await asyncio.gather(*(store.apply(batch) for batch in batches))
+    assert store.script_calls < len(batches)
+    outcomes = [result.outcomes for result in results]
+    assert all(len(o) == 10 for o in outcomes)
+    assert all(o[:9] == ("applied",) * 9 for o in outcomes)
+    assert sorted(o[9] for o in outcomes) == ["applied"] + ["duplicate"] * 19
+    totals = await store.snapshot()
+    page, buy = totals.get("page"), totals.get("buy")
+    assert page is not None and (page.count, page.sum_micros) == (180, 180_000_000)
+    assert buy is not None and (buy.count, buy.sum_micros) == (1, 5_000_000)
+
+
+async def test_a_lone_caller_is_not_delayed_or_merged(redis_client: aioredis.Redis) -> None:
+    """Sequential applies each make their own call, as before coalescing."""
+    store = RedisStore(redis_client, prefix=f"co-{uuid.uuid4().hex[:8]}")
+    for n in range(3):
+        result = await store.apply([(f"msg:lone-{n}", _event("page"))])
+        assert result.outcomes == ("applied",)
+    assert store.script_calls == 3
+
+
+async def test_a_failed_call_fails_every_caller_it_carried() -> None:
+    """When the merged call fails, every waiting caller gets StoreUnavailable; none hangs."""
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def failing(batch: Batch) -> ApplyResult:
+        calls.append(len(batch))
+        await release.wait()
+        raise StoreUnavailable("Redis went away")
+
+    coalescer = ApplyCoalescer(failing, limit=1000)
+    tasks = [asyncio.create_task(coalescer.apply([("msg:0", _event("page"))]))]
+    await _until(lambda: calls == [1])  # the first call is in flight
+    tasks += [
+        asyncio.create_task(coalescer.apply([(f"msg:{n}", _event("page"))])) for n in range(1, 5)
+    ]
+    await asyncio.sleep(0)  # the four queue up behind it
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert calls == [1, 4]  # the first alone, the four that waited behind it together
+    await coalescer.wait_idle()
+
+
+async def test_a_cancelled_caller_that_never_ran_applies_nothing() -> None:
+    """A caller cancelled while waiting its turn is dropped from the next merged call."""
+    seen: list[str] = []
+    release = asyncio.Event()
+
+    async def recording(batch: Batch) -> ApplyResult:
+        seen.extend(identity for identity, _ in batch)
+        await release.wait()
+        return ApplyResult(("applied",) * len(batch))
+
+    coalescer = ApplyCoalescer(recording, limit=1000)
+    first = asyncio.create_task(coalescer.apply([("msg:first", _event("page"))]))
+    await _until(lambda: seen == ["msg:first"])
+    waiting = asyncio.create_task(coalescer.apply([("msg:gone", _event("page"))]))
+    kept = asyncio.create_task(coalescer.apply([("msg:kept", _event("page"))]))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    assert (await first).outcomes == ("applied",)
+    assert (await kept).outcomes == ("applied",)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert seen == ["msg:first", "msg:kept"]
+
+
+async def test_merged_calls_respect_the_event_limit() -> None:
+    """Waiting batches are merged only up to the limit; the rest go in the next call."""
+    sizes: list[int] = []
+
+    async def sizing(batch: Batch) -> ApplyResult:
+        sizes.append(len(batch))
+        await asyncio.sleep(0)
+        return ApplyResult(("applied",) * len(batch))
+
+    coalescer = ApplyCoalescer(sizing, limit=25)
+    batches = [[(f"msg:{n}-{i}", _event("page")) for i in range(10)] for n in range(7)]
+    results = await asyncio.gather(*(coalescer.apply(batch) for batch in batches))
+    assert all(r.outcomes == ("applied",) * 10 for r in results)
+    assert sum(sizes) == 70
+    assert max(sizes) <= 25

@@ -1,0 +1,210 @@
+"""Run the benchmarks: `uv run python -m tests.perf [--quick] [names...]`.
+
+Starts its own redis-server (and moto server when a benchmark needs SQS) on free ports, never
+the machine's 6379, runs each named benchmark (all by default) and prints one JSON object per
+benchmark on its own line: the figures, the baseline measured in the same run, and their ratio.
+`--quick` runs tiny sizes, for the smoke test; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.perf.bench_e2e import end_to_end
+from tests.perf.bench_http import http
+from tests.perf.bench_memory import memory
+from tests.perf.bench_pipeline import pipeline
+from tests.perf.bench_store import store_ceiling
+from tests.perf.bodies import make_bodies
+from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
+
+NAMES = ("pipeline", "store", "e2e", "http", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work each benchmark does."""
+
+    pipeline_events: int
+    store_events: int
+    e2e_wave: int
+    e2e_waves: int
+    http_seconds: float
+    http_loader: str
+    rss_wave: int
+    rss_waves: int
+    identities: int
+    flat_window_seconds: int
+    flat_windows: int
+    flat_rate: int
+
+
+FULL = Sizes(
+    pipeline_events=100_000,
+    store_events=50_000,
+    e2e_wave=200,
+    e2e_waves=6,
+    http_seconds=5,
+    http_loader="auto",
+    rss_wave=500,
+    rss_waves=4,
+    identities=100_000,
+    flat_window_seconds=3,
+    flat_windows=5,
+    flat_rate=10_000,
+)
+QUICK = Sizes(
+    pipeline_events=2_000,
+    store_events=1_000,
+    e2e_wave=30,
+    e2e_waves=1,
+    http_seconds=0.5,
+    http_loader="python",
+    rss_wave=30,
+    rss_waves=1,
+    identities=2_000,
+    flat_window_seconds=1,
+    flat_windows=3,
+    flat_rate=2_000,
+)
+
+
+@dataclass
+class Run:
+    """Servers and sizes shared by the benchmarks of one run, and results so far."""
+
+    redis_url: str
+    moto: MotoServer | None
+    workdir: Path
+    sizes: Sizes
+    results: dict[str, dict[str, Any]]
+
+    @property
+    def sqs_endpoint(self) -> str:
+        """The moto server's URL (started only when a benchmark needs it)."""
+        if self.moto is None:
+            raise RuntimeError("this benchmark needs the moto server")
+        return self.moto.url
+
+
+async def _pipeline(run: Run) -> dict[str, Any]:
+    return await pipeline(run.redis_url, make_bodies(run.sizes.pipeline_events))
+
+
+async def _store(run: Run) -> dict[str, Any]:
+    if "pipeline" not in run.results:  # the ceiling is compared with this run's pipeline
+        run.results["pipeline"] = await _pipeline(run)
+    return await store_ceiling(
+        run.redis_url,
+        events=run.sizes.store_events,
+        pipeline_events_per_s=run.results["pipeline"]["ours_events_per_s"],
+    )
+
+
+async def _e2e(run: Run) -> dict[str, Any]:
+    bodies = make_bodies(run.sizes.e2e_wave)
+    return await end_to_end(run.redis_url, run.sqs_endpoint, bodies, waves=run.sizes.e2e_waves)
+
+
+async def _http(run: Run) -> dict[str, Any]:
+    return await http(run.redis_url, seconds=run.sizes.http_seconds, loader=run.sizes.http_loader)
+
+
+async def _memory(run: Run) -> dict[str, Any]:
+    sizes = run.sizes
+    return await memory(
+        run.redis_url,
+        run.sqs_endpoint,
+        run.workdir,
+        make_bodies(sizes.rss_wave),
+        waves=sizes.rss_waves,
+        identities=sizes.identities,
+        window_seconds=sizes.flat_window_seconds,
+        windows=sizes.flat_windows,
+        rate=sizes.flat_rate,
+    )
+
+
+BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
+    "pipeline": _pipeline,
+    "store": _store,
+    "e2e": _e2e,
+    "http": _http,
+    "memory": _memory,
+}
+NEEDS_MOTO = {"e2e", "memory"}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on; load average because the machine may be shared."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version()}
+
+
+def _redis_version(url: str) -> str:
+    client = redis.Redis.from_url(url)
+    try:
+        return str(client.info("server")["redis_version"])
+    finally:
+        client.close()
+
+
+async def run_all(names: list[str], sizes: Sizes, workdir: Path) -> None:
+    """Start the servers, run `names` in order, print one JSON line per benchmark."""
+    redis_server = RedisServer(workdir / "redis")
+    redis_server.start()
+    moto = MotoServer() if NEEDS_MOTO & set(names) else None
+    if moto is not None:
+        moto.start()
+    try:
+        header = {"machine": machine(), "redis": _redis_version(redis_server.url)}
+        print(json.dumps({**header, "quick": sizes is QUICK, "benchmarks": names}), flush=True)
+        run = Run(redis_server.url, moto, workdir, sizes, {})
+        for name in names:
+            result = await BENCHMARKS[name](run)
+            run.results[name] = result
+            result["load_average_1m"] = round(os.getloadavg()[0], 2)
+            print(json.dumps(result), flush=True)
+    finally:
+        if moto is not None:
+            moto.stop()
+        redis_server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(prog="python -m tests.perf", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test only)")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(NAMES)}")
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - set(NAMES)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {NAMES}")
+    names = [name for name in NAMES if name in (args.names or NAMES)]
+    os.environ.update(AWS_TEST_ENV)
+    with tempfile.TemporaryDirectory(prefix="exporter-perf-") as workdir:
+        asyncio.run(run_all(names, QUICK if args.quick else FULL, Path(workdir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

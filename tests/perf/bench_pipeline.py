@@ -1,0 +1,151 @@
+"""Benchmark 1: bodies through the processor's real core, against a naive per-message baseline.
+
+Ours: `Processor.handle_batch` (parse, validate, identities, one `Store.apply`, metrics, spans,
+visibility guard, delete) with batches of 10 messages (SQS's maximum) from several concurrent
+"pollers", over a real Redis; only the queue is replaced, by a source that acknowledges at once.
+Baseline: per message a plain pydantic model, then one round trip of INCRBYFLOAT count,
+INCRBYFLOAT sum and SADD type, with the same number of concurrent workers on the same Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from exporter.metrics import build_metrics
+from exporter.processing import Processor, ProcessorConfig
+from exporter.source import DeadLetter, Message, QueueRole, QueueState
+from exporter.store.redis import RedisStore
+
+T = TypeVar("T")
+
+
+class NaiveEvent(BaseModel):
+    """What a first version would write: a plain pydantic model, float value."""
+
+    type: str
+    value: float
+    occurred_at: datetime
+
+
+@dataclass
+class AckingSource:
+    """A queue that is never the bottleneck: every delete and dead-letter succeeds at once."""
+
+    deleted: int = 0
+    dead_lettered: int = 0
+
+    async def receive(self, max_messages: int) -> Sequence[Message]:
+        del max_messages
+        return []
+
+    async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
+        self.deleted += len(messages)
+        return []
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
+        self.dead_lettered += len(letters)
+        return [letter.message for letter in letters]
+
+    async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
+        del messages, seconds
+
+    async def ping(self) -> None:
+        return None
+
+    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
+        return {}
+
+
+def as_messages(bodies: Sequence[bytes]) -> list[Message]:
+    """Bodies as received messages with SQS-like ids (identities `msg:<uuid>`)."""
+    ids = [str(uuid.uuid4()) for _ in bodies]
+    return [Message(i, f"rh-{i}", body) for i, body in zip(ids, bodies, strict=True)]
+
+
+async def naive_pipeline(client: aioredis.Redis, bodies: Sequence[bytes]) -> None:
+    """Per message: validate with pydantic, then INCRBYFLOAT count, INCRBYFLOAT sum, SADD type."""
+    for body in bodies:
+        event = NaiveEvent.model_validate_json(body)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incrbyfloat(f"naive:count:{event.type}", 1)
+            pipe.incrbyfloat(f"naive:sum:{event.type}", event.value)
+            pipe.sadd("naive:types", event.type)
+            await pipe.execute()
+
+
+async def core_pipeline(processor: Processor, messages: Sequence[Message], batch_size: int) -> None:
+    """Our core, as one poller drives it: one `handle_batch` per received batch."""
+    for start in range(0, len(messages), batch_size):
+        await processor.handle_batch(messages[start : start + batch_size])
+
+
+async def _timed(run: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await run()
+    return time.perf_counter() - started
+
+
+async def _in_parallel(
+    workers: int, items: Sequence[T], job: Callable[[Sequence[T]], Awaitable[None]]
+) -> None:
+    share = -(-len(items) // workers)
+    await asyncio.gather(*(job(items[i * share : (i + 1) * share]) for i in range(workers)))
+
+
+async def pipeline(
+    url: str, bodies: Sequence[bytes], *, batch_size: int = 10, workers: int = 4
+) -> dict[str, Any]:
+    """Events/s of our core and of the naive baseline on the same Redis, same bodies, same run."""
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    store = RedisStore(client, prefix="bench-pipeline")
+    source = AckingSource()
+    registry = CollectorRegistry()
+    processor = Processor(store, source, build_metrics(registry), ProcessorConfig())
+    messages = as_messages(bodies)
+    baseline_bodies = bodies[: max(workers, len(bodies) // 5)]  # slow: a fifth is plenty
+    await processor.handle_batch(messages[:batch_size])  # warm up: script load, connections
+    measured = messages[batch_size:]
+    ours = await _timed(
+        lambda: _in_parallel(workers, measured, lambda p: core_pipeline(processor, p, batch_size))
+    )
+    naive = await _timed(
+        lambda: _in_parallel(workers, baseline_bodies, lambda p: naive_pipeline(client, p))
+    )
+    applied = sum(
+        registry.get_sample_value("exporter_events_processed_total", {"type": kind}) or 0
+        for kind in {NaiveEvent.model_validate_json(b).type for b in bodies[:200]}
+    )
+    naive_count = 0.0
+    for key in await client.keys("naive:count:*"):
+        naive_count += float(await client.get(key) or 0)
+    await client.flushdb()
+    await client.aclose()
+    ours_rate = len(measured) / ours
+    naive_rate = len(baseline_bodies) / naive
+    return {
+        "benchmark": "pipeline",
+        "events": len(measured),
+        "batch_size": batch_size,
+        "workers": workers,
+        "ours_events_applied": int(applied),
+        "ours_messages_deleted": source.deleted,
+        "ours_store_calls": store.script_calls,
+        "baseline_events": len(baseline_bodies),
+        "baseline_events_counted": int(naive_count),
+        "ours_events_per_s": round(ours_rate),
+        "baseline_events_per_s": round(naive_rate),
+        "ratio": round(ours_rate / naive_rate, 2),
+        "target": ">= 10x baseline and >= 50000 events/s",
+        "target_met": ours_rate >= 10 * naive_rate and ours_rate >= 50_000,
+    }

@@ -1,0 +1,81 @@
+"""Benchmark 2: how many events per second Redis itself can apply with the store's script.
+
+Calls go one at a time (so none are merged) with a fixed number of events each; Redis's own time
+per call comes from `INFO commandstats`, which excludes the network and the client entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from exporter.events import Event
+from exporter.store.redis import RedisStore
+
+
+async def _script_stats(client: aioredis.Redis) -> tuple[int, float]:
+    stats: dict[str, Any] = await client.info("commandstats")
+    calls, usec = 0, 0.0
+    for name in ("cmdstat_evalsha", "cmdstat_eval"):
+        entry = stats.get(name)
+        if entry:
+            calls += int(entry["calls"])
+            usec += float(entry["usec"])
+    return calls, usec
+
+
+async def _redis_usec_per_event(
+    client: aioredis.Redis, events: int, batch_size: int
+) -> dict[str, Any]:
+    await client.flushdb()
+    store = RedisStore(client, prefix="bench-ceiling")
+    when = datetime.now(UTC)
+    kinds = ("pageview", "added-to-basket", "purchase")
+    await store.apply([("msg:warm-up", Event("pageview", 1, when))])  # loads the script
+    await client.config_resetstat()
+    for b in range(events // batch_size):
+        await store.apply(
+            [(f"msg:{b}-{i}", Event(kinds[i % 3], 12_340_000, when)) for i in range(batch_size)]
+        )
+    calls, usec = await _script_stats(client)
+    await client.flushdb()
+    applied = calls * batch_size
+    return {
+        "batch_size": batch_size,
+        "script_calls": calls,
+        "redis_usec_per_call": round(usec / calls, 2),
+        "redis_usec_per_event": round(usec / applied, 3),
+        "ceiling_events_per_s": round(applied / (usec / 1e6)),
+    }
+
+
+async def store_ceiling(
+    url: str,
+    *,
+    events: int = 100_000,
+    batch_sizes: Sequence[int] = (10, 100),
+    pipeline_events_per_s: float | None = None,
+) -> dict[str, Any]:
+    """Redis-side time per script call turned into events/s of one Redis core, per call size.
+
+    `pipeline_events_per_s` (benchmark 1 of the same run) is reported as a share of the highest
+    ceiling measured, the strictest comparison.
+    """
+    client = aioredis.Redis.from_url(url)
+    sizes = [await _redis_usec_per_event(client, events, size) for size in batch_sizes]
+    await client.aclose()
+    ceiling = max(size["ceiling_events_per_s"] for size in sizes)
+    share = pipeline_events_per_s / ceiling if pipeline_events_per_s else None
+    return {
+        "benchmark": "store_ceiling",
+        "events_per_size": events,
+        "by_batch_size": sizes,
+        "ceiling_events_per_s": ceiling,
+        "pipeline_events_per_s": round(pipeline_events_per_s) if pipeline_events_per_s else None,
+        "ratio": round(share, 3) if share is not None else None,
+        "target": "pipeline >= 0.6 of the ceiling",
+        "target_met": share is not None and share >= 0.6,
+    }
