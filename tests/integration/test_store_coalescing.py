@@ -1,4 +1,4 @@
-"""The Redis store merges concurrent applies into fewer script calls without changing any outcome."""
+"""The Redis store merges concurrent applies into fewer script calls, changing no outcome."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store import ApplyResult, StoreUnavailable
+from exporter.store import ApplyResult, Outcome, StoreUnavailable
 from exporter.store.coalesce import ApplyCoalescer, Batch
 from exporter.store.redis import RedisStore
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+APPLIED: tuple[Outcome, ...] = ("applied",)
 
 
 def _event(kind: str, units: int = 1) -> Event:
@@ -25,7 +26,7 @@ def _event(kind: str, units: int = 1) -> Event:
 async def _until(condition: Callable[[], bool]) -> None:
     """Yield to the loop until `condition` holds (a few turns at most in these tests)."""
     async with asyncio.timeout(5):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - waiting for the coalescer's own task to run
             await asyncio.sleep(0)
 
 
@@ -47,8 +48,10 @@ async def test_concurrent_batches_share_calls_and_keep_their_own_outcomes(
     assert sorted(o[9] for o in outcomes) == ["applied"] + ["duplicate"] * 19
     totals = await store.snapshot()
     page, buy = totals.get("page"), totals.get("buy")
-    assert page is not None and (page.count, page.sum_micros) == (180, 180_000_000)
-    assert buy is not None and (buy.count, buy.sum_micros) == (1, 5_000_000)
+    assert page is not None
+    assert (page.count, page.sum_micros) == (180, 180_000_000)
+    assert buy is not None
+    assert (buy.count, buy.sum_micros) == (1, 5_000_000)
 
 
 async def test_a_lone_caller_is_not_delayed_or_merged(redis_client: aioredis.Redis) -> None:
@@ -92,7 +95,7 @@ async def test_a_cancelled_caller_that_never_ran_applies_nothing() -> None:
     async def recording(batch: Batch) -> ApplyResult:
         seen.extend(identity for identity, _ in batch)
         await release.wait()
-        return ApplyResult(("applied",) * len(batch))
+        return ApplyResult(APPLIED * len(batch))
 
     coalescer = ApplyCoalescer(recording, limit=1000)
     first = asyncio.create_task(coalescer.apply([("msg:first", _event("page"))]))
@@ -116,7 +119,7 @@ async def test_merged_calls_respect_the_event_limit() -> None:
     async def sizing(batch: Batch) -> ApplyResult:
         sizes.append(len(batch))
         await asyncio.sleep(0)
-        return ApplyResult(("applied",) * len(batch))
+        return ApplyResult(APPLIED * len(batch))
 
     coalescer = ApplyCoalescer(sizing, limit=25)
     batches = [[(f"msg:{n}-{i}", _event("page")) for i in range(10)] for n in range(7)]
