@@ -129,10 +129,11 @@ class RedisStore:
     ) -> list[int]:
         keys = [self._totals_key, self._types_key]
         args: list[str | int] = [self._window, self._max_types, now_ms]
+        seen = f"{self._tag}:seen:"
         for identity, event in chunk:
             units, frac = split_micros(event.value_micros)
-            keys.append(self.seen_key(identity))
-            args.extend((event.type, units, frac))
+            keys.append(seen + identity)
+            args.append(f"{units} {frac} {event.type}")
         reply: list[int] = await self._script(keys=keys, args=args, client=pipe)
         return reply
 

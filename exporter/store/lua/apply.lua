@@ -4,7 +4,8 @@
 -- KEYS[2]  set of known types (bounded by ARGV[2])
 -- KEYS[3..] one "seen" key per event, carrying its identity; it expires after the window
 -- ARGV[1] window seconds, ARGV[2] max types, ARGV[3] now (unix ms)
--- ARGV[3i+1..3i+3] for event i: type, whole units (floored), millionths in [0, 1e6)
+-- ARGV[3+i] for event i: "<whole units, floored> <millionths in [0, 1e6)> <type>", one string
+--   (one argument per event instead of three: the client encodes every argument separately)
 --
 -- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
@@ -16,6 +17,13 @@ local now = ARGV[3]
 local LIMIT = 9e18
 local n = #KEYS - 2
 
+-- Types never contain spaces (the event contract), so the type is everything after the second.
+local types, units, fracs = {}, {}, {}
+for i = 1, n do
+  local u, f, t = string.match(ARGV[i + 3], '^(%-?%d+) (%d+) (.+)$')
+  units[i], fracs[i], types[i] = tonumber(u), tonumber(f), t
+end
+
 local status = {}
 local state = {}   -- type -> {count, units, frac, known, members} for this batch
 local order = {}
@@ -26,7 +34,7 @@ for i = 1, n do
   if not redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', window) then
     status[i] = 0
   else
-    local t = ARGV[i * 3 + 1]
+    local t = types[i]
     local s = state[t]
     if s == nil then
       local current = redis.call('HMGET', totals, 'count:' .. t, 'units:' .. t, 'frac:' .. t)
@@ -52,8 +60,8 @@ for i = 1, n do
       status[i] = 1
       s.count = s.count + 1
       -- Both parts stay far below 2^53 for a bounded batch, so Lua's doubles add them exactly.
-      s.units = s.units + tonumber(ARGV[i * 3 + 2])
-      s.frac = s.frac + tonumber(ARGV[i * 3 + 3])
+      s.units = s.units + units[i]
+      s.frac = s.frac + fracs[i]
       s.members[#s.members + 1] = i
     end
   end
@@ -63,7 +71,7 @@ for _, t in ipairs(order) do
   local s = state[t]
   if s.full then
     for i = 1, n do
-      if status[i] == 2 and ARGV[i * 3 + 1] == t then redis.call('DEL', KEYS[i + 2]) end
+      if status[i] == 2 and types[i] == t then redis.call('DEL', KEYS[i + 2]) end
     end
   elseif s.count > 0 then
     local f = s.frac + s.base_frac
