@@ -1,0 +1,239 @@
+"""Real exporter processes for the fault suite, and the checks that nothing was lost or doubled."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from types_boto3_sqs import SQSClient
+
+from tests.faults.traffic import Traffic
+from tests.servers import AWS_TEST_ENV, free_port, wait_until
+
+
+def sqs_client(endpoint: str) -> SQSClient:
+    """A boto3 SQS client for the test's endpoint."""
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+
+@dataclass
+class Exporter:
+    """One `exporter <role>` subprocess with its environment and log file."""
+
+    role: str
+    env: dict[str, str]
+    log: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready (a processor has found its queues)."""
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "exporter", self.role],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, timeout=30, message=f"{self.role} ready on {self.port}")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"{self.role} exited with {self.process.returncode}: {self.tail()}"
+            )
+        path = "/ready" if self.role == "processor" else "/health"
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as reply:
+            return bool(reply.status == 200)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def restart(self) -> None:
+        """Start again after a kill."""
+        self.restarts += 1
+        self.start()
+
+    def tail(self, lines: int = 30) -> str:
+        """The end of the process's log, for failure messages."""
+        if not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """Redis, an SQS endpoint, a queue of the test's own, and exporter processes on them."""
+
+    redis_url: str
+    sqs_endpoint: str
+    workdir: Path
+    queue: str
+    processors: list[Exporter] = field(default_factory=list)
+    api: Exporter | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self, port: int, endpoint: str | None = None) -> dict[str, str]:
+        """The environment of one exporter process."""
+        return {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("EXPORTER_", "SQS_", "OTEL_"))
+            },
+            **AWS_TEST_ENV,
+            "REDIS_URL": self.redis_url,
+            "AWS_ENDPOINT_URL": endpoint or self.sqs_endpoint,
+            "SQS_QUEUE_NAME": self.queue,
+            "SQS_WAIT_TIME_SECONDS": "1",
+            "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "5",
+            # Kills make messages come back; SQS's own redrive must not move valid ones away.
+            "EXPORTER_MAX_RECEIVE_COUNT": "100",
+            "EXPORTER_QUEUE_DEPTH_INTERVAL_SECONDS": "1",
+            "EXPORTER_METRICS_HOST": "127.0.0.1",
+            "EXPORTER_METRICS_PORT": str(port),
+            "EXPORTER_API_HOST": "127.0.0.1",
+            "EXPORTER_API_PORT": str(port),
+            "EXPORTER_ADMIN_TOKEN": "fault-suite-token",
+            "EXPORTER_LOG_FORMAT": "json",
+            "EXPORTER_LOG_LEVEL": "INFO",
+            **self.extra_env,
+        }
+
+    def add_processor(self, endpoint: str | None = None) -> Exporter:
+        """Start one more processor replica."""
+        port = free_port()
+        index = len(self.processors)
+        proc = Exporter(
+            "processor", self.env(port, endpoint), self.workdir / f"processor-{index}.log", port
+        )
+        proc.start()
+        self.processors.append(proc)
+        return proc
+
+    def start_api(self) -> Exporter:
+        """Start the stats API."""
+        port = free_port()
+        self.api = Exporter("api", self.env(port), self.workdir / "api.log", port)
+        self.api.start()
+        return self.api
+
+    def stop_all(self) -> None:
+        """Kill whatever still runs."""
+        for proc in [*self.processors, *([self.api] if self.api else [])]:
+            proc.kill()
+
+
+def send_all(client: SQSClient, queue_url: str, bodies: list[str]) -> None:
+    """Send every body, ten per request, retrying the entries SQS did not accept."""
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])
+        ]
+        for _ in range(5):
+            reply = client.send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
+            failed = {f["Id"] for f in reply.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed]
+            if not entries:
+                break
+        assert not entries, f"SQS refused {entries}"
+
+
+def stats(api_port: int) -> dict[str, tuple[int, Decimal]]:
+    """GET /stats as {type: (count, sum)}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/stats", timeout=5) as reply:
+        rows: list[dict[str, Any]] = json.loads(reply.read())
+    return {row["type"]: (int(row["count"]), Decimal(str(row["sum"]))) for row in rows}
+
+
+def queue_empty(client: SQSClient, queue_url: str) -> bool:
+    """No message visible, in flight or delayed."""
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(int(v) == 0 for v in attributes.values())
+
+
+def drain_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, str]]:
+    """Every (body, reason) in the dead-letter queue, consuming them."""
+    found: list[tuple[str, str]] = []
+    while True:
+        reply = client.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        messages = reply.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            attributes = message.get("MessageAttributes", {})
+            reason = attributes["reason"]["StringValue"] if "reason" in attributes else ""
+            found.append((message["Body"], reason))
+        client.delete_message_batch(
+            QueueUrl=dlq_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+
+
+def assert_exact(traffic: Traffic, observed: Mapping[str, tuple[int, Decimal]]) -> None:
+    """The totals equal the expected totals to the last millionth."""
+    assert observed == traffic.expected, _diff(traffic.expected, observed)
+
+
+def assert_dead_lettered(
+    traffic: Traffic, found: list[tuple[str, str]], *, exactly_once: bool
+) -> None:
+    """Every malformed body is in the dead-letter queue with its reason (at least once)."""
+    sent = collections.Counter(traffic.malformed)
+    got = collections.Counter(found)
+    missing = sent - got
+    assert not missing, (
+        f"{sum(missing.values())} malformed bodies never reached the DLQ: {list(missing)[:3]}"
+    )
+    if exactly_once:
+        assert got == sent, f"extra dead letters: {list((got - sent).items())[:3]}"
+
+
+def _diff(
+    expected: Mapping[str, tuple[int, Decimal]], observed: Mapping[str, tuple[int, Decimal]]
+) -> str:
+    keys = sorted(set(expected) | set(observed))
+    return "; ".join(f"{k}: expected {expected.get(k)}, got {observed.get(k)}" for k in keys)
+
+
+def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON log lines of a process."""
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            yield json.loads(line)
