@@ -19,6 +19,7 @@ import boto3
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
+from tests.integration.processor_support import queue_depth
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
 
 
@@ -170,15 +171,7 @@ def stats(api_port: int) -> dict[str, tuple[int, Decimal]]:
 
 def queue_empty(client: SQSClient, queue_url: str) -> bool:
     """No message visible, in flight or delayed."""
-    attributes = client.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return all(int(v) == 0 for v in attributes.values())
+    return queue_depth(client, queue_url) == 0
 
 
 def drain_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, str]]:
