@@ -404,13 +404,25 @@ class Processor:
         self, messages: Sequence[Message], received_at: float
     ) -> AsyncIterator[None]:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
-        extender = asyncio.create_task(self._extend_visibility(messages, received_at))
+        extender: asyncio.Task[None] | None = None
+
+        def start_extending() -> None:
+            nonlocal extender
+            extender = asyncio.create_task(self._extend_visibility(messages, received_at))
+
+        # Almost every batch ends long before half the timeout: a timer costs far less than a
+        # task per batch (docs/benchmarks.md); the task starts only when the batch runs long.
+        period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
+        delay = max(0.0, received_at + period - time.monotonic())
+        timer = asyncio.get_running_loop().call_later(delay, start_extending)
         try:
             yield
         finally:
-            extender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await extender
+            timer.cancel()
+            if extender is not None:
+                extender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await extender
 
     async def _extend_visibility(self, messages: Sequence[Message], received_at: float) -> None:
         timeout = self._config.visibility_timeout_seconds
