@@ -169,22 +169,27 @@ class RedisStore:
         await self._client.aclose()
 
 
+_FIELD_KINDS: Final = (b"count", b"units", b"frac", b"last")
+
+
 def _decode_totals(raw: dict[bytes, bytes]) -> Snapshot:
-    fields: dict[str, dict[str, bytes]] = {}
+    # One pass sorting fields by kind, then one TypeTotals per type: /stats and /metrics decode
+    # the whole hash on every request, so this stays lean (docs/benchmarks.md).
+    by_kind: dict[bytes, dict[bytes, bytes]] = {kind: {} for kind in _FIELD_KINDS}
     for key, value in raw.items():
-        kind, _, name = key.decode().partition(":")
-        fields.setdefault(name, {})[kind] = value
+        kind, _, name = key.partition(b":")
+        fields = by_kind.get(kind)
+        if fields is not None:
+            fields[name] = value
+    counts, units, fracs, lasts = (by_kind[kind] for kind in _FIELD_KINDS)
     types = []
-    for name in sorted(fields):
-        parts = fields[name]
-        units = int(parts.get("units", b"0"))
-        frac = int(parts.get("frac", b"0"))
-        last = parts.get("last")
+    for name in sorted(counts.keys() | units.keys() | fracs.keys()):
+        last = lasts.get(name)
         types.append(
             TypeTotals(
-                type=name,
-                count=int(parts.get("count", b"0")),
-                sum_micros=units * 1_000_000 + frac,
+                type=name.decode(),
+                count=int(counts.get(name, b"0")),
+                sum_micros=int(units.get(name, b"0")) * 1_000_000 + int(fracs.get(name, b"0")),
                 last_applied=datetime.fromtimestamp(int(last) / 1000, UTC) if last else None,
             )
         )
