@@ -62,6 +62,7 @@ class RedisStore:
         # Batches from several pollers that arrive while a call is in flight share the next one
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
+        self._last_read: tuple[dict[bytes, bytes], Snapshot] = ({}, Snapshot(()))
 
     @classmethod
     def from_url(
@@ -143,7 +144,14 @@ class RedisStore:
             raw: dict[bytes, bytes] = await self._client.hgetall(self._totals_key)  # type: ignore[assignment]
         except RedisError as exc:
             raise StoreUnavailable(f"Redis read failed: {exc}") from exc
-        return _decode_totals(raw)
+        # Decoding is most of a read's CPU (docs/benchmarks.md); when the hash is byte for byte
+        # what the last read returned, its (immutable) snapshot is the exact answer again.
+        last_raw, last_snapshot = self._last_read
+        if raw == last_raw:
+            return last_snapshot
+        snapshot = _decode_totals(raw)
+        self._last_read = (raw, snapshot)
+        return snapshot
 
     async def reset(self) -> None:
         """Delete the totals and the type set in one transaction."""
