@@ -49,6 +49,7 @@ class Sizes:
     flat_window_seconds: int
     flat_windows: int
     flat_rate: int
+    core_events: int
 
 
 FULL = Sizes(
@@ -64,6 +65,7 @@ FULL = Sizes(
     flat_window_seconds=3,
     flat_windows=5,
     flat_rate=10_000,
+    core_events=200_000,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -78,6 +80,7 @@ QUICK = Sizes(
     flat_window_seconds=1,
     flat_windows=3,
     flat_rate=2_000,
+    core_events=2_000,
 )
 
 
@@ -134,6 +137,7 @@ async def _memory(run: Run) -> dict[str, Any]:
         window_seconds=sizes.flat_window_seconds,
         windows=sizes.flat_windows,
         rate=sizes.flat_rate,
+        core_events=sizes.core_events,
     )
 
 

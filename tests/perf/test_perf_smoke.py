@@ -104,6 +104,9 @@ def test_memory_figures_come_from_real_work(results: Results) -> None:
     assert rss["exit_code"] == 0
     assert rss["events_counted"] > 0
     assert 0 < rss["idle_mb"] <= rss["peak_mb"]
+    core = result["processor_rss_full_speed"]
+    assert core["events"] >= 2_000
+    assert 0 < core["idle_mb"] <= core["peak_mb"]
     assert result["redis_identity"]["bytes_per_identity"] > 0
     assert result["redis_identity"]["memory_usage_of_one_key"] > 0
     flat = result["redis_flat"]
