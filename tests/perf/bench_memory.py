@@ -33,14 +33,14 @@ from tests.perf.bench_e2e import fill, sqs_client
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
 
 RSS_TARGET_MB = 150
-PAGE_MB = 1 / 1024  # /proc/<pid>/status reports kB
+MIB_PER_KIB = 1 / 1024  # /proc/<pid>/status reports kB
 
 
 def rss_mb(pid: int) -> float:
     """Resident set size of a process now, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * PAGE_MB
+            return int(line.split()[1]) * MIB_PER_KIB
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
