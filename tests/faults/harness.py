@@ -109,7 +109,9 @@ class Stack:
             "AWS_ENDPOINT_URL": endpoint or self.sqs_endpoint,
             "SQS_QUEUE_NAME": self.queue,
             "SQS_WAIT_TIME_SECONDS": "1",
-            "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "5",
+            # Long enough that a stalled machine does not make work reappear; tests that kill
+            # processes shorten it so that the killed work comes back quickly.
+            "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "20",
             # Kills make messages come back; SQS's own redrive must not move valid ones away.
             "EXPORTER_MAX_RECEIVE_COUNT": "100",
             "EXPORTER_QUEUE_DEPTH_INTERVAL_SECONDS": "1",
@@ -174,9 +176,23 @@ def queue_empty(client: SQSClient, queue_url: str) -> bool:
     return queue_depth(client, queue_url) == 0
 
 
+@dataclass(frozen=True)
+class DeadLetterSeen:
+    """One message found in the dead-letter queue."""
+
+    body: str
+    reason: str
+    original_message_id: str
+
+
 def drain_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, str]]:
     """Every (body, reason) in the dead-letter queue, consuming them."""
-    found: list[tuple[str, str]] = []
+    return [(seen.body, seen.reason) for seen in drain_dead_letters_in_full(client, dlq_url)]
+
+
+def drain_dead_letters_in_full(client: SQSClient, dlq_url: str) -> list[DeadLetterSeen]:
+    """Every message in the dead-letter queue with its attributes, consuming them."""
+    found: list[DeadLetterSeen] = []
     while True:
         reply = client.receive_message(
             QueueUrl=dlq_url,
@@ -188,9 +204,16 @@ def drain_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, str]]
         if not messages:
             return found
         for message in messages:
-            attributes = message.get("MessageAttributes", {})
-            reason = attributes["reason"]["StringValue"] if "reason" in attributes else ""
-            found.append((message["Body"], reason))
+            attributes = {
+                k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()
+            }
+            found.append(
+                DeadLetterSeen(
+                    message["Body"],
+                    attributes.get("reason", ""),
+                    attributes.get("original_message_id", ""),
+                )
+            )
         client.delete_message_batch(
             QueueUrl=dlq_url,
             Entries=[
@@ -205,16 +228,20 @@ def assert_exact(traffic: Traffic, observed: Mapping[str, tuple[int, Decimal]]) 
 
 
 def assert_dead_lettered(
-    traffic: Traffic, found: list[tuple[str, str]], *, exactly_once: bool
+    traffic: Traffic, letters: list[DeadLetterSeen], *, exactly_once: bool
 ) -> None:
-    """Every malformed body is in the dead-letter queue with its reason (at least once)."""
+    """Every malformed body is in the dead-letter queue with its reason, at least once; with
+    `exactly_once`, no SQS message was forwarded twice and nothing else was forwarded."""
     sent = collections.Counter(traffic.malformed)
-    got = collections.Counter(found)
+    got = collections.Counter((letter.body, letter.reason) for letter in letters)
     missing = sent - got
     assert not missing, (
         f"{sum(missing.values())} malformed bodies never reached the DLQ: {list(missing)[:3]}"
     )
     if exactly_once:
+        forwarded = collections.Counter(letter.original_message_id for letter in letters)
+        twice = [letter for letter in letters if forwarded[letter.original_message_id] > 1]
+        assert not twice, f"forwarded more than once: {twice[:4]}"
         assert got == sent, f"extra dead letters: {list((got - sent).items())[:3]}"
 
 
