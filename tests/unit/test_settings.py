@@ -1,0 +1,75 @@
+"""Settings: environment, flags over environment, and configuration errors that name the setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+
+
+def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no environment, the defaults are those the issue and the docs promise."""
+    for field in Settings.model_fields:
+        monkeypatch.delenv(env_name(field), raising=False)
+    settings = load_settings()
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.sqs_queue_name == "events"
+    assert settings.dlq_name == "events-dlq"
+    assert (settings.api_port, settings.metrics_port) == (8000, 9108)
+    assert settings.admin_token is None
+    assert settings.sqs_wait_time_seconds == 20
+    assert settings.max_event_types == 1000
+
+
+def test_environment_is_read_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables are read at load time (not import time); explicit values override them."""
+    monkeypatch.setenv("SQS_QUEUE_NAME", "orders")
+    monkeypatch.setenv("EXPORTER_API_PORT", "8080")
+    monkeypatch.setenv("EXPORTER_ADMIN_TOKEN", "s3cret")
+    settings = load_settings(api_port=9000)
+    assert settings.sqs_queue_name == "orders"
+    assert settings.dlq_name == "orders-dlq"
+    assert settings.api_port == 9000
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EXPORTER_API_PORT", "eighty"),
+        ("EXPORTER_API_PORT", "70000"),
+        ("SQS_WAIT_TIME_SECONDS", "21"),
+        ("EXPORTER_MAX_MESSAGE_BYTES", "10000000"),
+        ("EXPORTER_LOG_FORMAT", "xml"),
+        ("EXPORTER_REDIS_PREFIX", "has space"),
+        ("EXPORTER_CONCURRENCY", "0"),
+    ],
+)
+def test_invalid_values_fail_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """A bad value fails at once, and the message names the environment variable."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings()
+
+
+def test_cli_reports_bad_configuration_in_one_line() -> None:
+    """The command exits 2 with one line naming the setting, not a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "api"],
+        env={"EXPORTER_API_PORT": "eighty", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "EXPORTER_API_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
