@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -19,6 +20,7 @@ from exporter.events import is_valid_type
 from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
+from exporter.web.snapshots import SharedSnapshots
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
 
 log = logging.getLogger("exporter.api")
@@ -47,6 +49,8 @@ ADMIN_TOKEN_KEY: Final = web.AppKey("admin_token", bytes)
 STORE_TIMEOUT_KEY: Final = web.AppKey("store_timeout", float)
 PAGE_KEY: Final = web.AppKey("page", bytes)
 OPENAPI_KEY: Final = web.AppKey("openapi", dict[str, Any])
+SNAPSHOTS_KEY: Final = web.AppKey("snapshots", SharedSnapshots)
+STATS_BODY_KEY: Final = web.AppKey("stats_body", list[tuple[Snapshot, bytes]])
 
 
 def make_app(
@@ -74,6 +78,8 @@ def make_app(
     # Empty means "reset disabled": an empty token must never authorise anything.
     app[ADMIN_TOKEN_KEY] = (admin_token or "").encode()
     app[STORE_TIMEOUT_KEY] = store_timeout_seconds
+    app[SNAPSHOTS_KEY] = SharedSnapshots(store, store_timeout_seconds)
+    app[STATS_BODY_KEY] = []
     app[PAGE_KEY] = resources.files("exporter.web").joinpath("page/index.html").read_bytes()
     app[OPENAPI_KEY] = openapi_document(__version__)
     app.router.add_get("/", page, name="page")
@@ -95,13 +101,8 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _snapshot(request: web.Request) -> Snapshot:
-    """Read all totals, giving up after the app's store timeout."""
-    app = request.app
-    try:
-        async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
-            return await app[STORE_KEY].snapshot()
-    except TimeoutError:
-        raise StoreUnavailable("the store did not answer in time") from None
+    """All totals, read after the request arrived (shared with concurrent requests)."""
+    return await request.app[SNAPSHOTS_KEY].get()
 
 
 def stats_json(totals: TypeTotals) -> dict[str, Any]:
@@ -128,7 +129,13 @@ def _iso(moment: datetime | None) -> str | None:
 async def all_stats(request: web.Request) -> web.Response:
     """GET /stats: every type's totals, sorted by type."""
     snapshot = await _snapshot(request)
-    return web.json_response([stats_json(t) for t in snapshot.types])
+    cache = request.app[STATS_BODY_KEY]
+    # The Redis store hands back the same Snapshot object while the totals are unchanged, so the
+    # rendered body of the last one is reused: rendering 100 types costs more than reading them.
+    if not cache or cache[0][0] is not snapshot:
+        body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
+        cache[:] = [(snapshot, body)]
+    return web.Response(body=cache[0][1], content_type="application/json")
 
 
 async def one_stats(request: web.Request) -> web.Response:
