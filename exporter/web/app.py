@@ -163,7 +163,10 @@ async def reset_stats(request: web.Request) -> web.Response:
             403, "reset_disabled", "Resetting is disabled: the server has no admin token set."
         )
     scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(provided.strip().encode(), expected):
+    # aiohttp keeps header bytes that are not UTF-8 as surrogates; surrogateescape gives those
+    # bytes back, so a garbled token is refused (401) rather than failing to encode (500).
+    offered = provided.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(offered, expected):
         audit_log.warning("reset refused: bad token", extra={"outcome": "unauthorized", **who})
         return json_error(
             401,
@@ -188,9 +191,7 @@ async def health(request: web.Request) -> web.Response:
         async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
-        logging.getLogger("exporter.api").warning(
-            "health: store failing", extra={"detail": str(exc)}
-        )
+        log.warning("health: store failing", extra={"detail": str(exc)})
         body = {"status": "unavailable", "version": __version__, "checks": {"store": "failing"}}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})

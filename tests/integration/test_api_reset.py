@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from exporter.store.redis import RedisStore
+from exporter.web import make_app
+from exporter.web.server import serving
 from tests.integration.api_support import TOKEN, add, api_client, event, redis_store
 from tests.servers import RedisServer
 
@@ -106,3 +111,28 @@ async def test_counting_resumes_from_zero_after_a_reset(store: RedisStore) -> No
         await add(store, [event("purchase", "1.25")])
         body = await (await client.get("/stats")).json()
     assert [(b["type"], b["count"], b["sum_exact"]) for b in body] == [("purchase", 1, "1.25")]
+
+
+async def test_a_token_that_is_not_utf8_is_401_not_500(
+    store: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Header bytes that are not UTF-8 are a wrong token: 401 JSON and an audit line, no 500."""
+    app = make_app(store, CollectorRegistry(), admin_token=TOKEN)
+    with caplog.at_level(logging.INFO):
+        async with serving(app, "127.0.0.1", 0) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"DELETE /stats HTTP/1.1\r\nHost: localhost\r\n"
+                b"Authorization: Bearer \xff\xfe" + TOKEN.encode() + b"\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(body)["error"] == "unauthorized"
+    (line,) = audit_lines(caplog)
+    assert line.__dict__["outcome"] == "unauthorized"
+    assert len((await store.snapshot()).types) == 2
