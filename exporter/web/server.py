@@ -63,10 +63,12 @@ class JsonErrorAppRunner(web.AppRunner):
 @asynccontextmanager
 async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
     """Serve `app` on host:port (0 picks a free port) and yield the port actually bound."""
-    runner = JsonErrorAppRunner(app, handle_signals=False, access_log=None)
+    runner = JsonErrorAppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         bound: int = runner.addresses[0][1]
         yield bound
