@@ -97,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {f: getattr(args, f) for f in command.SETTINGS if hasattr(args, f)}
     try:
         settings = load_settings(**overrides)
+        # A command may find a setting unusable only when it uses it (a REDIS_URL redis-py
+        # refuses): the same one line and exit status as a setting that fails to load.
+        return command.run(settings, args)
     except ConfigurationError as exc:
         print(f"exporter {args.command}: {exc}", file=sys.stderr)
         return 2
-    return command.run(settings, args)

@@ -9,6 +9,7 @@ import signal
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.redis_url import redis_url_checked
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store.redis import RedisStore
@@ -42,7 +43,8 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
-    store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    with redis_url_checked():
+        store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
     async with serving(app, settings.api_host, settings.api_port) as port:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.cli.redis_url import redis_url_checked
 from exporter.store import Store, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
@@ -73,12 +74,12 @@ async def _answers(store: RedisStore, within: float) -> bool:
 @asynccontextmanager
 async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
     """Redis at `redis_url` if it answers; else a private redis-server; else memory."""
-    configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
+    with redis_url_checked():
+        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
+    shown = redis_url
     if await _answers(configured, within=2.0):
         try:
-            yield ChosenStore(
-                configured, f"Redis at {redis_url} (REDIS_URL), keys under {prefix!r}"
-            )
+            yield ChosenStore(configured, f"Redis at {shown} (REDIS_URL), keys under {prefix!r}")
         finally:
             await configured.close()
         return
@@ -88,7 +89,7 @@ async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
         store = MemoryStore()
         yield ChosenStore(
             store,
-            f"IN-MEMORY store: no Redis answered at {redis_url} and no redis-server is on PATH; "
+            f"IN-MEMORY store: no Redis answered at {shown} and no redis-server is on PATH; "
             "totals are lost when the demo stops",
         )
         return
@@ -114,7 +115,7 @@ async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
                 await asyncio.sleep(0.05)
             yield ChosenStore(
                 private,
-                f"a private redis-server at {url} (nothing answered at {redis_url}); "
+                f"a private redis-server at {url} (nothing answered at {shown}); "
                 "it stops with the demo",
             )
         finally:

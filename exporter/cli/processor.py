@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.redis_url import redis_url_checked
 from exporter.health import ReadinessCheck, make_health_app
 from exporter.logs import configure_logging
 from exporter.metrics import build_metrics
@@ -154,10 +155,13 @@ async def run_processor(
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run until SIGTERM or SIGINT; 0 after a clean drain, 2 on a configuration error."""
+    """Run until SIGTERM or SIGINT; 0 after a clean drain, 2 on a configuration error.
+
+    A REDIS_URL redis-py cannot use raises ConfigurationError, which `main` reports.
+    """
     del args
     configure_logging(settings.log_level, settings.log_format)
-    try:
+    with redis_url_checked():
         # The connection pool is lazy: nothing connects before the loop runs.
         store = RedisStore.from_url(
             settings.redis_url,
@@ -165,9 +169,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             dedupe_window_seconds=settings.dedupe_window_seconds,
             max_types=settings.max_event_types,
         )
-    except ValueError as exc:
-        print(f"exporter processor: REDIS_URL is not usable: {exc}", file=sys.stderr)
-        return 2
     tracing = configure_tracing(os.environ, service_name="exporter-processor")
 
     async def main() -> None:

@@ -1,0 +1,36 @@
+"""A REDIS_URL that redis-py refuses ends every command that uses Redis with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPORTER = str(Path(sys.executable).parent / "exporter")
+
+
+@pytest.mark.parametrize("command", ["processor", "api", "demo"])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("http://localhost:6379/0", "scheme"), ("redis://:s3cret-pw@localhost:99999/0", "Port")],
+    ids=["scheme", "port"],
+)
+def test_an_unusable_redis_url_is_one_line_and_exit_2(command: str, url: str, problem: str) -> None:
+    """Exit 2 and one stderr line naming REDIS_URL and what is wrong: no traceback, no password."""
+    result = subprocess.run(
+        [EXPORTER, command, "--metrics-port", "0"] if command != "api" else [EXPORTER, command],
+        env={**os.environ, "REDIS_URL": url, "EXPORTER_API_PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("exporter ")]
+    assert line.startswith(f"exporter {command}: REDIS_URL is not usable:")
+    assert problem in line
+    assert "s3cret-pw" not in result.stderr + result.stdout
