@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.redis_url import redacted, redis_url_checked
 from exporter.store import Store, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
@@ -76,7 +76,8 @@ async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
     """Redis at `redis_url` if it answers; else a private redis-server; else memory."""
     with redis_url_checked():
         configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
-    shown = redis_url
+    # The description is printed and logged: a password in REDIS_URL must not be.
+    shown = redacted(redis_url)
     if await _answers(configured, within=2.0):
         try:
             yield ChosenStore(configured, f"Redis at {shown} (REDIS_URL), keys under {prefix!r}")

@@ -132,15 +132,21 @@ def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisSe
 def test_without_redis_it_falls_back_to_memory_and_says_so(
     dead_redis_url: str, tmp_path: Path
 ) -> None:
-    """No Redis and no redis-server on PATH: the in-memory store, announced loudly, still works."""
-    demo = Demo(dead_redis_url, env={"PATH": str(tmp_path)})
+    """No Redis and no redis-server on PATH: the in-memory store, announced loudly, still works;
+    the announcement and the logs show REDIS_URL without its password."""
+    password = "hunter2-not-for-logs"
+    url = dead_redis_url.replace("redis://", f"redis://:{password}@")
+    demo = Demo(url, env={"PATH": str(tmp_path)})
     try:
         wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
-        code, out, _ = demo.interrupt()
+        code, out, err = demo.interrupt()
     finally:
         demo.kill()
     assert code == 0
     assert "IN-MEMORY store" in out
+    assert "redis://:***@127.0.0.1" in out
+    assert password not in out
+    assert password not in err
 
 
 def test_without_moto_it_says_how_to_install_it(tmp_path: Path) -> None:
