@@ -11,6 +11,7 @@ import threading
 from contextlib import suppress
 from typing import Final
 
+from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.api import stop_on_signals
@@ -26,6 +27,7 @@ from exporter.producer import (
     resolve_queue_url,
 )
 from exporter.settings import Settings
+from exporter.store import StoreUnavailable
 from exporter.web import make_app
 from exporter.web.server import serving
 
@@ -101,6 +103,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except MotoMissing as exc:
         print(f"exporter demo: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:  # the private redis-server did not come up
+        print(f"exporter demo: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # a port is taken
         print(f"exporter demo: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -176,6 +181,12 @@ def _produce(settings: Settings, args: argparse.Namespace, stop: threading.Event
         )
     except QueueNotFound:
         url = None
+    except (BotoCoreError, ClientError) as exc:
+        # Raised here it would surface only at Ctrl-C, as a traceback from the demo's shutdown.
+        log.error(  # noqa: TRY400 - one line for the reader of the demo, not a trace
+            "the embedded SQS endpoint failed; no traffic is sent", extra={"error": str(exc)}
+        )
+        return None
     if url is None:
         if not stop.is_set():
             log.error("the processor never created the queue; no traffic is sent")

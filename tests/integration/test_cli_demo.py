@@ -149,6 +149,24 @@ def test_without_redis_it_falls_back_to_memory_and_says_so(
     assert password not in err
 
 
+def test_a_private_redis_server_that_fails_is_one_line_and_exit_1(
+    dead_redis_url: str, tmp_path: Path
+) -> None:
+    """A redis-server on PATH that exits at once ends the demo with one line, not a traceback."""
+    fake = tmp_path / "redis-server"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    demo = Demo(dead_redis_url, env={"PATH": str(tmp_path)})
+    try:
+        _, err = demo.process.communicate(timeout=30)
+    finally:
+        demo.kill()
+    assert demo.process.returncode == 1
+    assert "Traceback" not in err
+    assert "exporter demo: the private redis-server at redis://127.0.0.1:" in err
+    assert err.rstrip().endswith("did not start")
+
+
 def test_without_moto_it_says_how_to_install_it(tmp_path: Path) -> None:
     """When moto cannot be imported the demo exits 2 naming the extra to install."""
     fake = tmp_path / "moto"
