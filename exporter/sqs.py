@@ -7,6 +7,7 @@ pollers: 20-second long polls would otherwise starve asyncio's small default exe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -131,6 +132,16 @@ def dead_letter_attributes(letter: DeadLetter) -> dict[str, MessageAttributeValu
     return attributes
 
 
+async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set meanwhile; whether it was set."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
 class SqsSource:
     """The main queue and its dead-letter queue, resolved (and created if allowed) by `open`."""
 
@@ -179,7 +190,11 @@ class SqsSource:
                     executor.shutdown(wait=False)
                     raise
                 log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(backoff.next_delay())
+                # Waiting on `stop`, not sleeping: the backoff reaches 10 s, and SIGTERM during an
+                # outage at start must end the process now, not after one more failed attempt.
+                if await _stopped_within(stop, backoff.next_delay()):
+                    executor.shutdown(wait=False)
+                    raise
             except SourceMisconfigured:
                 executor.shutdown(wait=False)
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +178,20 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
         await source.ping()
     await source.close()
     assert errors == ["receive", "ping"]
+
+
+async def test_stop_during_the_start_up_backoff_ends_open_without_another_attempt() -> None:
+    """With SQS unreachable at start, `stop` set while open() backs off ends it at once."""
+    settings = config(f"http://127.0.0.1:{free_port()}")
+    stop = asyncio.Event()
+    attempts: list[str] = []
+
+    def on_error(operation: str) -> None:
+        attempts.append(operation)
+        if len(attempts) == 2:
+            # Set while open() waits out its backoff, not before it checks `stop`.
+            asyncio.get_running_loop().call_soon(stop.set)
+
+    with pytest.raises(SourceUnavailable):
+        await SqsSource.open(settings, on_error=on_error, stop=stop)
+    assert attempts == ["resolve_queue", "resolve_queue"]
