@@ -18,9 +18,22 @@ from typing import Final
 from opentelemetry import trace
 from opentelemetry.trace import Link, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import Counter, Summary
 
-from exporter.events import DEFAULT_MAX_MESSAGE_BYTES, Event, InvalidEvent, parse_event
-from exporter.metrics import ProcessorMetrics, trace_exemplar
+from exporter.events import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MICROS_PER_UNIT,
+    Event,
+    InvalidEvent,
+    parse_event,
+)
+from exporter.metrics import (
+    STAGES,
+    ProcessorMetrics,
+    observe_many,
+    observe_total,
+    trace_exemplar,
+)
 from exporter.retry import Backoff
 from exporter.source import DeadLetter, Message, Source, SourceMisconfigured, SourceUnavailable
 from exporter.store import Store, StoreUnavailable
@@ -46,6 +59,21 @@ class ProcessorConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     backoff_base_seconds: float = 0.2
     backoff_cap_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What every stage of one batch shares: whether its span records, and its exemplar."""
+
+    traced: bool
+    exemplar: dict[str, str] | None
+
+
+_NO_SPAN: Final = contextlib.nullcontext()
+
+
+def _has_attributes(message: Message) -> bool:
+    return bool(message.attributes)
 
 
 def identity_of(event: Event, message: Message) -> str:
@@ -96,6 +124,10 @@ class Processor:
         self._running = False
         self._fatal: SourceMisconfigured | None = None
         self._recovery: asyncio.Task[None] | None = None
+        self._stage_durations = {
+            stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
+        }
+        self._by_type: dict[str, tuple[Counter, Summary]] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -213,9 +245,7 @@ class Processor:
                     await self._release(messages)
                     continue
                 self._metrics.batch_size.observe(len(messages))
-                self._metrics.batch_stage_duration.labels(stage="receive").observe(
-                    time.monotonic() - started
-                )
+                self._stage_durations["receive"].observe(time.monotonic() - started)
                 await self.handle_batch(
                     messages,
                     received_at=started,
@@ -279,7 +309,11 @@ class Processor:
         receive_window_ns: tuple[int, int] | None = None,
     ) -> None:
         """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
-        links = [link for link in map(producer_link, messages) if link is not None]
+        links = [
+            link
+            for link in map(producer_link, filter(_has_attributes, messages))
+            if link is not None
+        ]
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
         with self._tracer.start_as_current_span(
             "batch",
@@ -289,20 +323,25 @@ class Processor:
                 "messaging.system": "aws_sqs",
                 "messaging.batch.message_count": len(messages),
             },
-        ):
+        ) as span:
             if receive_window_ns is not None:
                 # The receive happened before the batch existed; record it with its real times.
                 receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
                 receive_span.end(end_time=receive_window_ns[1])
+            # Stage spans of a batch span that is not recorded would not be recorded either (every
+            # standard sampler decides by parent or trace id), and cost more than the stage itself
+            # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
+            batch = _Batch(span.is_recording(), trace_exemplar())
             async with self._kept_hidden(messages, received_at or time.monotonic()):
-                await self._process(messages)
+                await self._process(messages, batch)
 
-    async def _process(self, messages: Sequence[Message]) -> None:
+    async def _process(self, messages: Sequence[Message], batch: _Batch) -> None:
         letters: list[DeadLetter] = []
         parsed: list[tuple[Message, str, Event]] = []
+        max_bytes = self._config.max_message_bytes
         for message in messages:
             try:
-                event = parse_event(message.body, self._config.max_message_bytes)
+                event = parse_event(message.body, max_bytes)
             except InvalidEvent as exc:
                 letters.append(DeadLetter(message, exc.reason, exc.detail))
                 continue
@@ -310,75 +349,95 @@ class Processor:
 
         done: list[Message] = []
         if parsed:
-            done += await self._apply(parsed, letters)
+            done += await self._apply(parsed, letters, batch)
         for letter in letters:
             self._metrics.events_invalid.labels(reason=letter.reason).inc()
         if letters:
-            done += await self._dead_letter(letters)
+            done += await self._dead_letter(letters, batch)
         if done:
-            await self._delete(done)
-        log.debug(
-            "batch done",
-            extra={
-                "received": len(messages),
-                "rejected": len(letters),
-                "acknowledged": len(done),
-            },
-        )
+            await self._delete(done, batch)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch done",
+                extra={
+                    "received": len(messages),
+                    "rejected": len(letters),
+                    "acknowledged": len(done),
+                },
+            )
 
     async def _apply(
-        self, parsed: Sequence[tuple[Message, str, Event]], letters: list[DeadLetter]
+        self,
+        parsed: Sequence[tuple[Message, str, Event]],
+        letters: list[DeadLetter],
+        batch: _Batch,
     ) -> list[Message]:
         """Store the batch in one call; return the messages whose effect is now durable."""
-        with self._stage("store"):
+        with self._stage("store", batch):
             result = await self._store.apply([(identity, event) for _, identity, event in parsed])
         if self._after_store is not None:
             await self._after_store([message for message, _, _ in parsed])
-        exemplar = trace_exemplar()
         now = self._clock()
         durable: list[Message] = []
-        # Values grouped by type: looking up a labelled child costs more than observing into it
-        # (a fifth of the batch's own time in docs/benchmarks.md), so once per type per batch.
-        applied_values: dict[str, list[float]] = {}
+        # Metrics are written once per batch (per type for the labelled ones), not per event:
+        # a labelled child lookup and an observation each cost about a microsecond
+        # (docs/benchmarks.md). The series end exactly as if every event were observed alone.
+        applied_micros: dict[str, list[int]] = {}
+        lags: list[float] = []
         duplicates = 0
         for (message, _, event), outcome in zip(parsed, result.outcomes, strict=True):
             if outcome == "applied":
-                applied_values.setdefault(event.type, []).append(event.value)
-                self._metrics.event_lag.observe(
-                    max(0.0, now - event.occurred_at.timestamp()), exemplar
-                )
+                micros = applied_micros.get(event.type)
+                if micros is None:
+                    applied_micros[event.type] = [event.value_micros]
+                else:
+                    micros.append(event.value_micros)
+                lag = now - event.occurred_at.timestamp()
+                lags.append(lag if lag > 0.0 else 0.0)
                 durable.append(message)
             elif outcome == "duplicate":
                 duplicates += 1
                 durable.append(message)
             else:
                 letters.append(DeadLetter(message, outcome, _refusal_detail(outcome, event)))
-        for event_type, values in applied_values.items():
-            value_summary = self._metrics.event_value.labels(type=event_type)
-            for value in values:
-                value_summary.observe(value)
-            self._metrics.events_processed.labels(type=event_type).inc(len(values), exemplar)
+        observe_many(self._metrics.event_lag, lags, batch.exemplar)
+        for event_type, values in applied_micros.items():
+            processed, value_summary = self._type_series(event_type)
+            observe_total(value_summary, len(values), sum(values) / MICROS_PER_UNIT)
+            processed.inc(len(values), batch.exemplar)
         if duplicates:
-            self._metrics.events_duplicate.inc(duplicates, exemplar)
+            self._metrics.events_duplicate.inc(duplicates, batch.exemplar)
         return durable
 
-    async def _dead_letter(self, letters: Sequence[DeadLetter]) -> list[Message]:
+    def _type_series(self, event_type: str) -> tuple[Counter, Summary]:
+        """The labelled children of one type, looked up once per process and type."""
+        series = self._by_type.get(event_type)
+        if series is None:
+            series = (
+                self._metrics.events_processed.labels(type=event_type),
+                self._metrics.event_value.labels(type=event_type),
+            )
+            self._by_type[event_type] = series
+        return series
+
+    async def _dead_letter(self, letters: Sequence[DeadLetter], batch: _Batch) -> list[Message]:
         """Forward rejects; only those the dead-letter queue accepted may be deleted."""
-        with self._stage("dead_letter"):
+        with self._stage("dead_letter", batch):
             try:
                 sent = await self._source.dead_letter(letters)
             except SourceUnavailable as exc:
                 log.warning("dead-lettering failed; SQS will redeliver", extra={"error": str(exc)})
                 return []
         sent_ids = {id(message) for message in sent}
-        exemplar = trace_exemplar()
         for letter in letters:
             if id(letter.message) in sent_ids:
-                self._metrics.messages_dead_lettered.labels(reason=letter.reason).inc(1, exemplar)
+                self._metrics.messages_dead_lettered.labels(reason=letter.reason).inc(
+                    1, batch.exemplar
+                )
         return list(sent)
 
-    async def _delete(self, messages: Sequence[Message]) -> None:
-        with self._stage("delete"):
+    async def _delete(self, messages: Sequence[Message], batch: _Batch) -> None:
+        with self._stage("delete", batch):
             try:
                 failed = await self._source.delete(messages)
             except SourceUnavailable as exc:
@@ -389,15 +448,14 @@ class Processor:
             log.warning("some deletes failed", extra={"failed": len(failed)})
 
     @contextlib.contextmanager
-    def _stage(self, stage: str) -> Iterator[None]:
+    def _stage(self, stage: str, batch: _Batch) -> Iterator[None]:
         started = time.monotonic()
-        with self._tracer.start_as_current_span(stage):
+        span = self._tracer.start_as_current_span(stage) if batch.traced else _NO_SPAN
+        with span:
             try:
                 yield
             finally:
-                self._metrics.batch_stage_duration.labels(stage=stage).observe(
-                    time.monotonic() - started, trace_exemplar()
-                )
+                self._stage_durations[stage].observe(time.monotonic() - started, batch.exemplar)
 
     @contextlib.asynccontextmanager
     async def _kept_hidden(
