@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Final, TextIO
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, TextIO
 
 from exporter.cli.processor import sqs_config
 from exporter.settings import Settings
@@ -73,8 +75,30 @@ async def peek(source: SqsSource, limit: int, out: TextIO) -> int:
     return len(seen)
 
 
-async def redrive(source: SqsSource, limit: int) -> int:
-    """Move up to `limit` messages back to the main queue; return how many moved."""
+class DeadLetterQueue(Protocol):
+    """What redrive needs of the source (an `SqsSource`)."""
+
+    async def receive_dead_letters(
+        self, max_messages: int, visibility_seconds: int
+    ) -> Sequence[Message]: ...
+
+    async def release_dead_letters(self, messages: Sequence[Message]) -> None: ...
+
+    async def delete_dead_letters(self, messages: Sequence[Message]) -> Sequence[Message]: ...
+
+    async def requeue(self, messages: Sequence[Message]) -> Sequence[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Redriven:
+    """How many messages went back to the queue, and those still in the dead-letter queue too."""
+
+    moved: int
+    not_deleted: Sequence[Message]
+
+
+async def redrive(source: DeadLetterQueue, limit: int) -> Redriven:
+    """Move up to `limit` messages back to the main queue; stop at the first failure."""
     moved = 0
     while moved < limit:
         batch = await source.receive_dead_letters(
@@ -83,18 +107,23 @@ async def redrive(source: SqsSource, limit: int) -> int:
         if not batch:
             break
         sent = await source.requeue(batch)
-        await source.delete_dead_letters(sent)
+        moved += len(sent)
+        # Sent but still here: they reappear in the dead-letter queue, and redriving them again
+        # would put a second copy in the main queue, counted twice if the event has no `id`.
+        not_deleted = await source.delete_dead_letters(sent)
+        if not_deleted:
+            return Redriven(moved, not_deleted)
         sent_ids = {id(m) for m in sent}
         unsent = [m for m in batch if id(m) not in sent_ids]
         if unsent:
             await source.release_dead_letters(unsent)
             break
-        moved += len(sent)
-    return moved
+    return Redriven(moved, ())
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable."""
+    """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable or a redriven
+    message could not be deleted from the dead-letter queue."""
     limit: int = args.limit
     if limit < 1:
         print("exporter dlq: --limit must be at least 1", file=sys.stderr)
@@ -110,8 +139,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 count = await peek(source, limit, sys.stdout)
                 print(f"{count} message(s) in the dead-letter queue shown", file=sys.stderr)
             else:
-                count = await redrive(source, limit)
-                print(f"{count} message(s) moved back to the queue", file=sys.stderr)
+                result = await redrive(source, limit)
+                print(f"{result.moved} message(s) moved back to the queue", file=sys.stderr)
+                if result.not_deleted:
+                    ids = " ".join(m.message_id for m in result.not_deleted)
+                    print(
+                        f"exporter dlq: {len(result.not_deleted)} of them could not be deleted "
+                        f"from the dead-letter queue and will reappear there; delete them "
+                        f"rather than redrive them again (dead-letter MessageIds: {ids})",
+                        file=sys.stderr,
+                    )
+                    return 1
         finally:
             await source.close()
         return 0
