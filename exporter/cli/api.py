@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.signals import stop_on_signals
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store.redis import RedisStore
@@ -32,13 +32,6 @@ log = logging.getLogger("exporter.api")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """No flags beyond the settings."""
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Set `stop` on SIGTERM or SIGINT, so shutdown is the same path for both."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
 
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:

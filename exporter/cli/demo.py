@@ -14,9 +14,9 @@ from typing import Final
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry
 
-from exporter.cli.api import stop_on_signals
 from exporter.cli.demo_parts import MotoMissing, demo_store, embedded_sqs
 from exporter.cli.processor import run_processor
+from exporter.cli.signals import stop_on_signals
 from exporter.logs import configure_logging
 from exporter.producer import (
     Producer,

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.signals import stop_on_signals
 from exporter.health import ReadinessCheck, make_health_app
 from exporter.logs import configure_logging
 from exporter.metrics import build_metrics
@@ -173,9 +173,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        stop_on_signals(stop)
         try:
             await run_processor(settings, store, stop)
         finally:
