@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from exporter.events import InvalidEvent, is_valid_type, micros_to_decimal, parse_event
+from exporter.sqs import MAX_BATCH, MAX_BATCH_BYTES, send_chunks
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("exporter.producer")
 
 DEFAULT_TYPES: Final = ("pageview", "added-to-basket", "purchase")
-SQS_BATCH_LIMIT: Final = 10
-SQS_BATCH_BYTES: Final = 256 * 1024
+SQS_BATCH_LIMIT: Final = MAX_BATCH
+SQS_BATCH_BYTES: Final = MAX_BATCH_BYTES
 SEND_ATTEMPTS: Final = 5
 # Share of synthetic events dated an hour back, as the prototype's generator did.
 OLD_EVENT_RATIO: Final = 0.1
@@ -305,8 +306,8 @@ class Producer:
             if not pending or (attempt and stop.wait(self._retry_delay * 2 ** (attempt - 1))):
                 break
             retry: dict[int, bytes] = {}
-            for chunk in _chunks_by_size(pending):
-                retry |= self._send_chunk(chunk, summary, attributes)
+            for chunk in send_chunks(list(pending.items()), lambda item: len(item[1])):
+                retry |= self._send_chunk(dict(chunk), summary, attributes)
             pending = retry
         if pending:
             summary.failed += len(pending)
@@ -366,16 +367,3 @@ def _take(source: Iterator[bytes], size: int) -> list[bytes]:
         if len(batch) == size:
             break
     return batch
-
-
-def _chunks_by_size(pending: dict[int, bytes]) -> list[dict[int, bytes]]:
-    """Split so that no SendMessageBatch exceeds SQS's 256 KiB per call."""
-    chunks: list[dict[int, bytes]] = [{}]
-    size = 0
-    for index, body in pending.items():
-        if chunks[-1] and size + len(body) > SQS_BATCH_BYTES:
-            chunks.append({})
-            size = 0
-        chunks[-1][index] = body
-        size += len(body)
-    return [chunk for chunk in chunks if chunk]
