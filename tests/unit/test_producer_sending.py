@@ -147,3 +147,14 @@ def test_without_a_tracer_no_attributes_are_sent() -> None:
     sqs = ScriptedSqs()
     producer(sqs).run([event(1)])
     assert "MessageAttributes" not in sqs.entries[0][0]
+
+
+def test_the_summary_judges_bodies_as_sqs_receives_them() -> None:
+    """A stray non-UTF-8 byte in an ignored field is sent replaced, and counted as the valid event
+    the processor will see, not as malformed."""
+    body = b'{"type":"t","value":2,"occurred_at":"2020-10-06 10:02:05","note":"caf\xe9"}'
+    sqs = ScriptedSqs()
+    summary = producer(sqs).run([body])
+    assert sqs.accepted == [body.decode("utf-8", "replace")]
+    assert summary.malformed == 0
+    assert summary.types["t"].count == 1
