@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None,
         alias="EXPORTER_ADMIN_TOKEN",
-        description="Bearer token for DELETE /stats (unset: reset is disabled).",
+        description="Bearer token for DELETE /stats (unset: reset is disabled); prefer the "
+        "variable, as a flag's value shows in the process list.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="EXPORTER_LOG_LEVEL", description="Least severe level logged."
