@@ -195,6 +195,12 @@ def _produce(settings: Settings, args: argparse.Namespace, stop: threading.Event
     return Producer(client, url).run(traffic, rate=args.rate, stop=stop)
 
 
+def _browsable(host: str) -> str:
+    """The host to put in a URL for a browser on this machine: a wildcard or loopback bind is
+    reached as localhost (http://0.0.0.0:8000 does not open everywhere)."""
+    return "localhost" if host in {"0.0.0.0", "::", LOOPBACK} else host  # noqa: S104
+
+
 def _print_banner(
     *,
     settings: Settings,
@@ -204,9 +210,8 @@ def _print_banner(
     api_host: str,
     port: int,
 ) -> None:
-    shown = "localhost" if api_host in {"0.0.0.0", "::", LOOPBACK} else api_host  # noqa: S104
-    base = f"http://{shown}:{port}"
-    metrics_host = "localhost" if settings.metrics_host == LOOPBACK else settings.metrics_host
+    base = f"http://{_browsable(api_host)}:{port}"
+    metrics_host = _browsable(settings.metrics_host)
     traffic = (
         f"{args.rate:g} events/s of synthetic traffic, {args.malformed_ratio:.0%} malformed"
         if args.rate
