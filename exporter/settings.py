@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     sqs_dlq_name: str | None = Field(
         None,
         alias="SQS_DLQ_NAME",
-        description="Name of the dead-letter queue (default: <queue name>-dlq).",
+        description="Name of the dead-letter queue (default: <queue name>-dlq, the queue name "
+        "read from SQS_QUEUE_URL when that is set).",
     )
     aws_endpoint_url: str | None = Field(
         None,
@@ -152,9 +153,17 @@ class Settings(BaseSettings):
     )
 
     @property
+    def queue_name(self) -> str:
+        """The event queue's name: the last part of SQS_QUEUE_URL when set, as it overrides."""
+        if self.sqs_queue_url:
+            return self.sqs_queue_url.rstrip("/").rpartition("/")[2] or self.sqs_queue_name
+        return self.sqs_queue_name
+
+    @property
     def dlq_name(self) -> str:
-        """The dead-letter queue's name."""
-        return self.sqs_dlq_name or f"{self.sqs_queue_name}-dlq"
+        """The dead-letter queue's name (with SQS_QUEUE_URL=.../orders, `orders-dlq`, never the
+        default queue name's `events-dlq`)."""
+        return self.sqs_dlq_name or f"{self.queue_name}-dlq"
 
 
 def env_name(field: str) -> str:

@@ -38,6 +38,17 @@ def test_environment_is_read_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> N
     assert "s3cret" not in repr(settings)
 
 
+def test_the_dead_letter_queue_is_named_after_the_queue_url_when_one_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQS_QUEUE_URL overrides the name, so the default DLQ name follows the URL's queue."""
+    monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders")
+    assert load_settings().dlq_name == "orders-dlq"
+    assert load_settings(sqs_dlq_name="orders-dead").dlq_name == "orders-dead"
+    monkeypatch.delenv("SQS_QUEUE_URL")
+    assert load_settings(sqs_queue_name="payments").dlq_name == "payments-dlq"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
