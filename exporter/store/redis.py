@@ -11,7 +11,7 @@ from typing import Final
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from exporter.events import Event
+from exporter.events import MICROS_PER_UNIT, Event
 from exporter.store import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     DEFAULT_MAX_TYPES,
@@ -20,7 +20,6 @@ from exporter.store import (
     Snapshot,
     StoreUnavailable,
     TypeTotals,
-    split_micros,
 )
 from exporter.store.coalesce import ApplyCoalescer
 
@@ -56,6 +55,7 @@ class RedisStore:
         self._tag = "{" + prefix + "}"
         self._totals_key = f"{self._tag}:totals"
         self._types_key = f"{self._tag}:types"
+        self._seen_prefix = f"{self._tag}:seen:".encode()
         self._window = dedupe_window_seconds
         self._max_types = max_types
         self._script = client.register_script(_load_script())
@@ -128,13 +128,17 @@ class RedisStore:
         now_ms: str,
         pipe: aioredis.client.Pipeline | None,
     ) -> list[int]:
-        keys = [self._totals_key, self._types_key]
-        args: list[str | int] = [self._window, self._max_types, now_ms]
-        seen = f"{self._tag}:seen:"
+        # redis-py encodes and frames every argument in Python, which was most of an apply's
+        # client CPU (docs/benchmarks.md): the keys go as ready bytes (each must stay a declared
+        # key, decision 0001), and all events' parts travel as one argument, a line per event.
+        keys: list[str | bytes] = [self._totals_key, self._types_key]
+        seen = self._seen_prefix
+        lines = []
         for identity, event in chunk:
-            units, frac = split_micros(event.value_micros)
-            keys.append(seen + identity)
-            args.append(f"{units} {frac} {event.type}")
+            keys.append(seen + identity.encode())
+            units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
+            lines.append(f"{units} {frac} {event.type}")
+        args: list[str | int] = [self._window, self._max_types, now_ms, "\n".join(lines)]
         reply: list[int] = await self._script(keys=keys, args=args, client=pipe)
         return reply
 

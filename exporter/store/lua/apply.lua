@@ -4,8 +4,8 @@
 -- KEYS[2]  set of known types (bounded by ARGV[2])
 -- KEYS[3..] one "seen" key per event, carrying its identity; it expires after the window
 -- ARGV[1] window seconds, ARGV[2] max types, ARGV[3] now (unix ms)
--- ARGV[3+i] for event i: "<whole units, floored> <millionths in [0, 1e6)> <type>", one string
---   (one argument per event instead of three: the client encodes every argument separately)
+-- ARGV[4] one line per event, in KEYS order: "<whole units, floored> <millionths in [0, 1e6)>
+--   <type>" (one argument for the whole batch: the client frames every argument separately)
 --
 -- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
@@ -17,11 +17,15 @@ local now = ARGV[3]
 local LIMIT = 9e18
 local n = #KEYS - 2
 
--- Types never contain spaces (the event contract), so the type is everything after the second.
+-- Types never contain spaces or line breaks (the event contract), so a type ends its line.
 local types, units, fracs = {}, {}, {}
-for i = 1, n do
-  local u, f, t = string.match(ARGV[i + 3], '^(%-?%d+) (%d+) (.+)$')
-  units[i], fracs[i], types[i] = tonumber(u), tonumber(f), t
+local parsed = 0
+for u, f, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) ([^\n]+)') do
+  parsed = parsed + 1
+  units[parsed], fracs[parsed], types[parsed] = tonumber(u), tonumber(f), t
+end
+if parsed ~= n then
+  return redis.error_reply('apply: ' .. parsed .. ' events for ' .. n .. ' identities')
 end
 
 local status = {}
