@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import Counter, Summary
+from prometheus_client import Counter, Histogram, Summary
 
 from exporter.events import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -69,7 +71,66 @@ class _Batch:
     exemplar: dict[str, str] | None
 
 
-_NO_SPAN: Final = contextlib.nullcontext()
+class _StageTimer:
+    """Times one stage of a batch into its histogram, inside its span when the batch is traced.
+
+    A small class rather than a generator context manager: it runs twice per batch, and the
+    generator machinery cost more than the timing itself (docs/benchmarks.md).
+    """
+
+    __slots__ = ("_exemplar", "_histogram", "_span", "_started")
+
+    def __init__(
+        self,
+        histogram: Histogram,
+        span: AbstractContextManager[object] | None,
+        exemplar: dict[str, str] | None,
+    ) -> None:
+        self._histogram = histogram
+        self._span = span
+        self._exemplar = exemplar
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        if self._span is not None:
+            self._span.__enter__()
+        self._started = time.monotonic()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace_back: TracebackType | None,
+    ) -> None:
+        self._histogram.observe(time.monotonic() - self._started, self._exemplar)
+        if self._span is not None:
+            self._span.__exit__(kind, error, trace_back)
+
+
+class _VisibilityGuard:
+    """Starts `extend` only if the batch is still working after `delay` seconds.
+
+    Almost every batch ends long before half the visibility timeout: a timer costs far less
+    than a task per batch (docs/benchmarks.md); the task starts only when the batch runs long.
+    """
+
+    __slots__ = ("_extend", "_extender", "_timer")
+
+    def __init__(self, delay: float, extend: Callable[[], Coroutine[object, object, None]]) -> None:
+        self._extend = extend
+        self._extender: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._extender = asyncio.create_task(self._extend())
+
+    async def stop(self) -> None:
+        """Cancel the timer, and the extending task if it started."""
+        self._timer.cancel()
+        if self._extender is not None:
+            self._extender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._extender
 
 
 def _has_attributes(message: Message) -> bool:
@@ -332,8 +393,11 @@ class Processor:
             # standard sampler decides by parent or trace id), and cost more than the stage itself
             # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
             batch = _Batch(span.is_recording(), trace_exemplar())
-            async with self._kept_hidden(messages, received_at or time.monotonic()):
+            guard = self._keep_hidden(messages, received_at or time.monotonic())
+            try:
                 await self._process(messages, batch)
+            finally:
+                await guard.stop()
 
     async def _process(self, messages: Sequence[Message], batch: _Batch) -> None:
         letters: list[DeadLetter] = []
@@ -447,40 +511,17 @@ class Processor:
             # Harmless: a redelivered message is recognised as a duplicate and deleted then.
             log.warning("some deletes failed", extra={"failed": len(failed)})
 
-    @contextlib.contextmanager
-    def _stage(self, stage: str, batch: _Batch) -> Iterator[None]:
-        started = time.monotonic()
-        span = self._tracer.start_as_current_span(stage) if batch.traced else _NO_SPAN
-        with span:
-            try:
-                yield
-            finally:
-                self._stage_durations[stage].observe(time.monotonic() - started, batch.exemplar)
+    def _stage(self, stage: str, batch: _Batch) -> _StageTimer:
+        span = self._tracer.start_as_current_span(stage) if batch.traced else None
+        return _StageTimer(self._stage_durations[stage], span, batch.exemplar)
 
-    @contextlib.asynccontextmanager
-    async def _kept_hidden(
-        self, messages: Sequence[Message], received_at: float
-    ) -> AsyncIterator[None]:
+    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> _VisibilityGuard:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
-        extender: asyncio.Task[None] | None = None
-
-        def start_extending() -> None:
-            nonlocal extender
-            extender = asyncio.create_task(self._extend_visibility(messages, received_at))
-
-        # Almost every batch ends long before half the timeout: a timer costs far less than a
-        # task per batch (docs/benchmarks.md); the task starts only when the batch runs long.
         period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
-        delay = max(0.0, received_at + period - time.monotonic())
-        timer = asyncio.get_running_loop().call_later(delay, start_extending)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            if extender is not None:
-                extender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await extender
+        return _VisibilityGuard(
+            max(0.0, received_at + period - time.monotonic()),
+            lambda: self._extend_visibility(messages, received_at),
+        )
 
     async def _extend_visibility(self, messages: Sequence[Message], received_at: float) -> None:
         timeout = self._config.visibility_timeout_seconds
