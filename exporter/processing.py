@@ -138,8 +138,9 @@ def _has_attributes(message: Message) -> bool:
 
 
 def identity_of(event: Event, message: Message) -> str:
-    """The de-duplication identity: the producer's event id, else the SQS MessageId."""
-    return f"id:{event.id}" if event.id is not None else f"msg:{message.message_id}"
+    """The de-duplication identity: the producer's event id, else the SQS MessageId it was first
+    sent with (a redriven copy carries that along, so redriving never counts an event twice)."""
+    return f"id:{event.id}" if event.id is not None else f"msg:{message.original_message_id}"
 
 
 def producer_link(message: Message) -> Link | None:

@@ -35,6 +35,12 @@ class Message:
         """The producer's W3C trace context, when it sent one."""
         return self.attributes.get("traceparent")
 
+    @property
+    def original_message_id(self) -> str:
+        """The MessageId this message was first sent with: a redriven copy carries it along as an
+        attribute (SQS gives the copy a new MessageId), anything else is its own original."""
+        return self.attributes.get("original_message_id") or self.message_id
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:

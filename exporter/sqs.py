@@ -124,7 +124,7 @@ def dead_letter_attributes(letter: DeadLetter) -> dict[str, MessageAttributeValu
     attributes = {
         "reason": _text(letter.reason),
         "detail": _text(letter.detail[:MAX_DETAIL_CHARS] or "-"),
-        "original_message_id": _text(message.message_id),
+        "original_message_id": _text(message.original_message_id),
         "first_received_at": _text(first.isoformat(timespec="milliseconds")),
     }
     if message.traceparent:
@@ -370,8 +370,12 @@ class SqsSource:
                     "Id": str(i),
                     "MessageBody": message.body.decode("utf-8", "replace") or " ",
                 }
+                # The copy gets a new MessageId; the original one travels along so that the
+                # processor recognises an event without an `id` that was already counted.
+                attributes = {"original_message_id": _text(message.original_message_id)}
                 if message.traceparent:
-                    entry["MessageAttributes"] = {"traceparent": _text(message.traceparent)}
+                    attributes["traceparent"] = _text(message.traceparent)
+                entry["MessageAttributes"] = attributes
                 entries.append(entry)
             response = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             return response.get("Failed", [])
