@@ -174,6 +174,8 @@ def _json_kind(data: object) -> str:
         return "a number"
     if isinstance(data, str):
         return "a string"
+    if isinstance(data, dict):
+        return "an object"
     return "an array"
 
 
@@ -283,6 +285,13 @@ def _check_id(data: dict[str, Any]) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
         raise InvalidEvent("bad_id", f"'id' must be a string of 1-{MAX_ID_LENGTH} characters")
+    # JSON may escape a lone surrogate ("\ud800"), which no store can hold as text; it would make
+    # every batch it is in fail to apply, again and again, so it is refused here, once.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEvent("bad_id", "'id' must be valid Unicode text") from None
     return value
 
 

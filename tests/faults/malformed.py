@@ -58,6 +58,10 @@ MALFORMED: dict[str, tuple[str, str]] = {
     "type_newline": (_with(type="purchase\n"), "bad_type"),
     "type_number": (_with(type=5), "bad_type"),
     "id_too_long": (_with(id="i" * 129), "bad_id"),
+    "id_lone_surrogate": (
+        '{"type": "purchase", "value": 1, "occurred_at": "2020-10-06 10:02:05", "id": "\\ud800x"}',
+        "bad_id",
+    ),
     "oversize_body": (_with(padding="x" * 70_000), "too_large"),
 }
 """name -> (body, reason); every reason of the event contract that a body alone can cause."""

@@ -76,7 +76,7 @@ def _run(stack: Stack, bodies: list[str], valid: list[str]) -> list[DeadLetterSe
 
 
 def test_corpus_of_malformed_bodies_is_dead_lettered_with_reasons(stack: Stack) -> None:
-    """37 kinds of malformed body land in the DLQ exactly once each, with the contract's reason."""
+    """38 kinds of malformed body land in the DLQ exactly once each, with the contract's reason."""
     stack.start_api()
     stack.add_processor()
     bodies = [body for body, _ in MALFORMED.values()]

@@ -105,6 +105,12 @@ def test_type_names_that_pass(name: str) -> None:
         (body(id=""), "bad_id", "'id'"),
         (body(id="x" * 129), "bad_id", "'id'"),
         (body(id=5), "bad_id", "'id'"),
+        (
+            b'{"type":"a","value":1,"occurred_at":"2020-10-06 10:02:05","id":"\\ud800x"}',
+            "bad_id",
+            "Unicode",
+        ),
+        (body(type={"a": 1}), "bad_type", "an object"),
     ],
 )
 def test_rejections_have_a_stable_reason_and_name_the_field(
