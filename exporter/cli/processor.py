@@ -26,6 +26,7 @@ from exporter.sqs_setup import SqsConfig
 from exporter.store import Store
 from exporter.store.redis import RedisStore
 from exporter.tracing import configure_tracing
+from exporter.web.server import JsonErrorAppRunner
 
 HELP = (
     "Consume events from SQS into exact Redis totals; serve /metrics, /health and /ready on "
@@ -123,7 +124,7 @@ async def run_processor(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
     checks: dict[str, ReadinessCheck] = {"redis": store.ping, "sqs": _not_resolved}
-    runner = web.AppRunner(make_health_app(registry, checks), access_log=None)
+    runner = JsonErrorAppRunner(make_health_app(registry, checks), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
     await site.start()

@@ -56,3 +56,20 @@ async def test_ready_is_200_when_every_check_passes_and_metrics_are_served() -> 
     assert ready_body == {"status": "ready"}
     assert "exporter_ready 1.0" in text
     assert "python_gc_objects_collected_total" not in text
+
+
+async def test_unknown_paths_and_methods_are_answered_in_json() -> None:
+    """A wrong path is a JSON 404 and a wrong method a JSON 405 naming what the port serves."""
+
+    async def ok() -> None:
+        return None
+
+    app = make_health_app(CollectorRegistry(), {"redis": ok})
+    async with TestClient(TestServer(app)) as client:
+        missing = await client.get("/stats")
+        assert missing.status == 404
+        assert "/metrics" in (await missing.json())["message"]
+        wrong = await client.post("/health")
+        assert wrong.status == 405
+        assert (await wrong.json())["error"] == "method_not_allowed"
+        assert wrong.headers["Allow"] == "GET,HEAD"
