@@ -21,7 +21,7 @@ from tests.integration.processor_support import (
     send,
     sqs_client,
 )
-from tests.servers import RedisServer
+from tests.servers import RedisServer, free_port
 
 VALID = [
     event_body("purchase", "10.10", event_id="p-1"),
@@ -155,7 +155,7 @@ async def test_two_processors_on_one_queue_never_double_count(
 ) -> None:
     """Two replicas sharing a queue and a Redis count every event exactly once between them."""
     settings = processor_settings(redis_server.url, sqs_endpoint)
-    other = settings.model_copy(update={"metrics_port": settings.metrics_port + 1})
+    other = settings.model_copy(update={"metrics_port": free_port()})
     client = sqs_client(sqs_endpoint)
     store_a, store_b = RedisStore(redis_client), RedisStore.from_url(redis_server.url)
     async with (
