@@ -162,3 +162,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except SourceUnavailable as exc:
         print(f"exporter dlq: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # A redrive cut short leaves at most one batch in both queues; its copies keep their
+        # original MessageId, so redriving again does not count them twice.
+        print("exporter dlq: interrupted", file=sys.stderr)
+        return 130
