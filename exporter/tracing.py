@@ -63,6 +63,9 @@ def configure_tracing(
     """
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return Tracing(None)
+    # The standard switch for "no trace exporter", honoured even when an endpoint is set.
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return Tracing(None)
     endpoint = traces_endpoint(environ)
     if endpoint is None:
         return Tracing(None)

@@ -86,6 +86,8 @@ def test_tracing_is_off_without_an_otlp_endpoint() -> None:
     assert not configure_tracing({}, service_name="x", set_global=False).enabled
     disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
     assert not configure_tracing(disabled, service_name="x", set_global=False).enabled
+    no_exporter = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}
+    assert not configure_tracing(no_exporter, service_name="x", set_global=False).enabled
     assert traces_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}) == (
         "http://c:4318/v1/traces"
     )
