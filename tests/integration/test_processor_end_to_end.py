@@ -183,7 +183,12 @@ async def test_two_processors_on_one_queue_never_double_count(
             p.value("exporter_events_processed_total", {"type": "click"}) for p in (first, second)
         )
         duplicates = sum(p.value("exporter_events_duplicate_total") for p in (first, second))
-        assert (processed, duplicates) == (150, 30)
+        received = sum(p.value("exporter_messages_received_total") for p in (first, second))
+        assert processed == 150
+        # SQS delivers at least once: a standard queue (and moto, under load) may hand the same
+        # message to both replicas. Every copy beyond the first is a duplicate, never a count.
+        assert duplicates >= 30
+        assert processed + duplicates == received
     await store_b.close()
 
 
