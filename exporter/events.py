@@ -98,6 +98,12 @@ def micros_to_decimal(micros: int) -> Decimal:
     return Decimal(micros).scaleb(-6)
 
 
+def micros_to_text(micros: int) -> str:
+    """An exact quantity in millionths as plain decimal text: no exponent, no trailing zeros."""
+    text = format(micros_to_decimal(micros), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _micros_to_json_number(micros: int) -> str:
     whole, frac = divmod(micros, MICROS_PER_UNIT)
     if frac == 0:
@@ -308,6 +314,7 @@ __all__ = [
     "Reason",
     "is_valid_type",
     "micros_to_decimal",
+    "micros_to_text",
     "parse_event",
     "parse_timestamp",
 ]

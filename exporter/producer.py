@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from exporter.events import InvalidEvent, is_valid_type, micros_to_decimal, parse_event
+from exporter.events import InvalidEvent, is_valid_type, micros_to_text, parse_event
 from exporter.sqs import MAX_BATCH, MAX_BATCH_BYTES, send_chunks
 
 if TYPE_CHECKING:
@@ -45,12 +45,6 @@ MAX_BATCH_DELAY_SECONDS: Final = 0.5
 
 class QueueNotFound(Exception):
     """The queue does not exist (yet); the message says how to create it."""
-
-
-def plain_decimal(micros: int) -> str:
-    """An exact sum as the API's `sum_exact` writes it: no exponent, no trailing zeros."""
-    text = format(micros_to_decimal(micros), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass(slots=True)
@@ -98,7 +92,7 @@ class Summary:
             "malformed": self.malformed,
             "failed": self.failed,
             "types": {
-                name: {"count": t.count, "sum": plain_decimal(t.sum_micros)}
+                name: {"count": t.count, "sum": micros_to_text(t.sum_micros)}
                 for name, t in sorted(self.types.items())
             },
         }
@@ -107,7 +101,7 @@ class Summary:
         """The summary as a small table for a person."""
         lines = [f"{'type':<24} {'count':>10} {'sum':>20}"]
         lines += [
-            f"{name:<24} {t.count:>10} {plain_decimal(t.sum_micros):>20}"
+            f"{name:<24} {t.count:>10} {micros_to_text(t.sum_micros):>20}"
             for name, t in sorted(self.types.items())
         ]
         lines.append(f"sent {self.sent}, of which malformed {self.malformed}; failed {self.failed}")

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.events import is_valid_type
+from exporter.events import is_valid_type, micros_to_text
 from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
@@ -111,15 +111,10 @@ def stats_json(totals: TypeTotals) -> dict[str, Any]:
         "type": totals.type,
         "count": totals.count,
         "sum": totals.sum,
-        "sum_exact": _plain_decimal(totals),
+        "sum_exact": micros_to_text(totals.sum_micros),
         "mean": totals.mean,
         "last_applied": _iso(totals.last_applied),
     }
-
-
-def _plain_decimal(totals: TypeTotals) -> str:
-    text = format(totals.sum_decimal, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _iso(moment: datetime | None) -> str | None:

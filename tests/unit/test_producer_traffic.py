@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from exporter.events import InvalidEvent, parse_event
-from exporter.producer import Summary, SyntheticTraffic, json_lines, plain_decimal
+from exporter.events import InvalidEvent, micros_to_text, parse_event
+from exporter.producer import Summary, SyntheticTraffic, json_lines
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -103,4 +103,4 @@ def test_the_summary_counts_exactly_as_the_processor_will() -> None:
 )
 def test_sums_are_written_like_the_api_writes_them(micros: int, text: str) -> None:
     """Exact sums have no exponent and no trailing zeros, the same form as /stats' sum_exact."""
-    assert plain_decimal(micros) == text
+    assert micros_to_text(micros) == text
