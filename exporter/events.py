@@ -81,17 +81,6 @@ class Event:
         """The value as a float, for metrics and display."""
         return self.value_micros / MICROS_PER_UNIT
 
-    def to_json(self) -> bytes:
-        """Serialise so that `parse_event(e.to_json()) == e`, the value written exactly."""
-        fields = [
-            f'"type":{json.dumps(self.type)}',
-            f'"value":{_micros_to_json_number(self.value_micros)}',
-            f'"occurred_at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}"',
-        ]
-        if self.id is not None:
-            fields.append(f'"id":{json.dumps(self.id)}')
-        return ("{" + ",".join(fields) + "}").encode()
-
 
 def micros_to_decimal(micros: int) -> Decimal:
     """Exact decimal form of a quantity kept in millionths."""
@@ -102,14 +91,6 @@ def micros_to_text(micros: int) -> str:
     """An exact quantity in millionths as plain decimal text: no exponent, no trailing zeros."""
     text = format(micros_to_decimal(micros), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _micros_to_json_number(micros: int) -> str:
-    whole, frac = divmod(micros, MICROS_PER_UNIT)
-    if frac == 0:
-        return str(whole)
-    # A six-place exponent keeps plain notation (never 1E-6), which is valid JSON.
-    return str(micros_to_decimal(micros))
 
 
 def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Event:

@@ -5,7 +5,9 @@ Names and labels are a contract with the dashboards and alert rules: see docs/me
 
 from __future__ import annotations
 
+import math
 import platform
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry import trace
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
 from exporter import __version__
@@ -31,14 +35,14 @@ class ProcessorMetrics:
     """Every metric one processor replica exposes."""
 
     events_processed: Counter
-    event_value: Summary
+    event_value: BatchedSummary
     events_invalid: Counter
     events_duplicate: Counter
     messages_received: Counter
     messages_dead_lettered: Counter
     batch_size: Histogram
     batch_stage_duration: Histogram
-    event_lag: Histogram
+    event_lag: BatchedHistogram
     queue_messages: Gauge
     messages_in_flight: Gauge
     dependency_errors: Counter
@@ -55,11 +59,11 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
             ["type"],
             registry=registry,
         ),
-        event_value=Summary(
+        event_value=BatchedSummary(
             "exporter_event_value",
             "Values of applied events (count and sum).",
-            ["type"],
-            registry=registry,
+            "type",
+            registry,
         ),
         events_invalid=Counter(
             "exporter_events_invalid",
@@ -96,11 +100,11 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         ),
-        event_lag=Histogram(
+        event_lag=BatchedHistogram(
             "exporter_event_lag_seconds",
             "Processing time minus the event's occurred_at.",
-            buckets=LAG_BUCKETS,
-            registry=registry,
+            LAG_BUCKETS,
+            registry,
         ),
         queue_messages=Gauge(
             "exporter_queue_messages",
@@ -138,45 +142,110 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
     return metrics
 
 
-def observe_many(
-    histogram: Histogram, amounts: Sequence[float], exemplar: dict[str, str] | None = None
-) -> None:
-    """Observe every amount (none NaN) into an unlabelled histogram or child, as one by one.
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (`+Inf`, `0.5`, `1.0`)."""
+    return "+Inf" if bound == math.inf else repr(float(bound))
 
-    `Histogram.observe` scans the buckets linearly and takes two locks per amount, which cost a
-    microsecond per event in the pipeline benchmark (docs/benchmarks.md); here each bucket and the
-    sum are written once per batch. Buckets, sum and exemplars end as `observe` would leave them:
-    each touched bucket's exemplar is the batch's last amount in it. It writes the client
-    library's own value objects (`_sum`, `_buckets`, stable since its first releases), so
-    multiprocess mode and exposition work as before; a unit test compares it with `observe`.
+
+class BatchedHistogram(Collector):
+    """A histogram fed a whole batch of amounts at once, exposed as any histogram is.
+
+    prometheus_client's `Histogram.observe` scans the buckets and takes two locks per amount, about
+    a microsecond per event in the pipeline benchmark (docs/benchmarks.md). This collector owns
+    its counts, so a batch writes each touched bucket once; it is public API of the client library
+    (a custom collector), so no private attribute of `Histogram` is relied on.
     """
-    if not amounts:
-        return
-    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
-    bounds = histogram._upper_bounds
-    counts = [0] * len(bounds)
-    last = [0.0] * len(bounds)
-    total = 0.0
-    for amount in amounts:
-        index = bisect_left(bounds, amount)  # the first bound with amount <= bound, as observe
-        counts[index] += 1
-        last[index] = amount
-        total += amount
-    histogram._sum.inc(total)
-    buckets = histogram._buckets
-    now = time.time()
-    for index, count in enumerate(counts):
-        if count:
-            buckets[index].inc(count)
-            if exemplar:
-                buckets[index].set_exemplar(Exemplar(exemplar, last[index], now))
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = [float(b) for b in buckets]
+        if self._bounds[-1] != math.inf:
+            self._bounds.append(math.inf)
+        self._counts = [0] * len(self._bounds)
+        self._exemplars: list[Exemplar | None] = [None] * len(self._bounds)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(
+        self, amounts: Sequence[float], exemplar: dict[str, str] | None = None
+    ) -> None:
+        """Observe every amount (none NaN), as one observation each: each touched bucket's
+        exemplar becomes the batch's last amount in it."""
+        if not amounts:
+            return
+        bounds = self._bounds
+        counts = [0] * len(bounds)
+        last = [0.0] * len(bounds)
+        total = 0.0
+        for amount in amounts:
+            index = bisect_left(bounds, amount)  # the first bound with amount <= bound
+            counts[index] += 1
+            last[index] = amount
+            total += amount
+        now = time.time()
+        with self._lock:
+            self._sum += total
+            for index, count in enumerate(counts):
+                if count:
+                    self._counts[index] += count
+                    if exemplar:
+                        self._exemplars[index] = Exemplar(exemplar, last[index], now)
+
+    def describe(self) -> list[Metric]:
+        """The family without samples, so registering does not collect."""
+        return [HistogramMetricFamily(self._name, self._documentation)]
+
+    def collect(self) -> list[Metric]:
+        """Cumulative buckets, count and sum, with each bucket's latest exemplar."""
+        with self._lock:
+            counts = list(self._counts)
+            exemplars = list(self._exemplars)
+            total = self._sum
+        family = HistogramMetricFamily(self._name, self._documentation)
+        cumulative = 0
+        buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+        for bound, count, exemplar in zip(self._bounds, counts, exemplars, strict=True):
+            cumulative += count
+            le = _le(bound)
+            buckets.append((le, cumulative) if exemplar is None else (le, cumulative, exemplar))
+        family.add_metric([], buckets, total)
+        return [family]
 
 
-def observe_total(summary: Summary, count: int, total: float) -> None:
-    """Add `count` observations summing to `total` to an unlabelled summary or child at once."""
-    summary._raise_if_not_observable()  # type: ignore[no-untyped-call]
-    summary._count.inc(count)
-    summary._sum.inc(total)
+class BatchedSummary(Collector):
+    """A count-and-sum summary per label value, fed a batch's count and total at once."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, registry: CollectorRegistry
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._series: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def add(self, label_value: str, count: int, total: float) -> None:
+        """Add `count` observations summing to `total` to the series of `label_value`."""
+        with self._lock:
+            before_count, before_total = self._series.get(label_value, (0, 0.0))
+            self._series[label_value] = (before_count + count, before_total + total)
+
+    def describe(self) -> list[Metric]:
+        """The family without samples, so registering does not collect."""
+        return [SummaryMetricFamily(self._name, self._documentation, labels=[self._label])]
+
+    def collect(self) -> list[Metric]:
+        """One count and sum per label value seen."""
+        family = SummaryMetricFamily(self._name, self._documentation, labels=[self._label])
+        with self._lock:
+            for value, (count, total) in self._series.items():
+                family.add_metric([value], count, total)
+        return [family]
 
 
 def trace_exemplar() -> dict[str, str] | None:
@@ -189,9 +258,9 @@ def trace_exemplar() -> dict[str, str] | None:
 
 __all__ = [
     "STAGES",
+    "BatchedHistogram",
+    "BatchedSummary",
     "ProcessorMetrics",
     "build_metrics",
-    "observe_many",
-    "observe_total",
     "trace_exemplar",
 ]

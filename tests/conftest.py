@@ -8,8 +8,18 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck, settings
 
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
+
+# CI shares its machine: a load average of 10 on 2 cores has been seen. Hypothesis must judge the
+# code, not the machine, so no per-example deadline and no "too slow" health check.
+settings.register_profile(
+    "shared-machine",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "shared-machine"))
 
 for _name, _value in AWS_TEST_ENV.items():
     # boto3 must never find real credentials or a real region from the developer's machine.

@@ -11,23 +11,25 @@ import threading
 from contextlib import suppress
 from typing import Final
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry
+from redis.connection import parse_url
 
-from exporter.cli.demo_parts import MotoMissing, demo_store, embedded_sqs
-from exporter.cli.processor import run_processor
+from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
-from exporter.producer import (
+from exporter.settings import Settings
+from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.store import StoreUnavailable
+from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs
+from exporter.tools.producer import (
     Producer,
     QueueNotFound,
-    Summary,
+    SendSummary,
     SyntheticTraffic,
     make_sqs_client,
     resolve_queue_url,
 )
-from exporter.settings import Settings
-from exporter.store import StoreUnavailable
 from exporter.web import make_app
 from exporter.web.server import serving
 
@@ -98,6 +100,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     try:
+        with redis_url_checked():
+            # One line and exit 2 before anything starts (redis-py ships this parser untyped).
+            parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
         with embedded_sqs() as endpoint:
             asyncio.run(_demo(settings, args, endpoint))
     except MotoMissing as exc:
@@ -133,7 +138,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
         app = make_app(chosen.store, CollectorRegistry(), admin_token=token)
         api_host = _host(settings, "api_host")
         producer_stop = threading.Event()
-        summary: Summary | None = None
+        summary: SendSummary | None = None
         try:
             async with serving(app, api_host, settings.api_port) as port:
                 producer = asyncio.create_task(
@@ -170,7 +175,9 @@ async def _until_stopped(stop: asyncio.Event, processor: asyncio.Task[None]) -> 
         processor.result()  # raises what stopped it
 
 
-def _produce(settings: Settings, args: argparse.Namespace, stop: threading.Event) -> Summary | None:
+def _produce(
+    settings: Settings, args: argparse.Namespace, stop: threading.Event
+) -> SendSummary | None:
     """The synthetic trickle, in a thread: boto3 blocks, the event loop must not."""
     if args.rate == 0:
         return None
@@ -181,7 +188,7 @@ def _produce(settings: Settings, args: argparse.Namespace, stop: threading.Event
         )
     except QueueNotFound:
         url = None
-    except (BotoCoreError, ClientError) as exc:
+    except (SourceUnavailable, SourceMisconfigured) as exc:
         # Raised here it would surface only at Ctrl-C, as a traceback from the demo's shutdown.
         log.error(  # noqa: TRY400 - one line for the reader of the demo, not a trace
             "the embedded SQS endpoint failed; no traffic is sent", extra={"error": str(exc)}

@@ -7,13 +7,13 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Protocol, TextIO
 
-from exporter.cli.processor import sqs_config
+from exporter.cli.wiring import sqs_config
 from exporter.settings import Settings
-from exporter.source import Message, SourceMisconfigured, SourceUnavailable
-from exporter.sqs import SqsSource
+from exporter.sqs.messages import Message, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.source import SqsSource
 
 HELP = (
     "Inspect the dead-letter queue (peek: print each message with its reason and detail, "
@@ -128,7 +128,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if limit < 1:
         print("exporter dlq: --limit must be at least 1", file=sys.stderr)
         return 2
-    config = sqs_config(settings.model_copy(update={"create_queues": False}))
+    config = replace(
+        sqs_config(settings.model_copy(update={"create_queues": False})),
+        missing_queue_advice="start `exporter processor` with the same queue settings, which "
+        "creates both queues",
+    )
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -15,20 +15,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from exporter.logs import configure_logging
-from exporter.producer import (
+from exporter.settings import Settings
+from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.tools.producer import (
     DEFAULT_TYPES,
     Producer,
     QueueNotFound,
-    Summary,
+    SendSummary,
     SyntheticTraffic,
     json_lines,
     make_sqs_client,
     resolve_queue_url,
 )
-from exporter.settings import Settings
 from exporter.tracing import configure_tracing
 
 HELP = (
@@ -112,7 +111,7 @@ class Progress:
         self._tty = stream.isatty()
         self._last_log = time.monotonic()
 
-    def __call__(self, summary: Summary) -> None:
+    def __call__(self, summary: SendSummary) -> None:
         if self._tty:
             of = f"/{self._total}" if self._total else ""
             self._stream.write(
@@ -154,10 +153,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 wait_seconds=args.wait_for_queue,
                 stop=stop,
             )
-        except (ValueError, OSError, QueueNotFound) as exc:
+        except (ValueError, OSError, QueueNotFound, SourceMisconfigured) as exc:
             print(f"exporter produce: {exc}", file=sys.stderr)
             return 2
-        except (BotoCoreError, ClientError) as exc:
+        except SourceUnavailable as exc:
             print(f"exporter produce: cannot reach SQS: {exc}", file=sys.stderr)
             return 2
         # With an OTLP endpoint configured, each batch is a span and its messages carry it.

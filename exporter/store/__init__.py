@@ -67,10 +67,6 @@ class ApplyResult:
 
     outcomes: tuple[Outcome, ...]
 
-    def count(self, outcome: Outcome) -> int:
-        """How many events of the batch ended with `outcome`."""
-        return self.outcomes.count(outcome)
-
 
 class Store(Protocol):
     """Where every processor replica adds its events, and where the API reads the totals."""
@@ -96,11 +92,6 @@ class Store(Protocol):
         ...
 
 
-def split_micros(micros: int) -> tuple[int, int]:
-    """Whole units (floored) and the remaining millionths in [0, 1e6)."""
-    return divmod(micros, 1_000_000)
-
-
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW_SECONDS",
     "DEFAULT_MAX_TYPES",
@@ -111,5 +102,4 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "TypeTotals",
-    "split_micros",
 ]

@@ -46,12 +46,6 @@ class MemoryStore:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    @property
-    def remembered_identities(self) -> int:
-        """How many identities are inside the de-duplication window now."""
-        self._expire()
-        return len(self._seen)
-
     def _expire(self) -> None:
         now = self._clock()
         while self._seen:

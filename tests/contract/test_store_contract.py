@@ -91,7 +91,7 @@ async def test_identity_repeated_inside_one_batch_counts_once(make_store: StoreF
     store = make_store()
     result = await store.apply([("id:x", event("a", 2)), ("id:x", event("a", 2))])
     assert result.outcomes == ("applied", "duplicate")
-    assert result.count("duplicate") == 1
+    assert result.outcomes.count("duplicate") == 1
     totals = (await store.snapshot()).get("a")
     assert totals is not None
     assert totals.count == 1
@@ -221,7 +221,7 @@ async def test_concurrent_replicas_count_each_identity_once(make_store: StoreFac
     async def replica(store: Store) -> int:
         applied = 0
         for batch in batches:
-            applied += (await store.apply(batch)).count("applied")
+            applied += (await store.apply(batch)).outcomes.count("applied")
         return applied
 
     applied = await asyncio.gather(replica(first), replica(second))

@@ -19,7 +19,7 @@ import boto3
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
-from tests.integration.processor_support import queue_depth
+from tests.integration.processing.processor_support import queue_depth
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
 
 

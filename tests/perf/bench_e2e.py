@@ -22,10 +22,10 @@ from botocore.config import Config
 from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
-from exporter.processing import Processor, ProcessorConfig
-from exporter.source import DeadLetter, Message, QueueRole, QueueState
-from exporter.sqs import SqsSource
-from exporter.sqs_setup import SqsConfig
+from exporter.processing.loop import Processor, ProcessorConfig
+from exporter.sqs.client import SqsConfig
+from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState
+from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore
 
 if TYPE_CHECKING:

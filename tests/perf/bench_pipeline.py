@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from exporter.events import InvalidEvent, parse_event
 from exporter.metrics import build_metrics
-from exporter.processing import Processor, ProcessorConfig, identity_of
-from exporter.source import DeadLetter, Message, QueueRole, QueueState
+from exporter.processing.loop import Processor, ProcessorConfig, identity_of
+from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState
 from exporter.store.redis import RedisStore
 
 T = TypeVar("T")

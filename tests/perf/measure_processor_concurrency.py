@@ -21,11 +21,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
-from exporter.processing import Processor, ProcessorConfig
-from exporter.sqs import SqsSource
-from exporter.sqs_setup import SqsConfig
+from exporter.processing.loop import Processor, ProcessorConfig
+from exporter.sqs.client import SqsConfig
+from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore
-from tests.integration.processor_support import event_body, queue_depth, send, sqs_client
+from tests.integration.processing.processor_support import event_body, queue_depth, send, sqs_client
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer, free_port
 
 POLLERS = (1, 2, 4, 8, 16)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
-from exporter.processing import Processor, ProcessorConfig
-from exporter.source import Message
+from exporter.processing.loop import Processor, ProcessorConfig
+from exporter.sqs.messages import Message
 from exporter.store.redis import RedisStore
 from tests.perf.bench_pipeline import AckingSource
 from tests.perf.bodies import make_bodies

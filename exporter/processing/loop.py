@@ -1,0 +1,482 @@
+"""The consume loop: receive a batch, apply it to the store in one call, then acknowledge it.
+
+It sees only the `Store` and `Source` protocols and a metrics dataclass. The order of effects is
+the whole guarantee: a message is deleted only after its effect is durable (applied, known as a
+duplicate, or forwarded to the dead-letter queue); anything else is left for SQS to redeliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import Counter
+
+from exporter.events import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MICROS_PER_UNIT,
+    Event,
+    InvalidEvent,
+    parse_event,
+)
+from exporter.metrics import (
+    STAGES,
+    ProcessorMetrics,
+    trace_exemplar,
+)
+from exporter.processing.stages import BatchContext, StageTimer
+from exporter.processing.visibility import VisibilityGuard
+from exporter.retry import Backoff
+from exporter.sqs.messages import (
+    DeadLetter,
+    Message,
+    Source,
+    SourceMisconfigured,
+    SourceUnavailable,
+)
+from exporter.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIVE: Final = 10
+# Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
+EXTEND_AT_FRACTION: Final = 0.5
+_PROPAGATOR: Final = TraceContextTextMapPropagator()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    """How the loop behaves; built by the CLI from the settings."""
+
+    pollers: int = 4
+    visibility_timeout_seconds: int = 30
+    shutdown_timeout_seconds: float = 20.0
+    queue_depth_interval_seconds: float = 15.0
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    backoff_base_seconds: float = 0.2
+    backoff_cap_seconds: float = 10.0
+
+
+def _has_attributes(message: Message) -> bool:
+    return bool(message.attributes)
+
+
+def identity_of(event: Event, message: Message) -> str:
+    """The de-duplication identity: the producer's event id, else the SQS MessageId it was first
+    sent with (a redriven copy carries that along, so redriving never counts an event twice)."""
+    return f"id:{event.id}" if event.id is not None else f"msg:{message.original_message_id}"
+
+
+def producer_link(message: Message) -> Link | None:
+    """A span link to the producer's trace, from its W3C `traceparent` attribute."""
+    if not message.traceparent:
+        return None
+    context = _PROPAGATOR.extract({"traceparent": message.traceparent})
+    span_context = trace.get_current_span(context).get_span_context()
+    return Link(span_context) if span_context.is_valid else None
+
+
+def _refusal_detail(outcome: str, event: Event) -> str:
+    if outcome == "too_many_types":
+        return f"type {event.type!r} is new and the store already holds its cap of event types"
+    return f"the sum of type {event.type!r} would pass the store's bound of 9e18"
+
+
+class Processor:
+    """Several pollers sharing one store and one source, until told to stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        source: Source,
+        metrics: ProcessorMetrics,
+        config: ProcessorConfig,
+        *,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._source = source
+        self._metrics = metrics
+        self._config = config
+        self._tracer = tracer or trace.get_tracer(__name__)
+        self._clock = clock
+        self._stopping = asyncio.Event()
+        self._store_ok = asyncio.Event()
+        self._store_ok.set()
+        self._source_ok = True
+        self._running = False
+        self._fatal: SourceMisconfigured | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._stage_durations = {
+            stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
+        }
+        self._by_type: dict[str, Counter] = {}
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def polling(self) -> bool:
+        """Whether pollers are receiving now (not stopping, not backing off from a fault)."""
+        return (
+            self._running
+            and not self._stopping.is_set()
+            and self._store_ok.is_set()
+            and self._source_ok
+        )
+
+    async def check_polling(self) -> None:
+        """Raise unless polling; used by /ready."""
+        if not self._running:
+            raise RuntimeError("not started")
+        if self._stopping.is_set():
+            raise RuntimeError("shutting down")
+        if not self._store_ok.is_set():
+            raise RuntimeError("paused: Redis is unavailable")
+        if not self._source_ok:
+            raise RuntimeError("backing off: SQS is unavailable")
+
+    def _publish_ready(self) -> None:
+        self._metrics.ready.set(1 if self.polling else 0)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, then drain within the shutdown deadline."""
+        self._running = True
+        try:
+            await self._store.ping()
+        except StoreUnavailable:
+            # Start paused rather than receive batches that could not be stored.
+            self._store_down("ping")
+        self._publish_ready()
+        pollers = [
+            asyncio.create_task(self._poll(), name=f"poller-{n}")
+            for n in range(self._config.pollers)
+        ]
+        depth = asyncio.create_task(self._poll_depths(), name="queue-depth")
+        try:
+            await self._until_stopped(stop)
+            log.info("stopping: finishing in-flight batches")
+            _, late = await asyncio.wait(pollers, timeout=self._config.shutdown_timeout_seconds)
+            if late:
+                log.warning(
+                    "shutdown deadline passed; unfinished messages reappear after their "
+                    "visibility timeout",
+                    extra={"pollers": len(late)},
+                )
+        finally:
+            # Also reached when the caller cancels run(): no task of ours may outlive it.
+            self._stopping.set()
+            background = [*pollers, depth]
+            if self._recovery is not None:
+                background.append(self._recovery)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            self._running = False
+            self._publish_ready()
+        if self._fatal is not None:
+            raise self._fatal
+        log.info("stopped")
+
+    async def _until_stopped(self, stop: asyncio.Event) -> None:
+        """Return when the caller sets `stop` or a fatal error stops the pollers."""
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._stopping.set()
+        self._publish_ready()
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _poll(self) -> None:
+        backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+        while not self._stopping.is_set():
+            if not self._store_ok.is_set():
+                await self._wait_for_store()
+                continue
+            started = time.monotonic()
+            receive_start_ns = time.time_ns()
+            try:
+                messages = await self._source.receive(MAX_RECEIVE)
+            except SourceUnavailable as exc:
+                self._source_ok = False
+                self._publish_ready()
+                log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
+                await self._sleep_unless_stopping(backoff.next_delay())
+                continue
+            except SourceMisconfigured as exc:
+                log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
+                self._fatal = exc
+                self._stopping.set()
+                return
+            backoff.reset()
+            if not self._source_ok:
+                self._source_ok = True
+                self._publish_ready()
+            if not messages:
+                continue
+            self._metrics.messages_received.inc(len(messages))
+            self._metrics.messages_in_flight.inc(len(messages))
+            try:
+                if self._stopping.is_set() or not self._store_ok.is_set():
+                    await self._release(messages)
+                    continue
+                self._metrics.batch_size.observe(len(messages))
+                self._stage_durations["receive"].observe(time.monotonic() - started)
+                await self.handle_batch(
+                    messages,
+                    received_at=started,
+                    receive_window_ns=(receive_start_ns, time.time_ns()),
+                )
+            except StoreUnavailable:
+                self._store_down("apply")
+            except Exception:
+                # A bug must not kill the poller; the messages reappear and, if the bug
+                # persists, the redrive policy moves them to the dead-letter queue.
+                log.exception("unexpected error while handling a batch")
+            finally:
+                self._metrics.messages_in_flight.dec(len(messages))
+
+    async def _release(self, messages: Sequence[Message]) -> None:
+        """Make received-but-unstarted messages visible again at once."""
+        try:
+            await self._source.change_visibility(messages, 0)
+        except SourceUnavailable as exc:
+            log.warning("could not release messages", extra={"error": str(exc)})
+
+    # -- Redis outage ------------------------------------------------------------------------
+
+    def _store_down(self, operation: str) -> None:
+        self._metrics.dependency_errors.labels(dependency="redis", operation=operation).inc()
+        if self._store_ok.is_set():
+            log.warning("Redis is unavailable: pausing polling and deleting until it returns")
+        self._store_ok.clear()
+        self._publish_ready()
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._recover_store(), name="store-recovery")
+
+    async def _wait_for_store(self) -> None:
+        waiter = asyncio.create_task(self._store_ok.wait())
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+
+    async def _recover_store(self) -> None:
+        backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+        while not self._stopping.is_set():
+            await self._sleep_unless_stopping(backoff.next_delay())
+            try:
+                await self._store.ping()
+            except StoreUnavailable:
+                self._metrics.dependency_errors.labels(dependency="redis", operation="ping").inc()
+                continue
+            log.info("Redis is back: resuming")
+            self._store_ok.set()
+            self._publish_ready()
+            return
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    async def handle_batch(
+        self,
+        messages: Sequence[Message],
+        *,
+        received_at: float | None = None,
+        receive_window_ns: tuple[int, int] | None = None,
+    ) -> None:
+        """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
+        links = [
+            link
+            for link in map(producer_link, filter(_has_attributes, messages))
+            if link is not None
+        ]
+        start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
+        with self._tracer.start_as_current_span(
+            "batch",
+            links=links,
+            start_time=start_ns,
+            attributes={
+                "messaging.system": "aws_sqs",
+                "messaging.batch.message_count": len(messages),
+            },
+        ) as span:
+            if receive_window_ns is not None:
+                # The receive happened before the batch existed; record it with its real times.
+                receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
+                receive_span.end(end_time=receive_window_ns[1])
+            # Stage spans of a batch span that is not recorded would not be recorded either (every
+            # standard sampler decides by parent or trace id), and cost more than the stage itself
+            # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
+            batch = BatchContext(span.is_recording(), trace_exemplar())
+            guard = self._keep_hidden(messages, received_at or time.monotonic())
+            try:
+                await self._process(messages, batch)
+            finally:
+                await guard.stop()
+
+    async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
+        letters: list[DeadLetter] = []
+        parsed: list[tuple[Message, str, Event]] = []
+        max_bytes = self._config.max_message_bytes
+        for message in messages:
+            try:
+                event = parse_event(message.body, max_bytes)
+            except InvalidEvent as exc:
+                letters.append(DeadLetter(message, exc.reason, exc.detail))
+                continue
+            parsed.append((message, identity_of(event, message), event))
+
+        done: list[Message] = []
+        if parsed:
+            done += await self._apply(parsed, letters, batch)
+        for letter in letters:
+            self._metrics.events_invalid.labels(reason=letter.reason).inc()
+        if letters:
+            done += await self._dead_letter(letters, batch)
+        if done:
+            await self._delete(done, batch)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch done",
+                extra={
+                    "received": len(messages),
+                    "rejected": len(letters),
+                    "acknowledged": len(done),
+                },
+            )
+
+    async def _apply(
+        self,
+        parsed: Sequence[tuple[Message, str, Event]],
+        letters: list[DeadLetter],
+        batch: BatchContext,
+    ) -> list[Message]:
+        """Store the batch in one call; return the messages whose effect is now durable."""
+        with self._stage("store", batch):
+            result = await self._store.apply([(identity, event) for _, identity, event in parsed])
+        now = self._clock()
+        durable: list[Message] = []
+        # Metrics are written once per batch (per type for the labelled ones), not per event:
+        # a labelled child lookup and an observation each cost about a microsecond
+        # (docs/benchmarks.md). The series end exactly as if every event were observed alone.
+        applied_micros: dict[str, list[int]] = {}
+        lags: list[float] = []
+        duplicates = 0
+        for (message, _, event), outcome in zip(parsed, result.outcomes, strict=True):
+            if outcome == "applied":
+                micros = applied_micros.get(event.type)
+                if micros is None:
+                    applied_micros[event.type] = [event.value_micros]
+                else:
+                    micros.append(event.value_micros)
+                lag = now - event.occurred_at.timestamp()
+                lags.append(lag if lag > 0.0 else 0.0)
+                durable.append(message)
+            elif outcome == "duplicate":
+                duplicates += 1
+                durable.append(message)
+            else:
+                letters.append(DeadLetter(message, outcome, _refusal_detail(outcome, event)))
+        self._metrics.event_lag.observe_many(lags, batch.exemplar)
+        for event_type, values in applied_micros.items():
+            self._metrics.event_value.add(event_type, len(values), sum(values) / MICROS_PER_UNIT)
+            self._processed_counter(event_type).inc(len(values), batch.exemplar)
+        if duplicates:
+            self._metrics.events_duplicate.inc(duplicates, batch.exemplar)
+        return durable
+
+    def _processed_counter(self, event_type: str) -> Counter:
+        """The labelled child of one type, looked up once per process and type."""
+        counter = self._by_type.get(event_type)
+        if counter is None:
+            counter = self._metrics.events_processed.labels(type=event_type)
+            self._by_type[event_type] = counter
+        return counter
+
+    async def _dead_letter(
+        self, letters: Sequence[DeadLetter], batch: BatchContext
+    ) -> list[Message]:
+        """Forward rejects; only those the dead-letter queue accepted may be deleted."""
+        with self._stage("dead_letter", batch):
+            try:
+                sent = await self._source.dead_letter(letters)
+            except SourceUnavailable as exc:
+                log.warning("dead-lettering failed; SQS will redeliver", extra={"error": str(exc)})
+                return []
+        sent_ids = {id(message) for message in sent}
+        for letter in letters:
+            if id(letter.message) in sent_ids:
+                self._metrics.messages_dead_lettered.labels(reason=letter.reason).inc(
+                    1, batch.exemplar
+                )
+        return list(sent)
+
+    async def _delete(self, messages: Sequence[Message], batch: BatchContext) -> None:
+        with self._stage("delete", batch):
+            try:
+                failed = await self._source.delete(messages)
+            except SourceUnavailable as exc:
+                log.warning("delete failed; SQS will redeliver", extra={"error": str(exc)})
+                return
+        if failed:
+            # Harmless: a redelivered message is recognised as a duplicate and deleted then.
+            log.warning("some deletes failed", extra={"failed": len(failed)})
+
+    def _stage(self, stage: str, batch: BatchContext) -> StageTimer:
+        span = self._tracer.start_as_current_span(stage) if batch.traced else None
+        return StageTimer(self._stage_durations[stage], span, batch.exemplar)
+
+    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> VisibilityGuard:
+        """Extend the batch's visibility while its work runs long (Redis slow)."""
+        period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
+        return VisibilityGuard(
+            max(0.0, received_at + period - time.monotonic()),
+            lambda: self._extend_visibility(messages, received_at),
+        )
+
+    async def _extend_visibility(self, messages: Sequence[Message], received_at: float) -> None:
+        timeout = self._config.visibility_timeout_seconds
+        period = timeout * EXTEND_AT_FRACTION
+        deadline = received_at + period
+        while True:
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            try:
+                await self._source.change_visibility(messages, timeout)
+                log.info("batch is slow: visibility extended", extra={"messages": len(messages)})
+            except SourceUnavailable as exc:
+                log.warning("could not extend visibility", extra={"error": str(exc)})
+            deadline += period
+
+    # -- queue depth -------------------------------------------------------------------------
+
+    async def _poll_depths(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                depths = await self._source.depths()
+            except (SourceUnavailable, SourceMisconfigured) as exc:
+                # Depth is for dashboards only: a failure here must not stop consuming.
+                log.debug("queue depth unavailable", extra={"error": str(exc)})
+            else:
+                for queue, states in depths.items():
+                    for state, count in states.items():
+                        self._metrics.queue_messages.labels(queue=queue, state=state).set(count)
+            await self._sleep_unless_stopping(self._config.queue_depth_interval_seconds)
+
+
+__all__ = ["Processor", "ProcessorConfig", "identity_of", "producer_link"]

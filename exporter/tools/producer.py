@@ -1,0 +1,363 @@
+"""Sending events to the queue: synthetic traffic or a JSON Lines file, with an exact summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from exporter.events import InvalidEvent, is_valid_type, micros_to_text, parse_event
+from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
+from exporter.sqs.client import find_queue, make_client
+from exporter.sqs.dead_letters import text_attribute
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import (
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+log = logging.getLogger("exporter.producer")
+
+DEFAULT_TYPES: Final = ("pageview", "added-to-basket", "purchase")
+SEND_ATTEMPTS: Final = 5
+# Share of synthetic events dated an hour back, as the prototype's generator did.
+OLD_EVENT_RATIO: Final = 0.1
+# At low rates a batch is cut short so that no event waits more than this for its batch-mates.
+MAX_BATCH_DELAY_SECONDS: Final = 0.5
+
+
+class QueueNotFound(Exception):
+    """The queue does not exist (yet); the message says how to create it."""
+
+
+@dataclass(slots=True)
+class TypeSent:
+    """Valid events of one type that SQS accepted."""
+
+    count: int = 0
+    sum_micros: int = 0
+
+
+@dataclass(slots=True)
+class SendSummary:
+    """Exactly what SQS accepted: valid events per type and malformed ones, plus what failed."""
+
+    types: dict[str, TypeSent] = field(default_factory=dict)
+    malformed: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def sent(self) -> int:
+        """Messages SQS accepted."""
+        return self.malformed + sum(t.count for t in self.types.values())
+
+    def record(self, body: bytes) -> None:
+        """Count one accepted message the way the processor will judge it."""
+        try:
+            event = parse_event(body)
+        except InvalidEvent:
+            self.malformed += 1
+            return
+        totals = self.types.setdefault(event.type, TypeSent())
+        totals.count += 1
+        totals.sum_micros += event.value_micros
+
+    def rate(self) -> float:
+        """Accepted messages per second so far."""
+        elapsed = time.monotonic() - self.started
+        return self.sent / elapsed if elapsed > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as plain JSON (sums as exact decimal strings)."""
+        return {
+            "sent": self.sent,
+            "malformed": self.malformed,
+            "failed": self.failed,
+            "types": {
+                name: {"count": t.count, "sum": micros_to_text(t.sum_micros)}
+                for name, t in sorted(self.types.items())
+            },
+        }
+
+    def to_text(self) -> str:
+        """The summary as a small table for a person."""
+        lines = [f"{'type':<24} {'count':>10} {'sum':>20}"]
+        lines += [
+            f"{name:<24} {t.count:>10} {micros_to_text(t.sum_micros):>20}"
+            for name, t in sorted(self.types.items())
+        ]
+        lines.append(f"sent {self.sent}, of which malformed {self.malformed}; failed {self.failed}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- event sources
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticTraffic:
+    """Events shaped like the prototype's generator, about `malformed_ratio` of them broken."""
+
+    types: Sequence[str] = DEFAULT_TYPES
+    malformed_ratio: float = 0.15
+    seed: int | None = None
+    with_ids: bool = False
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.types if not is_valid_type(t)]
+        if bad or not self.types:
+            raise ValueError(f"invalid event types {bad}: use 1-64 letters, digits and _ . : -")
+        if not 0 <= self.malformed_ratio <= 1:
+            raise ValueError("the malformed ratio must be between 0 and 1")
+
+    def __iter__(self) -> Iterator[bytes]:
+        rng = random.Random(self.seed)  # noqa: S311 - test traffic, not cryptography
+        while True:
+            yield json.dumps(self._one(rng)).encode()
+
+    def _one(self, rng: random.Random) -> dict[str, Any]:
+        event_type = rng.choice(self.types)
+        moment = self.clock()
+        if rng.random() < OLD_EVENT_RATIO:
+            moment -= timedelta(hours=1)
+        event: dict[str, Any] = {
+            "type": event_type,
+            "value": _value(event_type, rng),
+            "occurred_at": moment.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if self.with_ids:
+            # Not from the seeded generator: a rerun with the same seed must not look like a retry.
+            event["id"] = str(uuid.uuid4())
+        if rng.random() < self.malformed_ratio:
+            _break(event, rng)
+        return event
+
+
+def _value(event_type: str, rng: random.Random) -> int | float:
+    if event_type == "pageview":
+        return 1
+    if event_type == "added-to-basket":
+        return rng.randint(1, 5)
+    return float(Decimal(rng.randint(0, 10_000)).scaleb(-2))  # 0-100 with two decimals
+
+
+def _break(event: dict[str, Any], rng: random.Random) -> None:
+    """Spoil one field the way real producers do: drop it, or send letters instead."""
+    letters = "".join(rng.choices(string.ascii_letters, k=rng.randint(3, 10)))
+    match rng.randrange(3):
+        case 0:
+            del event[rng.choice(("type", "value", "occurred_at"))]
+        case 1:
+            event["value"] = letters
+        case _:
+            event["occurred_at"] = letters
+
+
+def json_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """Each non-blank line of `stream` as one message body, sent as it is (checked or not)."""
+    for line in stream:
+        body = line.strip()
+        if body:
+            yield body
+
+
+# ---------------------------------------------------------------------------- sending
+
+
+def make_sqs_client(endpoint_url: str | None, region: str) -> SQSClient:
+    """A boto3 SQS client with short timeouts; botocore retries throttling by itself."""
+    return make_client(region=region, endpoint_url=endpoint_url)
+
+
+def resolve_queue_url(
+    client: SQSClient,
+    queue_name: str,
+    queue_url: str | None,
+    *,
+    wait_seconds: float = 0,
+    stop: threading.Event | None = None,
+) -> str:
+    """The queue's URL; with `wait_seconds`, wait that long for someone else to create it."""
+    if queue_url:
+        return queue_url
+    deadline = time.monotonic() + wait_seconds
+    stop = stop or threading.Event()
+    while True:
+        url = find_queue(client, queue_name)
+        if url is not None:
+            return url
+        if time.monotonic() >= deadline or stop.wait(0.2):
+            raise QueueNotFound(
+                f"queue {queue_name!r} does not exist: start `exporter processor` (it creates "
+                "the queue and its dead-letter queue) or set SQS_QUEUE_URL"
+            )
+
+
+ProgressCallback = Callable[[SendSummary], None]
+
+
+class Producer:
+    """Sends message bodies in batches, retrying what SQS did not accept, and counts exactly."""
+
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_url: str,
+        *,
+        retry_delay_seconds: float = 0.2,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._retry_delay = retry_delay_seconds
+        self._tracer = tracer
+
+    def run(
+        self,
+        bodies: Iterable[bytes],
+        *,
+        count: int | None = None,
+        rate: float = 0,
+        stop: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> SendSummary:
+        """Send up to `count` bodies at `rate` per second (0: as fast as possible) until `stop`."""
+        stop = stop or threading.Event()
+        summary = SendSummary()
+        batch_size = MAX_BATCH
+        if rate > 0:
+            batch_size = max(1, min(MAX_BATCH, int(rate * MAX_BATCH_DELAY_SECONDS)))
+        started = time.monotonic()
+        taken = 0
+        source = iter(bodies)
+        while not stop.is_set() and (count is None or taken < count):
+            size = batch_size if count is None else min(batch_size, count - taken)
+            batch = _take(source, size)
+            if not batch:
+                break
+            if rate > 0:
+                # Pace by schedule, not by sleeping a fixed time: slow sends do not slow the rate.
+                due = started + taken / rate
+                if stop.wait(max(0.0, due - time.monotonic())):
+                    break
+            taken += len(batch)
+            if self._tracer is None:
+                self._send(batch, summary, stop, {})
+            else:
+                with self._tracer.start_as_current_span(
+                    "send events", kind=trace.SpanKind.PRODUCER
+                ) as span:
+                    span.set_attribute("messaging.batch.message_count", len(batch))
+                    self._send(batch, summary, stop, _trace_attributes())
+            if progress is not None:
+                progress(summary)
+        return summary
+
+    def _send(
+        self,
+        batch: Sequence[bytes],
+        summary: SendSummary,
+        stop: threading.Event,
+        attributes: dict[str, MessageAttributeValueTypeDef],
+    ) -> None:
+        pending: dict[int, bytes] = {}
+        for index, raw in enumerate(batch):
+            body = _as_sent(raw)
+            if len(body) > MAX_BATCH_BYTES:
+                summary.failed += 1
+                log.error("message larger than SQS accepts", extra={"bytes": len(body)})
+            else:
+                pending[index] = body
+        for attempt in range(SEND_ATTEMPTS):
+            if not pending or (attempt and stop.wait(self._retry_delay * 2 ** (attempt - 1))):
+                break
+            retry: dict[int, bytes] = {}
+            for chunk in send_chunks(list(pending.items()), lambda item: len(item[1])):
+                retry |= self._send_chunk(dict(chunk), summary, attributes)
+            pending = retry
+        if pending:
+            summary.failed += len(pending)
+            log.error("messages not accepted after retries", extra={"failed": len(pending)})
+
+    def _send_chunk(
+        self,
+        chunk: dict[int, bytes],
+        summary: SendSummary,
+        attributes: dict[str, MessageAttributeValueTypeDef],
+    ) -> dict[int, bytes]:
+        """Send one SendMessageBatch call; return what should be tried again."""
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, body in chunk.items():
+            entry: SendMessageBatchRequestEntryTypeDef = {
+                "Id": str(index),
+                "MessageBody": body.decode("utf-8"),
+            }
+            if attributes:
+                entry["MessageAttributes"] = attributes
+            entries.append(entry)
+        try:
+            response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("send failed, will retry", extra={"error": str(exc)})
+            return chunk
+        for accepted in response.get("Successful", []):
+            summary.record(chunk[int(accepted["Id"])])
+        failed = response.get("Failed", [])
+        failures = sort_failures(failed)
+        if failures.refused:
+            # SQS will never take these bodies (bad characters, too big): retrying cannot help.
+            summary.failed += len(failures.refused)
+            for failure in failed:
+                if failure.get("SenderFault"):
+                    log.error(
+                        "message refused by SQS",
+                        extra={"code": failure.get("Code"), "detail": failure.get("Message")},
+                    )
+        return {int(i): chunk[int(i)] for i in failures.retry}
+
+
+def _trace_attributes() -> dict[str, MessageAttributeValueTypeDef]:
+    """The current span as a W3C `traceparent` message attribute (none if it is not recording)."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    if "traceparent" not in carrier:
+        return {}
+    return {"traceparent": text_attribute(carrier["traceparent"])}
+
+
+def _as_sent(body: bytes) -> bytes:
+    """The body as SQS will hold it: bytes that are not UTF-8 become U+FFFD.
+
+    The summary judges this form, not the raw line: a stray byte in a field the parser ignores
+    still makes a valid event once replaced, and the processor will count it.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("utf-8", errors="replace").encode()
+    return body
+
+
+def _take(source: Iterator[bytes], size: int) -> list[bytes]:
+    batch = []
+    for body in source:
+        batch.append(body)
+        if len(batch) == size:
+            break
+    return batch

@@ -1,0 +1,124 @@
+"""`exporter api` as a real process over a real Redis: serves, honours flags, stops on signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.web.api_support import add, event, redis_store, unique_prefix
+from tests.servers import RedisServer, free_port, wait_until
+
+EXPORTER = str(Path(sys.executable).parent / "exporter")
+TOKEN = "cli-admin-token-xyz"
+
+
+class ApiProcess:
+    """One `exporter api` subprocess on a free port."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "EXPORTER_ADMIN_TOKEN": TOKEN,
+            "EXPORTER_LOG_FORMAT": "json",
+            "EXPORTER_API_PORT": "1",  # the flag below must win over the environment
+        }
+        self.process = subprocess.Popen(
+            [
+                EXPORTER, "api",
+                "--api-host", "127.0.0.1",
+                "--api-port", str(self.port),
+                "--redis-url", redis_url,
+                "--redis-prefix", prefix,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        wait_until(lambda: self.get("/health")[0] == 200, timeout=20, message="exporter api")
+
+    def get(self, path: str, method: str = "GET", token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def stop(self, signum: int) -> tuple[int, str]:
+        self.process.send_signal(signum)
+        _, stderr = self.process.communicate(timeout=15)
+        return self.process.returncode, stderr.decode()
+
+
+@pytest.fixture(name="api")
+def fixture_api(redis_server: RedisServer) -> Iterator[ApiProcess]:
+    """A running `exporter api` over a prefix of its own."""
+    api = ApiProcess(redis_server.url, unique_prefix())
+    yield api
+    if api.process.poll() is None:
+        api.process.kill()
+        api.process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_it_serves_and_stops_cleanly_on_a_signal(api: ApiProcess, signum: int) -> None:
+    """The process serves /stats and the page, then exits 0 on SIGTERM or SIGINT."""
+    assert api.get("/stats") == (200, b"[]")
+    status, page = api.get("/")
+    assert status == 200
+    assert b"<title>Event totals</title>" in page
+    code, stderr = api.stop(signum)
+    assert code == 0, stderr
+    messages = [json.loads(line)["message"] for line in stderr.splitlines()]
+    assert "stats API listening" in messages
+    assert "stats API stopping" in messages
+
+
+async def test_it_reads_the_shared_store_and_resets_with_the_token(
+    redis_server: RedisServer,
+) -> None:
+    """Totals written by a processor show up; DELETE with the env token resets; logs hide it."""
+    prefix = unique_prefix()
+    writer = redis_store(redis_server.url, prefix)
+    await add(writer, [event("purchase", "3.33")] * 3)
+    await writer.close()
+    api = ApiProcess(redis_server.url, prefix)
+    try:
+        status, body = api.get("/stats/purchase")
+        assert status == 200
+        assert json.loads(body)["sum_exact"] == "9.99"
+        assert api.get("/stats", "DELETE", token="wrong")[0] == 401
+        assert api.get("/stats", "DELETE", token=TOKEN)[0] == 204
+        assert api.get("/stats") == (200, b"[]")
+    finally:
+        code, stderr = api.stop(signal.SIGTERM)
+    assert code == 0
+    assert "statistics reset" in stderr
+    assert TOKEN not in stderr
+
+
+def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServer) -> None:
+    """A second API on the same port exits 1 with a message naming the address."""
+    result = subprocess.run(
+        [EXPORTER, "api", "--api-host", "127.0.0.1", "--api-port", str(api.port)],
+        env={**os.environ, "REDIS_URL": redis_server.url, "EXPORTER_LOG_FORMAT": "text"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{api.port}" in result.stderr
+    assert "Traceback" not in result.stderr

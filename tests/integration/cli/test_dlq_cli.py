@@ -1,0 +1,77 @@
+"""`exporter dlq peek` and `exporter dlq redrive` against a real moto server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.cli import main
+from tests.integration.processing.processor_support import (
+    drain_queue,
+    queue_depth,
+    sqs_client,
+    unique_queue_name,
+)
+
+
+def dead_letter_queue(endpoint: str, count: int) -> tuple[str, str, str]:
+    """A queue and its DLQ holding `count` dead letters shaped as the processor writes them."""
+    client = sqs_client(endpoint)
+    name = unique_queue_name()
+    queue_url = client.create_queue(QueueName=name)["QueueUrl"]
+    dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    for n in range(count):
+        client.send_message(
+            QueueUrl=dlq_url,
+            MessageBody=f"bad body {n}",
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": "not_json"},
+                "detail": {"DataType": "String", "StringValue": "body is not JSON"},
+                "original_message_id": {"DataType": "String", "StringValue": f"orig-{n}"},
+                "first_received_at": {"DataType": "String", "StringValue": "2026-01-01T00:00:00Z"},
+            },
+        )
+    return name, queue_url, dlq_url
+
+
+def test_peek_shows_reasons_and_leaves_the_messages(
+    sqs_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Peek prints each dead letter with reason and detail, and consumes none of them."""
+    name, _, dlq_url = dead_letter_queue(sqs_endpoint, 12)
+    argv = ["dlq", "peek", "--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
+    assert main(argv) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 12
+    assert {line["original_message_id"] for line in lines} == {f"orig-{n}" for n in range(12)}
+    assert {(line["reason"], line["detail"]) for line in lines} == {
+        ("not_json", "body is not JSON")
+    }
+    assert queue_depth(sqs_client(sqs_endpoint), dlq_url) == 12
+    # Released at once: a second peek sees them all again.
+    assert main([*argv, "--limit", "5"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+
+
+def test_redrive_moves_messages_back_to_the_queue(sqs_endpoint: str) -> None:
+    """Redrive sends each dead letter to the main queue and only then deletes it from the DLQ."""
+    name, queue_url, dlq_url = dead_letter_queue(sqs_endpoint, 4)
+    client = sqs_client(sqs_endpoint)
+    argv = ["dlq", "redrive", "--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
+    assert main([*argv, "--limit", "3"]) == 0
+    assert queue_depth(client, dlq_url) == 1
+    assert main(argv) == 0
+    assert queue_depth(client, dlq_url) == 0
+    bodies = sorted(m["body"] for m in drain_queue(client, queue_url))
+    assert bodies == [f"bad body {n}" for n in range(4)]
+
+
+def test_a_missing_dead_letter_queue_is_a_clear_error(
+    sqs_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without the queues, dlq exits 2 naming the missing queue, never creating it."""
+    name = unique_queue_name("absent")
+    assert main(["dlq", "peek", "--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]) == 2
+    assert f"{name}-dlq" in capsys.readouterr().err
+    assert "QueueUrls" not in sqs_client(sqs_endpoint).list_queues(QueueNamePrefix=name)

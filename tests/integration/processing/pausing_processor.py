@@ -1,0 +1,65 @@
+"""A real processor whose store pauses for good after its first applied batch, having written
+MARKER; run as `python -m tests.integration.processing.pausing_processor MARKER`.
+
+The test SIGKILLs it then, exactly between "stored" and "deleted". The pause wraps the store from
+outside; production code knows nothing of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from exporter.cli.signals import stop_on_signals
+from exporter.cli.wiring import redis_store, run_processor
+from exporter.events import Event
+from exporter.settings import load_settings
+from exporter.store import ApplyResult, Snapshot, Store
+
+
+class PausingStore:
+    """A store that applies one batch, writes `marker`, and never answers again."""
+
+    def __init__(self, inner: Store, marker: Path) -> None:
+        self._inner = inner
+        self._marker = marker
+
+    async def apply(self, events: Sequence[tuple[str, Event]]) -> ApplyResult:
+        """Apply for real, then hang until killed."""
+        await self._inner.apply(events)
+        await asyncio.to_thread(self._marker.write_text, str(len(events)))
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def snapshot(self) -> Snapshot:
+        """The inner store's snapshot."""
+        return await self._inner.snapshot()
+
+    async def reset(self) -> None:
+        """The inner store's reset."""
+        await self._inner.reset()
+
+    async def ping(self) -> None:
+        """The inner store's ping."""
+        await self._inner.ping()
+
+    async def close(self) -> None:
+        """Close the inner store."""
+        await self._inner.close()
+
+
+async def _main(marker: Path) -> None:
+    settings = load_settings()
+    inner = redis_store(settings)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    try:
+        await run_processor(settings, PausingStore(inner, marker), stop)
+    finally:
+        await inner.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(_main(Path(sys.argv[1])))

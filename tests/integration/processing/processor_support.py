@@ -1,0 +1,170 @@
+"""Helpers for the processor's tests: SQS clients, sends, async polling and a running processor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from prometheus_client import CollectorRegistry
+
+from exporter.cli.wiring import run_processor
+from exporter.settings import Settings
+from exporter.store import Store
+from tests.servers import free_port
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+
+_names = itertools.count()
+
+
+def unique_queue_name(prefix: str = "events") -> str:
+    """A queue name no other test of the session uses."""
+    return f"{prefix}-{next(_names)}-{time.monotonic_ns() % 10**9}"
+
+
+def sqs_client(endpoint: str) -> SQSClient:
+    """A plain boto3 client of the test SQS server, as a producer would have."""
+    return boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def processor_settings(redis_url: str, endpoint: str, **overrides: Any) -> Settings:
+    """Settings of a fast-polling processor on a queue of the test's own."""
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "aws_endpoint_url": endpoint,
+        "sqs_queue_name": unique_queue_name(),
+        "sqs_wait_time_seconds": 1,
+        "metrics_host": "127.0.0.1",
+        "metrics_port": free_port(),
+        "queue_depth_interval_seconds": 0.2,
+        "shutdown_timeout_seconds": 10,
+        "concurrency": 2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def event_body(kind: str, value: str, *, event_id: str | None = None) -> str:
+    """A valid event body; `value` is written verbatim, so decimals stay exact."""
+    fields = [f'"type":"{kind}"', f'"value":{value}', '"occurred_at":"2020-10-06 10:02:05"']
+    if event_id is not None:
+        fields.append(f'"id":"{event_id}"')
+    return "{" + ",".join(fields) + "}"
+
+
+def send(client: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
+    """Send each body (batches of 10); return their MessageIds in order."""
+    ids: list[str] = []
+    for start in range(0, len(bodies), 10):
+        chunk = bodies[start : start + 10]
+        response = client.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
+        )
+        assert not response.get("Failed"), response.get("Failed")
+        by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
+        ids.extend(by_entry[str(i)] for i in range(len(chunk)))
+    return ids
+
+
+def drain_queue(client: SQSClient, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every message of a queue; return them with their string attributes."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            attributes = {
+                k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()
+            }
+            found.append({"body": message["Body"], **attributes})
+            client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def queue_depth(client: SQSClient, queue_url: str) -> int:
+    """Visible plus in-flight plus delayed messages."""
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool] | bool],
+    *,
+    within: float = 15.0,
+    message: str = "condition",
+) -> None:
+    """Poll `condition` (sync or async) without blocking the loop; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {within}s waiting for {message}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class RunningProcessor:
+    """A `run_processor` task of the test, its registry and stop event."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample's value, 0 when the series does not exist yet."""
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+    @property
+    def base_url(self) -> str:
+        """Where its /metrics, /health and /ready are served."""
+        return f"http://127.0.0.1:{self.settings.metrics_port}"
+
+
+@contextlib.asynccontextmanager
+async def running_processor(settings: Settings, store: Store) -> AsyncIterator[RunningProcessor]:
+    """Run a processor in this loop; stop it and check it drained cleanly on exit."""
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_processor(settings, store, stop, registry=registry))
+    running = RunningProcessor(settings, registry, stop, task)
+    try:
+        await eventually(
+            lambda: task.done() or running.value("exporter_ready") == 1,
+            message="processor ready",
+        )
+        if task.done():
+            task.result()  # surfaces the error that ended it
+        yield running
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+def event_json(body: str) -> dict[str, Any]:
+    """A body as JSON, for assertions."""
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed

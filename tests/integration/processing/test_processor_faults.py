@@ -1,0 +1,319 @@
+"""The processor under faults: SIGKILL after store, Redis restarts, SIGTERM, bad configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from exporter.cli.wiring import run_processor
+from exporter.store.redis import RedisStore
+from tests.integration.processing.processor_support import (
+    event_body,
+    eventually,
+    processor_settings,
+    queue_depth,
+    running_processor,
+    send,
+    sqs_client,
+    unique_queue_name,
+)
+from tests.servers import MotoServer, RedisServer, free_port, wait_until
+
+
+class ProcessorProcess:
+    """`python -m exporter processor` as a real subprocess, configured by environment only."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: dict[str, str],
+        command: tuple[str, ...] = ("exporter", "processor"),
+    ) -> None:
+        self.command = command
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "EXPORTER_METRICS_PORT": str(self.port),
+            "EXPORTER_METRICS_HOST": "127.0.0.1",
+            "SQS_WAIT_TIME_SECONDS": "1",
+            "EXPORTER_LOG_FORMAT": "json",
+            **env,
+        }
+        self.log = workdir / f"processor-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ProcessorProcess:
+        """Start, without waiting."""
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *self.command],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample scraped from /metrics (0 when absent)."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
+
+    def ready(self) -> bool:
+        """Whether /ready answers 200."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/ready", timeout=2
+            ) as response:
+                status: int = response.status
+        except urllib.error.HTTPError:
+            return False
+        return status == 200
+
+    def wait(self, timeout: float = 30) -> int:
+        """The exit code."""
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Kill if still running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(name="processes")
+def fixture_processes() -> Iterator[list[ProcessorProcess]]:
+    """Processes the test started; killed at the end whatever happened."""
+    started: list[ProcessorProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def base_env(redis_url: str, endpoint: str, queue: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "AWS_ENDPOINT_URL": endpoint,
+        "SQS_QUEUE_NAME": queue,
+        "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "5",
+    }
+
+
+def totals(redis_url: str, kind: str) -> tuple[int, int]:
+    """(count, sum in whole units) of one type, read straight from Redis."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        count = int(client.hget("{exporter}:totals", f"count:{kind}") or 0)
+        units = int(client.hget("{exporter}:totals", f"units:{kind}") or 0)
+    finally:
+        client.close()
+    return count, units
+
+
+def test_sigkill_between_store_and_delete_loses_and_doubles_nothing(
+    fresh_redis_server: RedisServer,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    processes: list[ProcessorProcess],
+) -> None:
+    """Killed after storing a batch but before deleting it: after a restart each counts once."""
+    queue = unique_queue_name()
+    env = base_env(fresh_redis_server.url, sqs_endpoint, queue)
+    marker = tmp_path / "stored"
+    # The store is wrapped from outside: it hangs after its first batch, as if killed right then.
+    doomed = ProcessorProcess(
+        tmp_path,
+        {**env, "EXPORTER_CONCURRENCY": "1"},
+        command=("tests.integration.processing.pausing_processor", str(marker)),
+    ).start()
+    processes.append(doomed)
+    wait_until(doomed.ready, timeout=30, message="first processor ready")
+    client = sqs_client(sqs_endpoint)
+    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    # Without ids, so the identity is the MessageId: the redelivery path, not the producer one.
+    send(client, queue_url, [event_body("order", "2") for _ in range(10)])
+    wait_until(marker.exists, timeout=30, message="a batch stored and not deleted")
+    stored = totals(fresh_redis_server.url, "order")
+    assert stored[0] > 0
+    assert doomed.process is not None
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.wait()
+
+    survivor = ProcessorProcess(tmp_path, env).start()
+    processes.append(survivor)
+    # The killed batch reappears after its 5 s visibility timeout and must be only deleted.
+    wait_until(
+        lambda: (
+            totals(fresh_redis_server.url, "order") == (10, 20)
+            and queue_depth(client, queue_url) == 0
+        ),
+        timeout=40,
+        message="all ten counted and the queue empty",
+    )
+    wait_until(lambda: survivor.metric("exporter_events_duplicate_total") == stored[0], timeout=10)
+    assert survivor.metric("exporter_events_duplicate_total") == stored[0]
+
+
+def test_sigterm_drains_and_exits_zero(
+    redis_server: RedisServer,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    processes: list[ProcessorProcess],
+) -> None:
+    """SIGTERM stops receiving, finishes the work in hand and exits 0, nothing left in flight."""
+    queue = unique_queue_name()
+    with redis.Redis.from_url(redis_server.url) as admin:
+        admin.flushall()
+    process = ProcessorProcess(tmp_path, base_env(redis_server.url, sqs_endpoint, queue)).start()
+    processes.append(process)
+    wait_until(process.ready, timeout=30, message="processor ready")
+    client = sqs_client(sqs_endpoint)
+    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    send(client, queue_url, [event_body("signup", "1") for _ in range(30)])
+    wait_until(lambda: process.metric("exporter_messages_received_total") > 0, timeout=20)
+    assert process.process is not None
+    process.process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    lines = [
+        json.loads(line) for line in process.log.read_text().splitlines() if line.startswith("{")
+    ]
+    assert any(line["message"] == "stopped" for line in lines)
+    # Whatever was received was finished or released: every message is counted or still queued.
+    counted, _ = totals(redis_server.url, "signup")
+    assert counted + queue_depth(client, queue_url) == 30
+
+
+def test_missing_queue_without_create_queues_exits_with_a_clear_message(
+    redis_server: RedisServer, sqs_endpoint: str, tmp_path: Path, processes: list[ProcessorProcess]
+) -> None:
+    """With --no-create-queues and no queue, the processor says what is missing and exits 2."""
+    env = {
+        **base_env(redis_server.url, sqs_endpoint, unique_queue_name()),
+        "EXPORTER_CREATE_QUEUES": "false",
+    }
+    process = ProcessorProcess(tmp_path, env).start()
+    processes.append(process)
+    assert process.wait(timeout=30) == 2
+    output = process.log.read_text()
+    assert "does not exist" in output
+    assert "Traceback" not in output
+
+
+async def test_redis_stopped_and_restarted_mid_stream(
+    fresh_redis_server: RedisServer, sqs_endpoint: str
+) -> None:
+    """Redis down: polling pauses, /ready says redis, nothing is lost; it resumes by itself."""
+    store = RedisStore.from_url(fresh_redis_server.url, timeout_seconds=1)
+    settings = processor_settings(
+        fresh_redis_server.url, sqs_endpoint, visibility_timeout_seconds=5
+    )
+    client = sqs_client(sqs_endpoint)
+    async with running_processor(settings, store) as processor:
+        queue_url = client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
+        send(client, queue_url, [event_body("view", "1", event_id=f"a{n}") for n in range(20)])
+        await eventually(
+            lambda: processor.value("exporter_events_processed_total", {"type": "view"}) == 20
+        )
+        fresh_redis_server.kill()
+        send(client, queue_url, [event_body("view", "1", event_id=f"b{n}") for n in range(20)])
+        await eventually(lambda: processor.value("exporter_ready") == 0, message="not ready")
+
+        def ready_body() -> tuple[int, dict[str, object]]:
+            try:
+                with urllib.request.urlopen(processor.base_url + "/ready", timeout=5) as r:  # noqa: S310
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        status, body = await asyncio.to_thread(ready_body)
+        assert status == 503
+        failing = body["failing"]
+        assert isinstance(failing, dict)
+        assert "redis" in failing
+        assert "sqs" not in failing
+        labels = {"dependency": "redis", "operation": "apply"}
+        errors = processor.value("exporter_dependency_errors_total", labels) + processor.value(
+            "exporter_dependency_errors_total", {"dependency": "redis", "operation": "ping"}
+        )
+        assert errors >= 1
+        fresh_redis_server.start()
+        await eventually(
+            lambda: queue_depth(client, queue_url) == 0, within=40, message="backlog drained"
+        )
+        snapshot = await store.snapshot()
+        view = snapshot.get("view")
+        assert view is not None
+        assert view.count == 40
+        assert processor.value("exporter_ready") == 1
+    await store.close()
+
+
+async def test_unreachable_sqs_is_retried_until_it_answers(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """With SQS down at start the processor is alive, not ready, and retries until SQS answers."""
+    moto = MotoServer()  # a port with nothing listening until the server starts
+    settings = processor_settings(redis_server.url, moto.url)
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_processor(settings, RedisStore(redis_client), stop, registry=registry)
+    )
+    base = f"http://127.0.0.1:{settings.metrics_port}"
+
+    def status(path: str) -> tuple[int, dict[str, object]]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    labels = {"dependency": "sqs", "operation": "resolve_queue"}
+    try:
+        await eventually(
+            lambda: (
+                (registry.get_sample_value("exporter_dependency_errors_total", labels) or 0) >= 1
+            ),
+            message="a failed queue lookup",
+        )
+        assert (await asyncio.to_thread(status, "/health"))[0] == 200
+        code, body = await asyncio.to_thread(status, "/ready")
+        assert code == 503
+        assert isinstance(body["failing"], dict)
+        assert "sqs" in body["failing"]
+        assert not task.done()
+        await asyncio.to_thread(moto.start)
+        await eventually(
+            lambda: registry.get_sample_value("exporter_ready") == 1,
+            within=30,
+            message="ready once SQS answers",
+        )
+        client = sqs_client(moto.url)
+        queue_url = client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
+        send(client, queue_url, [event_body("late", "1")])
+        await eventually(
+            lambda: (
+                registry.get_sample_value("exporter_events_processed_total", {"type": "late"}) == 1
+            )
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        moto.stop()

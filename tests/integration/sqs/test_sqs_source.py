@@ -1,0 +1,197 @@
+"""The SQS source against a real moto server: queues, receive, delete, dead-letter, visibility."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from exporter.sqs.client import SqsConfig, client_for
+from exporter.sqs.messages import DeadLetter, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.source import SqsSource
+from tests.integration.processing.processor_support import (
+    drain_queue,
+    send,
+    sqs_client,
+    unique_queue_name,
+)
+from tests.servers import free_port
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def config(endpoint: str, **overrides: object) -> SqsConfig:
+    name = unique_queue_name()
+    values: dict[str, object] = {
+        "queue_name": name,
+        "dlq_name": f"{name}-dlq",
+        "endpoint_url": endpoint,
+        "wait_time_seconds": 0,
+        "visibility_timeout_seconds": 30,
+        "max_receive_count": 3,
+    }
+    values.update(overrides)
+    return SqsConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(name="source")
+async def fixture_source(sqs_endpoint: str) -> AsyncIterator[SqsSource]:
+    """A source on fresh queues it created."""
+    source = await SqsSource.open(config(sqs_endpoint))
+    yield source
+    await source.close()
+
+
+async def test_open_creates_the_queue_and_its_dead_letter_queue(sqs_endpoint: str) -> None:
+    """Missing queues are created: the main one with a redrive policy to the DLQ."""
+    settings = config(sqs_endpoint, max_receive_count=7, visibility_timeout_seconds=45)
+    source = await SqsSource.open(settings)
+    await source.close()
+    client = sqs_client(sqs_endpoint)
+    attributes = client.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    dlq_arn = client.get_queue_attributes(QueueUrl=source.dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    assert redrive["deadLetterTargetArn"] == dlq_arn
+    assert int(redrive["maxReceiveCount"]) == 7
+    assert attributes["VisibilityTimeout"] == "45"
+    assert source.dlq_url.endswith(settings.dlq_name)
+
+
+async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
+    """SQS_QUEUE_URL wins over the name; an existing queue is used as it is."""
+    client = sqs_client(sqs_endpoint)
+    url = client.create_queue(QueueName=unique_queue_name("existing"))["QueueUrl"]
+    source = await SqsSource.open(config(sqs_endpoint, queue_url=url))
+    await source.close()
+    assert source.queue_url == url
+
+
+async def test_missing_queue_without_create_is_a_configuration_error(sqs_endpoint: str) -> None:
+    """With create_queues off, a missing queue raises SourceMisconfigured naming it."""
+    settings = config(sqs_endpoint, create_queues=False)
+    with pytest.raises(SourceMisconfigured, match=settings.dlq_name):
+        await SqsSource.open(settings)
+    sqs_client(sqs_endpoint).create_queue(QueueName=settings.dlq_name)
+    with pytest.raises(SourceMisconfigured, match="--create-queues"):
+        await SqsSource.open(settings)
+
+
+async def test_receive_reads_attributes_and_delete_acknowledges(
+    source: SqsSource, sqs_endpoint: str
+) -> None:
+    """Received messages carry id, receive count, first receive time and traceparent."""
+    client = sqs_client(sqs_endpoint)
+    client.send_message(
+        QueueUrl=source.queue_url,
+        MessageBody="hello",
+        MessageAttributes={"traceparent": {"DataType": "String", "StringValue": TRACEPARENT}},
+    )
+    [message] = await source.receive(10)
+    assert message.body == b"hello"
+    assert message.traceparent == TRACEPARENT
+    assert message.receive_count == 1
+    assert message.first_received_at is not None
+    assert abs((datetime.now(UTC) - message.first_received_at).total_seconds()) < 60
+    assert await source.delete([message]) == []
+    assert await source.receive(10) == []
+
+
+async def test_change_visibility_to_zero_releases_at_once(
+    source: SqsSource, sqs_endpoint: str
+) -> None:
+    """A released message can be received again immediately, its receive count grown."""
+    client = sqs_client(sqs_endpoint)
+    send(client, source.queue_url, ["a"])
+    [first] = await source.receive(10)
+    assert await source.receive(10) == []
+    await source.change_visibility([first], 0)
+    [again] = await source.receive(10)
+    assert again.message_id == first.message_id
+    assert again.receive_count == 2
+
+
+async def test_dead_letter_carries_reason_detail_and_origin(
+    source: SqsSource, sqs_endpoint: str
+) -> None:
+    """A dead letter keeps the body and says why, which message, and when it was first seen."""
+    client = sqs_client(sqs_endpoint)
+    send(client, source.queue_url, ["{broken"])
+    [message] = await source.receive(10)
+    sent = await source.dead_letter([DeadLetter(message, "not_json", "body is not JSON")])
+    assert sent == [message]
+    [dead] = drain_queue(client, source.dlq_url)
+    assert dead["body"] == "{broken"
+    assert dead["reason"] == "not_json"
+    assert dead["detail"] == "body is not JSON"
+    assert dead["original_message_id"] == message.message_id
+    assert message.first_received_at is not None
+    assert datetime.fromisoformat(dead["first_received_at"]) == message.first_received_at
+
+
+async def test_a_stale_receipt_handle_is_reported_not_raised(
+    source: SqsSource, sqs_endpoint: str
+) -> None:
+    """Deleting with a receipt handle SQS no longer accepts returns it as failed, no exception."""
+    client = sqs_client(sqs_endpoint)
+    send(client, source.queue_url, ["a"])
+    [message] = await source.receive(10)
+    await source.delete([message])
+    stale = message.__class__(message.message_id, "not-a-receipt-handle", message.body)
+    failed = await source.delete([stale])
+    assert [m.message_id for m in failed] == [message.message_id]
+
+
+async def test_depths_count_both_queues(source: SqsSource, sqs_endpoint: str) -> None:
+    """Queue depth reports visible and in-flight messages of the main and dead-letter queues."""
+    client = sqs_client(sqs_endpoint)
+    send(client, source.queue_url, ["a", "b", "c"])
+    await source.receive(1)
+    depths = await source.depths()
+    assert depths["main"]["visible"] + depths["main"]["in_flight"] == 3
+    assert depths["main"]["in_flight"] >= 1
+    assert depths["dead_letter"] == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+async def test_an_unreachable_endpoint_is_transient() -> None:
+    """Connection failures raise SourceUnavailable (retry later) and are counted per operation."""
+    settings = config(f"http://127.0.0.1:{free_port()}")
+    errors: list[str] = []
+    source = SqsSource(
+        client_for(settings, 2),
+        ThreadPoolExecutor(max_workers=2),
+        settings,
+        queue_url=f"{settings.endpoint_url}/123456789012/q",
+        dlq_url=f"{settings.endpoint_url}/123456789012/q-dlq",
+        on_error=errors.append,
+    )
+    with pytest.raises(SourceUnavailable):
+        await source.receive(10)
+    with pytest.raises(SourceUnavailable):
+        await source.ping()
+    await source.close()
+    assert errors == ["receive", "ping"]
+
+
+async def test_stop_during_the_start_up_backoff_ends_open_without_another_attempt() -> None:
+    """With SQS unreachable at start, `stop` set while open() backs off ends it at once."""
+    settings = config(f"http://127.0.0.1:{free_port()}")
+    stop = asyncio.Event()
+    attempts: list[str] = []
+
+    def on_error(operation: str) -> None:
+        attempts.append(operation)
+        if len(attempts) == 2:
+            # Set while open() waits out its backoff, not before it checks `stop`.
+            asyncio.get_running_loop().call_soon(stop.set)
+
+    with pytest.raises(SourceUnavailable):
+        await SqsSource.open(settings, on_error=on_error, stop=stop)
+    assert attempts == ["resolve_queue", "resolve_queue"]
