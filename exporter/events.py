@@ -19,6 +19,8 @@ MAX_ABS_VALUE: Final = 10**12
 MICROS_PER_UNIT: Final = 1_000_000
 MAX_ID_LENGTH: Final = 128
 TYPE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# The same rule in words, for every message and document that states it.
+TYPE_RULE: Final = "1-64 characters of letters, digits and _ . : -, starting with a letter or digit"
 
 # Years outside this range are almost always a unit mix-up (milliseconds as seconds, a zero date).
 MIN_YEAR: Final = 1970
@@ -179,8 +181,7 @@ def _check_type(data: dict[str, Any]) -> str:
     if not TYPE_PATTERN.fullmatch(value):
         raise InvalidEvent(
             "bad_type",
-            f"'type' {value[:80]!r} must be 1-64 characters of letters, digits and _ . : -, "
-            "starting with a letter or digit",
+            f"'type' {value[:80]!r} must be {TYPE_RULE}",
         )
     return value
 
@@ -290,6 +291,8 @@ def is_valid_type(name: str) -> bool:
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "REASONS",
+    "TYPE_PATTERN",
+    "TYPE_RULE",
     "Event",
     "InvalidEvent",
     "Reason",

@@ -169,7 +169,8 @@ class Settings(BaseSettings):
 def env_name(field: str) -> str:
     """The environment variable behind a setting."""
     alias = Settings.model_fields[field].alias
-    assert alias is not None, f"setting {field} has no environment variable"
+    if alias is None:  # every field declares one; a new field without it is a programming error
+        raise LookupError(f"setting {field} has no environment variable")
     return alias
 
 

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from exporter.events import InvalidEvent, is_valid_type, micros_to_text, parse_event
+from exporter.events import TYPE_RULE, InvalidEvent, is_valid_type, micros_to_text, parse_event
 from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
 from exporter.sqs.client import find_queue, make_client
 from exporter.sqs.dead_letters import text_attribute
@@ -122,7 +122,7 @@ class SyntheticTraffic:
     def __post_init__(self) -> None:
         bad = [t for t in self.types if not is_valid_type(t)]
         if bad or not self.types:
-            raise ValueError(f"invalid event types {bad}: use 1-64 letters, digits and _ . : -")
+            raise ValueError(f"invalid event types {bad}: each must be {TYPE_RULE}")
         if not 0 <= self.malformed_ratio <= 1:
             raise ValueError("the malformed ratio must be between 0 and 1")
 

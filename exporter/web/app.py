@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.events import is_valid_type, micros_to_text
+from exporter.events import TYPE_RULE, is_valid_type, micros_to_text
 from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
@@ -140,7 +140,7 @@ async def one_stats(request: web.Request) -> web.Response:
         return json_error(
             400,
             "invalid_type",
-            "An event type is 1-64 letters, digits and _ . : -, starting with a letter or digit.",
+            f"An event type is {TYPE_RULE}.",
         )
     totals = (await _snapshot(request)).get(name)
     if totals is None:

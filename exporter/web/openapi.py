@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+from exporter.events import TYPE_PATTERN, TYPE_RULE
+
+# JSON Schema's `pattern` is a search, not a full match: anchor the event contract's own rule.
+_TYPE_PATTERN = f"^{TYPE_PATTERN.pattern}$"
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -118,8 +121,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "required": True,
                             "schema": {"type": "string", "pattern": _TYPE_PATTERN},
                             "example": "purchase",
-                            "description": "An event type: 1-64 letters, digits and _ . : -, "
-                            "starting with a letter or digit (anything else is answered 400).",
+                            "description": f"An event type: {TYPE_RULE} "
+                            "(anything else is answered 400).",
                         }
                     ],
                     "responses": {
