@@ -19,7 +19,7 @@ import boto3
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
-from tests.integration.processing.processor_support import queue_depth
+from tests.integration.processing.processor_support import queue_depth, send
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
 
 
@@ -151,17 +151,7 @@ class Stack:
 
 def send_all(client: SQSClient, queue_url: str, bodies: list[str]) -> None:
     """Send every body, ten per request, retrying the entries SQS did not accept."""
-    for start in range(0, len(bodies), 10):
-        entries = [
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])
-        ]
-        for _ in range(5):
-            reply = client.send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
-            failed = {f["Id"] for f in reply.get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed]
-            if not entries:
-                break
-        assert not entries, f"SQS refused {entries}"
+    send(client, queue_url, bodies)
 
 
 def stats(api_port: int) -> dict[str, tuple[int, Decimal]]:

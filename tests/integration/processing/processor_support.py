@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.wiring import run_processor
 from exporter.settings import Settings
+from exporter.sqs.batches import MAX_BATCH, sort_failures
 from exporter.store import Store
 from tests.servers import free_port
 
@@ -61,17 +62,26 @@ def event_body(kind: str, value: str, *, event_id: str | None = None) -> str:
 
 
 def send(client: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
-    """Send each body (batches of 10); return their MessageIds in order."""
+    """Send each body, ten per request, retrying entries SQS did not accept through no fault of
+    theirs; return their MessageIds in order. The one send helper of the tests."""
     ids: list[str] = []
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start : start + 10]
-        response = client.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
-        )
-        assert not response.get("Failed"), response.get("Failed")
-        by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
-        ids.extend(by_entry[str(i)] for i in range(len(chunk)))
+    for start in range(0, len(bodies), MAX_BATCH):
+        chunk = bodies[start : start + MAX_BATCH]
+        pending = {str(i): body for i, body in enumerate(chunk)}
+        accepted: dict[str, str] = {}
+        for _ in range(5):
+            response = client.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": i, "MessageBody": body} for i, body in pending.items()],
+            )
+            accepted |= {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
+            failures = sort_failures(response.get("Failed", []))
+            assert not failures.refused, f"SQS refused entries {failures.refused}"
+            pending = {i: pending[i] for i in failures.retry}
+            if not pending:
+                break
+        assert not pending, f"SQS did not accept entries {sorted(pending)}"
+        ids.extend(accepted[str(i)] for i in range(len(chunk)))
     return ids
 
 
