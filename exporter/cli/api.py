@@ -8,6 +8,8 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
+from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.logs import configure_logging
@@ -25,6 +27,7 @@ SETTINGS = (
     "admin_token",
     "log_level",
     "log_format",
+    *HTTP_SETTINGS,
 )
 
 log = logging.getLogger("exporter.api")
@@ -40,7 +43,9 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
-    async with serving(app, settings.api_host, settings.api_port) as port:
+    async with serving(
+        app, settings.api_host, settings.api_port, connection_limits(settings)
+    ) as port:
         log.info(
             "stats API listening",
             extra={"host": settings.api_host, "port": port, "reset_enabled": token is not None},

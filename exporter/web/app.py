@@ -28,13 +28,8 @@ audit_log = logging.getLogger("exporter.audit")
 
 # The API takes no request bodies; anything bigger than this is refused with 413 unread.
 MAX_BODY_BYTES: Final = 16 * 1024
-# Header limits well below aiohttp's defaults: the API needs a short URL and a token, no more.
-HANDLER_ARGS: Final = {
-    "max_line_size": 4096,
-    "max_field_size": 8192,
-    "max_headers": 64,
-    "keepalive_timeout": 75.0,
-}
+# Where a client that asked for something not served here can look.
+ROUTES_HINT: Final = "see /openapi.json for the routes"
 
 # The page may talk to this origin only: no CDN, no third party, inline code being its own.
 PAGE_POLICY: Final = (
@@ -66,11 +61,10 @@ def make_app(
     app = web.Application(
         middlewares=[
             instrument_middleware(metrics),
-            error_middleware,
+            error_middleware(ROUTES_HINT),
             body_limit_middleware(MAX_BODY_BYTES),
         ],
         client_max_size=MAX_BODY_BYTES,
-        handler_args=HANDLER_ARGS,
     )
     app[STORE_KEY] = store
     app[METRICS_KEY] = metrics
@@ -130,7 +124,7 @@ async def all_stats(request: web.Request) -> web.Response:
     if not cache or cache[0][0] is not snapshot:
         body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
         cache[:] = [(snapshot, body)]
-    return web.Response(body=cache[0][1], content_type="application/json")
+    return web.Response(body=cache[0][1], content_type="application/json", charset="utf-8")
 
 
 async def one_stats(request: web.Request) -> web.Response:

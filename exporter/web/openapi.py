@@ -48,7 +48,10 @@ _TYPE_STATS: dict[str, Any] = {
 
 _ERROR: dict[str, Any] = {
     "type": "object",
+    "description": "Every error of both HTTP servers, as application/json; charset=utf-8 (codes "
+    "and statuses: docs/operations.md, 'HTTP errors and limits').",
     "required": ["error", "message"],
+    "additionalProperties": False,
     "properties": {
         "error": {"type": "string", "description": "A stable snake_case code."},
         "message": {"type": "string", "description": "What went wrong, for a person."},
