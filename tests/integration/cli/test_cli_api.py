@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.web.api_support import add, event, redis_store, unique_prefix
-from tests.servers import RedisServer, free_port, wait_until
+from tests.servers import RedisServer, free_port, scaled, start_process, wait_ready
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 TOKEN = "cli-admin-token-xyz"
@@ -32,7 +32,7 @@ class ApiProcess:
             "EXPORTER_LOG_FORMAT": "json",
             "EXPORTER_API_PORT": "1",  # the flag below must win over the environment
         }
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [
                 EXPORTER, "api",
                 "--api-host", "127.0.0.1",
@@ -44,7 +44,7 @@ class ApiProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )  # fmt: skip
-        wait_until(lambda: self.get("/health")[0] == 200, timeout=20, message="exporter api")
+        wait_ready(self.process, lambda: self.get("/health")[0] == 200, message="exporter api")
 
     def get(self, path: str, method: str = "GET", token: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
@@ -116,7 +116,7 @@ def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServe
         env={**os.environ, "REDIS_URL": redis_server.url, "EXPORTER_LOG_FORMAT": "text"},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         check=False,
     )
     assert result.returncode == 1

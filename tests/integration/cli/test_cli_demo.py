@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from tests.integration.web.api_support import unique_prefix
-from tests.servers import RedisServer, free_port, wait_until
+from tests.servers import STARTUP_TIMEOUT_SECONDS, RedisServer, free_port, start_process, wait_until
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 STOP_TIMEOUT_SECONDS = 15
@@ -34,7 +34,7 @@ class Demo:
     ) -> None:
         self.api_port = free_port()
         self.metrics_port = free_port()
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [
                 EXPORTER, "demo",
                 "--api-port", str(self.api_port),
@@ -92,7 +92,11 @@ def counted(stats: list[dict[str, Any]]) -> int:
 def test_stats_fill_up_and_ctrl_c_stops_everything(demo: Demo, redis_server: RedisServer) -> None:
     """Traffic flows end to end (/stats grows, both /metrics answer) and SIGINT exits 0 quickly."""
     del redis_server  # only to skip this test where redis-server is missing
-    wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+    wait_until(
+        lambda: counted(demo.stats()) > 0,
+        timeout=STARTUP_TIMEOUT_SECONDS,
+        message="the first totals",
+    )
     first = counted(demo.stats())
     wait_until(lambda: counted(demo.stats()) > first, timeout=30, message="totals to grow")
     stats = demo.stats()
@@ -118,7 +122,11 @@ def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisSe
     client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
     demo = Demo(redis_server.url, prefix=None)
     try:
-        wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+        wait_until(
+            lambda: counted(demo.stats()) > 0,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            message="the first totals",
+        )
         code, out, _ = demo.interrupt()
     finally:
         demo.kill()
@@ -138,7 +146,11 @@ def test_without_redis_it_falls_back_to_memory_and_says_so(
     url = dead_redis_url.replace("redis://", f"redis://:{password}@")
     demo = Demo(url, env={"PATH": str(tmp_path)})
     try:
-        wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+        wait_until(
+            lambda: counted(demo.stats()) > 0,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            message="the first totals",
+        )
         code, out, err = demo.interrupt()
     finally:
         demo.kill()

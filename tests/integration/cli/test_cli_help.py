@@ -12,6 +12,7 @@ import pytest
 from exporter import __version__
 from exporter.cli import SUBCOMMANDS, _describe_default, _load_command
 from exporter.settings import Settings, env_name
+from tests.servers import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 INSTALLED = [name for name in SUBCOMMANDS if _load_command(name) is not None]
@@ -21,7 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     # Wide columns: argparse would otherwise wrap "us-east-1" at its hyphen.
     env = {**os.environ, "COLUMNS": "400"}
     return subprocess.run(
-        [EXPORTER, *args], capture_output=True, text=True, env=env, timeout=30, check=False
+        [EXPORTER, *args], capture_output=True, text=True, env=env, timeout=scaled(30), check=False
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from exporter.events import InvalidEvent, parse_event
 from exporter.tools.producer import SendSummary
+from tests.servers import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
@@ -34,7 +35,7 @@ def produce(
         input=stdin,
         capture_output=True,
         env=env,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 
