@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
 
@@ -13,7 +14,7 @@ from exporter.cli.redis_url import redis_url_checked
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.client import AwsCredentials, SqsConfig
 from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
@@ -75,8 +76,10 @@ async def run_processor(
     stop: asyncio.Event,
     *,
     registry: CollectorRegistry | None = None,
+    sqs_credentials: AwsCredentials | None = None,
 ) -> None:
-    """Run the pollers and the metrics/health server until `stop` is set, then drain."""
+    """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
+    credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
     checks: dict[str, ReadinessCheck] = {"redis": store.ping, "sqs": _not_resolved}
@@ -84,11 +87,14 @@ async def run_processor(
     limits = connection_limits(settings)
     async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
-        await _consume(settings, store, stop, metrics, checks)
+        config = replace(sqs_config(settings), credentials=sqs_credentials)
+        await _consume(config, settings, store=store, stop=stop, metrics=metrics, checks=checks)
 
 
 async def _consume(
+    config: SqsConfig,
     settings: Settings,
+    *,
     store: Store,
     stop: asyncio.Event,
     metrics: ProcessorMetrics,
@@ -100,7 +106,7 @@ async def _consume(
         metrics.dependency_errors.labels(dependency="sqs", operation=operation).inc()
 
     try:
-        source = await SqsSource.open(sqs_config(settings), on_error=count_sqs_error, stop=stop)
+        source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop)
     except SourceUnavailable:
         return  # stopped before SQS ever answered
     processor = Processor(
