@@ -18,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.events import is_valid_type, micros_to_text
 from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
+from exporter.store.problems import misconfiguration
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
 from exporter.web.snapshots import SharedSnapshots
@@ -174,14 +175,22 @@ async def reset_stats(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /health: 200 while the store answers, 503 naming it otherwise."""
+    """GET /health: 200 while the store answers; 503 saying whether it is down or refuses this
+    server's configuration (which retrying cannot fix)."""
     app = request.app
     try:
         async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
-        log.warning("health: store failing", extra={"detail": str(exc)})
-        body = {"status": "unavailable", "version": __version__, "checks": {"store": "failing"}}
+        problem = misconfiguration(exc)
+        body: dict[str, Any] = {"status": "unavailable", "version": __version__}
+        if problem is None:
+            log.warning("health: store failing", extra={"detail": str(exc)})
+            body["checks"] = {"store": "failing"}
+        else:
+            # One line naming the fix; a trace adds nothing.
+            log.error("health: store misconfigured", extra={"problem": problem})  # noqa: TRY400
+            body |= {"checks": {"store": "misconfigured"}, "problem": problem}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
 

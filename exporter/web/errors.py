@@ -14,6 +14,7 @@ from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
 from exporter.store import StoreUnavailable
+from exporter.store.problems import misconfiguration
 from exporter.web.limits import ConnectionLimits
 
 log = logging.getLogger("exporter.api")
@@ -58,6 +59,16 @@ def error_middleware(routes: str) -> Middleware:
             headers = {name: exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
             return json_error(exc.status, error, message.format(routes=routes), headers)
         except StoreUnavailable as exc:
+            problem = misconfiguration(exc)
+            if problem is not None:
+                # One line naming the fix; a trace adds nothing.
+                log.error("store misconfigured", extra={"problem": problem})  # noqa: TRY400
+                return json_error(
+                    503,
+                    "store_misconfigured",
+                    "The statistics store refuses this server's configuration; retrying will "
+                    "not help until an operator fixes it (see /health).",
+                )
             log.warning("store unavailable", extra={"path": request.path, "detail": str(exc)})
             return json_error(
                 503,

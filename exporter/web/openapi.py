@@ -66,8 +66,13 @@ _HEALTH: dict[str, Any] = {
         "version": {"type": "string"},
         "checks": {
             "type": "object",
-            "description": "Each dependency and whether it answered.",
-            "additionalProperties": {"enum": ["ok", "failing"]},
+            "description": "Each dependency: ok; failing (down, retry); misconfigured (it "
+            "refuses this server's configuration, such as a database number or password).",
+            "additionalProperties": {"enum": ["ok", "failing", "misconfigured"]},
+        },
+        "problem": {
+            "type": "string",
+            "description": "With misconfigured: what to fix, never a secret.",
         },
     },
 }
