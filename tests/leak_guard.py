@@ -39,6 +39,9 @@ def leaked_processes() -> dict[int, str]:
     return leaked
 
 
+# Last: pytest tears session fixtures down in its own sessionfinish when a run stops early (-x),
+# and their servers are not leaks.
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Kill whatever the tests left running, name it, and fail the run."""
     del exitstatus
