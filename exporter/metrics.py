@@ -47,7 +47,16 @@ class ProcessorMetrics:
     messages_in_flight: Gauge
     dependency_errors: Counter
     ready: Gauge
-    build_info: Gauge
+
+
+def register_build_info(registry: CollectorRegistry) -> None:
+    """Register `exporter_build_info`, the one both HTTP apps expose, on `registry`."""
+    Gauge(
+        "exporter_build_info",
+        "Always 1; the labels name the running version.",
+        ["version", "python"],
+        registry=registry,
+    ).labels(version=__version__, python=platform.python_version()).set(1)
 
 
 def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
@@ -128,14 +137,8 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
             "1 when Redis and SQS are reachable and the processor is polling.",
             registry=registry,
         ),
-        build_info=Gauge(
-            "exporter_build_info",
-            "Version of the exporter and of Python; always 1.",
-            ["version", "python"],
-            registry=registry,
-        ),
     )
-    metrics.build_info.labels(version=__version__, python=platform.python_version()).set(1)
+    register_build_info(registry)
     for stage in STAGES:
         # Zero-valued series from the start, so rate() and alerts see them before the first batch.
         metrics.batch_stage_duration.labels(stage=stage)

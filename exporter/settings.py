@@ -137,6 +137,28 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the processor's /metrics, /health and /ready.",
     )
+    http_head_timeout_seconds: float = Field(
+        10.0,
+        alias="EXPORTER_HTTP_HEAD_TIMEOUT_SECONDS",
+        gt=0,
+        le=3600,
+        description="Longest a client may take to send a request's line and headers (each "
+        "HTTP server: the API and the processor's metrics port).",
+    )
+    http_body_timeout_seconds: float = Field(
+        10.0,
+        alias="EXPORTER_HTTP_BODY_TIMEOUT_SECONDS",
+        gt=0,
+        le=3600,
+        description="Longest a client may take to send a request's body once its headers are in.",
+    )
+    http_max_connections: int = Field(
+        256,
+        alias="EXPORTER_HTTP_MAX_CONNECTIONS",
+        ge=1,
+        le=100_000,
+        description="Open connections each HTTP server accepts; more are answered 503 and closed.",
+    )
     admin_token: SecretStr | None = Field(
         None,
         alias="EXPORTER_ADMIN_TOKEN",

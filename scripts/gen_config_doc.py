@@ -77,9 +77,11 @@ def _default(value: object) -> str:
     return f"`{value}`"
 
 
-def _users() -> dict[str, list[str]]:
-    """For each setting, the subcommands that expose it as a flag."""
+def _users() -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
+    """For each setting, the subcommands that expose it as a flag, and those with their own
+    default for it (the demo binds loopback)."""
     users: dict[str, list[str]] = {}
+    own_defaults: dict[str, dict[str, object]] = {}
     for name in SUBCOMMANDS:
         try:
             module = importlib.import_module(f"exporter.cli.{name}")
@@ -89,7 +91,9 @@ def _users() -> dict[str, list[str]]:
             continue  # a subcommand not installed in this build
         for field in module.SETTINGS:
             users.setdefault(field, []).append(name)
-    return users
+        for field, value in getattr(module, "DEFAULTS", {}).items():
+            own_defaults.setdefault(field, {})[name] = value
+    return users, own_defaults
 
 
 def _flag(field: str, annotation: object) -> str:
@@ -101,18 +105,18 @@ def _flag(field: str, annotation: object) -> str:
 
 def render() -> str:
     """The whole document."""
-    users = _users()
+    users, own_defaults = _users()
     rows = []
     for field, info in Settings.model_fields.items():
         used_by = ", ".join(f"`{name}`" for name in users.get(field, [])) or "—"
         flag = _flag(field, info.annotation) if field in users else "—"
         default = "unset" if SecretStr in getattr(info.annotation, "__args__", ()) else None
+        default = default or _default(info.default)
+        for command, value in own_defaults.get(field, {}).items():
+            default += f" (`{command}`: {_default(value)})"
         # Escaped so that Markdown shows "<queue name>" instead of reading it as an HTML tag.
         meaning = (info.description or "").replace("|", "\\|").replace("<", "&lt;")
-        rows.append(
-            f"| `{info.alias}` | {flag} | {default or _default(info.default)} | {used_by} "
-            f"| {meaning} |"
-        )
+        rows.append(f"| `{info.alias}` | {flag} | {default} | {used_by} | {meaning} |")
     standard = [
         f"| {name} | {reader} | {meaning} |" for name, reader, meaning in STANDARD_VARIABLES
     ]

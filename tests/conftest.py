@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,7 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
-from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
+# Hooks are found by name on this module: the session fails if a test leaked a process.
+from tests.leak_guard import pytest_sessionfinish  # noqa: F401
+from tests.servers import (
+    AWS_TEST_ENV,
+    TIMEOUT_SCALE,
+    MotoServer,
+    RedisServer,
+    set_test_deadline,
+)
 
 # CI shares its machine: a load average of 10 on 2 cores has been seen. Hypothesis must judge the
 # code, not the machine, so no per-example deadline and no "too slow" health check.
@@ -24,6 +33,39 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "shared-machine"))
 for _name, _value in AWS_TEST_ENV.items():
     # boto3 must never find real credentials or a real region from the developer's machine.
     os.environ[_name] = _value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stretch pytest-timeout's per-test limit with the suite's one knob for a slow machine."""
+    # Runs before pytest-timeout reads its settings (conftest hooks are called first).
+    if config.getoption("timeout", None) is None:
+        ini = config.getini("timeout")
+        if ini:
+            config.option.timeout = float(ini) * TIMEOUT_SCALE
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stretch per-test `timeout` marks the same way (they are written for an idle machine)."""
+    if TIMEOUT_SCALE == 1:
+        return
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if marker is not None and marker.args:
+            item.add_marker(pytest.mark.timeout(marker.args[0] * TIMEOUT_SCALE), append=False)
+
+
+@pytest.fixture(autouse=True)
+def _test_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let waits know when this test times out, so that they fail first and say what they
+    waited for (pytest-timeout's kill prints only a stack)."""
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else None
+    if limit is None:
+        configured = request.config.getoption("timeout", None)
+        limit = float(configured) if configured else None
+    set_test_deadline(time.monotonic() + limit if limit else None)
+    yield
+    set_test_deadline(None)
 
 
 @pytest.fixture(name="redis_server", scope="session")

@@ -14,10 +14,86 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _timeout_scale() -> float:
+    raw = os.environ.get("EXPORTER_TEST_TIMEOUT_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"EXPORTER_TEST_TIMEOUT_SCALE must be a number, got {raw!r}") from None
+    if not scale >= 1:
+        raise ValueError(f"EXPORTER_TEST_TIMEOUT_SCALE must be 1 or more, got {raw!r}")
+    return scale
+
+
+# The one knob for a slow or shared machine: every wait and pytest's per-test timeout are
+# multiplied by it (a loaded CI machine took 45 s to start the API that starts in 1 s idle).
+TIMEOUT_SCALE: Final = _timeout_scale()
+# A real server or exporter process gets this long (times the scale) to become ready: polling
+# returns as soon as it is, so a generous limit costs nothing on an idle machine.
+STARTUP_TIMEOUT_SECONDS: Final = 120.0
+# Every process the tests start, so that the session can prove none outlived it.
+STARTED: Final[list[subprocess.Popen[Any]]] = []
+# When the running test's own timeout would strike; waits end before it so their message shows.
+_test_deadline: float | None = None
+# Left between a wait that ran out of the test's time and pytest-timeout's kill.
+_DEADLINE_MARGIN_SECONDS: Final = 10.0
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` stretched for this machine (EXPORTER_TEST_TIMEOUT_SCALE)."""
+    return seconds * TIMEOUT_SCALE
+
+
+def set_test_deadline(at: float | None) -> None:
+    """Record when the running test times out (time.monotonic()), or None between tests."""
+    global _test_deadline  # noqa: PLW0603 - one test runs at a time; conftest sets it per test
+    _test_deadline = at
+
+
+def wait_limit(timeout: float) -> float:
+    """How long a wait asking for `timeout` seconds may take: scaled, and ending before the
+    running test's own timeout, so a wait that runs out says what it waited for."""
+    limit = scaled(timeout)
+    if _test_deadline is not None:
+        limit = min(limit, max(0.0, _test_deadline - _DEADLINE_MARGIN_SECONDS - time.monotonic()))
+    return limit
+
+
+def start_process(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """subprocess.Popen, remembered so that the session-end check finds it if it leaks."""
+    process: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
+    STARTED.append(process)
+    return process
+
+
+def end_process(process: subprocess.Popen[Any] | None) -> None:
+    """Terminate `process` (kill it if it ignores that) and reap it; nothing if it is gone."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=scaled(10))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=scaled(10))
+
+
+def wait_ready(
+    process: subprocess.Popen[Any], condition: Callable[[], object], *, message: str
+) -> None:
+    """Wait for a just-started `process` to be ready; on any failure end it, so it never leaks."""
+    try:
+        wait_until(condition, timeout=STARTUP_TIMEOUT_SECONDS, interval=0.05, message=message)
+    except BaseException:
+        end_process(process)
+        raise
 
 
 def require_binary(name: str) -> str:
@@ -46,15 +122,17 @@ def wait_until(
     interval: float = 0.02,
     message: str = "condition",
 ) -> None:
-    """Poll `condition` until it is truthy; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll `condition` until it is truthy; fail with `message` after `timeout` seconds (scaled,
+    and cut short before the running test's own timeout)."""
+    limit = wait_limit(timeout)
+    deadline = time.monotonic() + limit
     while True:
         # A server that is still starting may refuse or reset the connection: keep polling.
         with contextlib.suppress(Exception):
             if condition():
                 return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
+            raise TimeoutError(f"timed out after {limit:.1f}s waiting for {message}")
         time.sleep(interval)
 
 
@@ -95,8 +173,8 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=10, message=f"redis-server on {self.port}")
+        self.process = start_process(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.process, self._answers, message=f"redis-server on {self.port}")
 
     def _answers(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
@@ -107,14 +185,12 @@ class RedisServer:
         """SIGKILL, as a crash would, and wait until it is gone."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=scaled(10))
         self.process = None
 
     def stop(self) -> None:
         """Stop politely."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        end_process(self.process)
         self.process = None
 
 
@@ -132,12 +208,12 @@ class MotoServer:
 
     def start(self) -> None:
         """Start and wait until it serves HTTP."""
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(self._serves, timeout=30, message=f"moto server on {self.port}")
+        wait_ready(self.process, self._serves, message=f"moto server on {self.port}")
 
     def _serves(self) -> bool:
         if not _port_open(self.port):
@@ -156,9 +232,7 @@ class MotoServer:
 
     def stop(self) -> None:
         """Stop the server process."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        end_process(self.process)
         self.process = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, Literal, Protocol, cast, get_args, get_origin
 
@@ -46,14 +46,20 @@ def _describe_default(value: object) -> str:
     return str(value)
 
 
-def add_setting_flags(parser: argparse.ArgumentParser, fields: Sequence[str]) -> None:
-    """One flag per setting, its help naming the environment variable and the default."""
+def add_setting_flags(
+    parser: argparse.ArgumentParser,
+    fields: Sequence[str],
+    defaults: Mapping[str, object] | None = None,
+) -> None:
+    """One flag per setting, its help naming the environment variable and the default (the
+    command's own `defaults` where it has them)."""
     group = parser.add_argument_group("settings (flags override environment variables)")
     for field in fields:
         info = Settings.model_fields[field]
         flag = "--" + field.replace("_", "-")
+        default = (defaults or {}).get(field, info.default)
         help_text = (
-            f"{info.description} [env {env_name(field)}; default {_describe_default(info.default)}]"
+            f"{info.description} [env {env_name(field)}; default {_describe_default(default)}]"
         )
         annotation = info.annotation
         kwargs: dict[str, Any] = {"dest": field, "default": argparse.SUPPRESS, "help": help_text}
@@ -85,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = cast(Command, module)
         sub = subparsers.add_parser(name, help=command.HELP, description=command.HELP)
         command.add_arguments(sub)
-        add_setting_flags(sub, command.SETTINGS)
+        # A command whose defaults differ from the settings' (the demo's) says so in DEFAULTS.
+        add_setting_flags(sub, command.SETTINGS, getattr(module, "DEFAULTS", None))
         sub.set_defaults(_command=command)
     return parser
 

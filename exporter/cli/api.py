@@ -8,11 +8,16 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
+from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.logs import configure_logging
 from exporter.settings import Settings
+from exporter.store import StoreUnavailable
+from exporter.store.problems import misconfiguration
 from exporter.store.redis import RedisStore
+from exporter.store.urls import redacted
 from exporter.web import make_app
 from exporter.web.server import serving
 
@@ -25,7 +30,10 @@ SETTINGS = (
     "admin_token",
     "log_level",
     "log_format",
+    *HTTP_SETTINGS,
 )
+
+STORE_CHECK_SECONDS = 3.0
 
 log = logging.getLogger("exporter.api")
 
@@ -40,13 +48,44 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
-    async with serving(app, settings.api_host, settings.api_port) as port:
+    async with serving(
+        app, settings.api_host, settings.api_port, connection_limits(settings)
+    ) as port:
+        shown = redacted(settings.redis_url)
         log.info(
             "stats API listening",
-            extra={"host": settings.api_host, "port": port, "reset_enabled": token is not None},
+            extra={
+                "host": settings.api_host,
+                "port": port,
+                "reset_enabled": token is not None,
+                "store": shown,
+                "prefix": settings.redis_prefix,
+            },
         )
+        await _check_store(store, shown)
         await stop.wait()
         log.info("stats API stopping")
+
+
+async def _check_store(store: RedisStore, shown: str) -> None:
+    """Say at start whether the store answers, is down, or refuses this configuration."""
+    try:
+        async with asyncio.timeout(STORE_CHECK_SECONDS):
+            await store.ping()
+    except (StoreUnavailable, TimeoutError) as exc:
+        problem = misconfiguration(exc)
+        if problem is not None:
+            log.error(  # noqa: TRY400 - one line naming the fix; a trace adds nothing
+                "Redis refuses this configuration; fix REDIS_URL, retrying will not help",
+                extra={"store": shown, "problem": problem},
+            )
+        else:
+            log.warning(
+                "Redis is not reachable yet; the API answers 503 until it is",
+                extra={"store": shown, "detail": str(exc) or "no answer in time"},
+            )
+        return
+    log.info("store answers", extra={"store": shown})
 
 
 async def _main(settings: Settings) -> None:

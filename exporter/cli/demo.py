@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
+import shlex
+import shutil
 import sys
 import threading
+from collections.abc import Mapping
 from contextlib import suppress
+from pathlib import Path
 from typing import Final
 
 from prometheus_client import CollectorRegistry
@@ -19,6 +22,7 @@ from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
+from exporter.sqs.client import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.store import StoreUnavailable
 from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs
@@ -51,8 +55,19 @@ SETTINGS = (
     "log_format",
 )
 LOOPBACK: Final = "127.0.0.1"
-# Demo traffic must not add to a real deployment's totals in a Redis the demo happens to reach.
+# Demo traffic must not add to a real deployment's totals in a Redis the demo is pointed at.
 DEMO_PREFIX: Final = "exporter-demo"
+# Where the demo's defaults differ from the other commands' (shown by --help and the docs too):
+# a demo listens on loopback only, and without REDIS_URL uses a private redis-server (or memory).
+DEFAULTS: Final[Mapping[str, object]] = {
+    "redis_url": None,
+    "api_host": LOOPBACK,
+    "metrics_host": LOOPBACK,
+    "redis_prefix": DEMO_PREFIX,
+}
+# moto accepts any credentials, but boto3 refuses to sign without some; given to the demo's own
+# clients (never put into the environment, where they would hide the user's real ones).
+DEMO_CREDENTIALS: Final = AwsCredentials("demo", "demo")
 QUEUE_WAIT_SECONDS: Final = 60.0
 # The demo must stop within a few seconds, so it never long-polls or drains for long.
 DEMO_OVERRIDES: Final = {
@@ -84,10 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _host(settings: Settings, field: str) -> str:
-    """Loopback unless the user chose an address: a demo should not listen on every interface."""
+def _setting(settings: Settings, field: str) -> str:
+    """The user's value when they set one, else the demo's own default."""
     value: str = getattr(settings, field)
-    return value if field in settings.model_fields_set else LOOPBACK
+    return value if field in settings.model_fields_set else str(DEFAULTS[field])
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,9 +111,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
         print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)
         return 2
-    # moto accepts any credentials, but boto3 refuses to sign without some.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     try:
         with redis_url_checked():
             # One line and exit 2 before anything starts (redis-py ships this parser untyped).
@@ -124,19 +136,27 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
         update={
             **DEMO_OVERRIDES,
             "aws_endpoint_url": endpoint,
-            "metrics_host": _host(settings, "metrics_host"),
+            "metrics_host": _setting(settings, "metrics_host"),
         }
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    prefix = settings.redis_prefix if "redis_prefix" in settings.model_fields_set else DEMO_PREFIX
-    async with demo_store(settings.redis_url, prefix) as chosen:
+    prefix = _setting(settings, "redis_prefix")
+    # Only a Redis the user named (REDIS_URL or --redis-url) is used, never the default URL's.
+    redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
+    async with demo_store(redis_url, prefix) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
-            run_processor(processor_settings, chosen.store, stop, registry=CollectorRegistry()),
+            run_processor(
+                processor_settings,
+                chosen.store,
+                stop,
+                registry=CollectorRegistry(),
+                sqs_credentials=DEMO_CREDENTIALS,
+            ),
             name="processor",
         )
         app = make_app(chosen.store, CollectorRegistry(), admin_token=token)
-        api_host = _host(settings, "api_host")
+        api_host = _setting(settings, "api_host")
         producer_stop = threading.Event()
         summary: SendSummary | None = None
         try:
@@ -181,7 +201,7 @@ def _produce(
     """The synthetic trickle, in a thread: boto3 blocks, the event loop must not."""
     if args.rate == 0:
         return None
-    client = make_sqs_client(settings.aws_endpoint_url, settings.aws_region)
+    client = make_sqs_client(settings.aws_endpoint_url, settings.aws_region, DEMO_CREDENTIALS)
     try:
         url = resolve_queue_url(
             client, settings.sqs_queue_name, None, wait_seconds=QUEUE_WAIT_SECONDS, stop=stop
@@ -224,6 +244,19 @@ def _print_banner(
         if args.rate
         else "none (--rate 0): send your own with `exporter produce`"
     )
+    sqs = shlex.join(
+        [
+            "--aws-endpoint-url", endpoint,
+            "--aws-region", settings.aws_region,
+            "--sqs-queue-name", settings.sqs_queue_name,
+        ]
+    )  # fmt: skip
+    # Copy-paste commands: the credentials are the demo's (moto takes any), given inline.
+    env = (
+        f"AWS_ACCESS_KEY_ID={DEMO_CREDENTIALS.access_key_id} "
+        f"AWS_SECRET_ACCESS_KEY={DEMO_CREDENTIALS.secret_access_key}"
+    )
+    command = _exporter_command()
     print(
         "\n".join(
             [
@@ -237,7 +270,21 @@ def _print_banner(
                 f"  metrics    {base}/metrics (API), "
                 f"http://{metrics_host}:{settings.metrics_port}/metrics (processor)",
                 "",
+                "  send events:         " + f"{env} {command} produce {sqs} --count 25",
+                "  see dead letters:    " + f"{env} {command} dlq peek {sqs}",
+                "",
             ]
         ),
         flush=True,
     )
+
+
+def _exporter_command() -> str:
+    """How this shell can run `exporter` again: the name when it is on PATH, else the path."""
+    program = sys.argv[0]
+    if program.endswith("__main__.py"):  # python -m exporter
+        return f"{shlex.quote(sys.executable)} -m exporter"
+    on_path = shutil.which("exporter")
+    if on_path is not None and Path(on_path).resolve() == Path(program).resolve():
+        return "exporter"
+    return shlex.quote(str(Path(program).resolve()))

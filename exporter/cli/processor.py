@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import redis_store, run_processor
 from exporter.logs import configure_logging
@@ -41,6 +42,7 @@ SETTINGS = (
     "metrics_port",
     "log_level",
     "log_format",
+    *HTTP_SETTINGS,
 )
 
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
-from exporter.metrics import build_metrics
+from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.client import AwsCredentials, SqsConfig
 from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
 from exporter.store.redis import RedisStore
 from exporter.web.health import ReadinessCheck, make_health_app
-from exporter.web.server import JsonErrorAppRunner
+from exporter.web.server import serving
 
 log = logging.getLogger("exporter.processor")
 
@@ -75,39 +76,51 @@ async def run_processor(
     stop: asyncio.Event,
     *,
     registry: CollectorRegistry | None = None,
+    sqs_credentials: AwsCredentials | None = None,
 ) -> None:
-    """Run the pollers and the metrics/health server until `stop` is set, then drain."""
+    """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
+    credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
     checks: dict[str, ReadinessCheck] = {"redis": store.ping, "sqs": _not_resolved}
-    runner = JsonErrorAppRunner(make_health_app(registry, checks), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
-    await site.start()
-    log.info("metrics server listening", extra={"address": runner.addresses})
+    health_app = make_health_app(registry, checks)
+    limits = connection_limits(settings)
+    async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
+        log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
+        config = replace(sqs_config(settings), credentials=sqs_credentials)
+        await _consume(config, settings, store=store, stop=stop, metrics=metrics, checks=checks)
+
+
+async def _consume(
+    config: SqsConfig,
+    settings: Settings,
+    *,
+    store: Store,
+    stop: asyncio.Event,
+    metrics: ProcessorMetrics,
+    checks: dict[str, ReadinessCheck],
+) -> None:
+    """Open the queue and run the pollers until `stop`; readiness checks follow what is open."""
 
     def count_sqs_error(operation: str) -> None:
         metrics.dependency_errors.labels(dependency="sqs", operation=operation).inc()
 
     try:
-        try:
-            source = await SqsSource.open(sqs_config(settings), on_error=count_sqs_error, stop=stop)
-        except SourceUnavailable:
-            return  # stopped before SQS ever answered
-        processor = Processor(
-            store,
-            source,
-            metrics,
-            processor_config(settings),
-        )
-        checks["sqs"] = source.ping
-        checks["processor"] = processor.check_polling
-        try:
-            await processor.run(stop)
-        finally:
-            await source.close()
+        source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop)
+    except SourceUnavailable:
+        return  # stopped before SQS ever answered
+    processor = Processor(
+        store,
+        source,
+        metrics,
+        processor_config(settings),
+    )
+    checks["sqs"] = source.ping
+    checks["processor"] = processor.check_polling
+    try:
+        await processor.run(stop)
     finally:
-        await runner.cleanup()
+        await source.close()
 
 
 __all__ = ["processor_config", "redis_store", "run_processor", "sqs_config"]

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +25,20 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+NO_CREDENTIALS: Final = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
+    "or run with an instance or task role); an emulator such as moto or LocalStack accepts any "
+    "values, e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsCredentials:
+    """Credentials given explicitly (the demo's for its embedded SQS) instead of boto3's chain."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +58,42 @@ class SqsConfig:
     # for the command at hand (`exporter dlq` has no --create-queues flag).
     missing_queue_advice: str = "run with --create-queues (EXPORTER_CREATE_QUEUES=true)"
     pollers: int = 4
+    # None: boto3's usual chain (environment, profile, instance role).
+    credentials: AwsCredentials | None = None
+
+
+def _is_emulator(endpoint_url: str | None) -> bool:
+    """An endpoint outside AWS: it cannot use an instance role's credentials."""
+    if endpoint_url is None:
+        return False
+    host = urlsplit(endpoint_url).hostname or ""
+    return not host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _session(endpoint_url: str | None, credentials: AwsCredentials | None) -> boto3.session.Session:
+    """A session with credentials, or SourceMisconfigured saying which are missing, at once."""
+    if credentials is not None:
+        return boto3.session.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+        )
+    core = botocore.session.Session()
+    if _is_emulator(endpoint_url):
+        # The chain's last resort, the EC2 metadata service, cannot serve an emulator and costs
+        # seconds of timeouts off EC2; an endpoint on AWS (a VPC endpoint) keeps it.
+        core.set_config_variable("ec2_metadata_disabled", "true")
+    if core.get_credentials() is None:  # resolved once here; the client reuses the result
+        raise SourceMisconfigured(NO_CREDENTIALS)
+    return boto3.session.Session(botocore_session=core)
 
 
 def make_client(
-    *, region: str, endpoint_url: str | None, pool: int = 10, read_timeout: float = 15
+    *,
+    region: str,
+    endpoint_url: str | None,
+    pool: int = 10,
+    read_timeout: float = 15,
+    credentials: AwsCredentials | None = None,
 ) -> SQSClient:
     """A boto3 SQS client; botocore retries throttling and server errors by itself."""
     botocore_config = Config(
@@ -55,7 +103,8 @@ def make_client(
         read_timeout=read_timeout,
         retries={"mode": "standard", "total_max_attempts": 3},
     )
-    return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, config=botocore_config)
+    session = _session(endpoint_url, credentials)
+    return session.client("sqs", endpoint_url=endpoint_url, config=botocore_config)
 
 
 def client_for(config: SqsConfig, pool: int) -> SQSClient:
@@ -66,6 +115,7 @@ def client_for(config: SqsConfig, pool: int) -> SQSClient:
         endpoint_url=config.endpoint_url,
         pool=pool,
         read_timeout=config.wait_time_seconds + 10,
+        credentials=config.credentials,
     )
 
 
@@ -139,4 +189,11 @@ def resolve_queues(client: SQSClient, config: SqsConfig) -> tuple[str, str]:
     return queue_url, dlq_url
 
 
-__all__ = ["SqsConfig", "client_for", "find_queue", "make_client", "resolve_queues"]
+__all__ = [
+    "AwsCredentials",
+    "SqsConfig",
+    "client_for",
+    "find_queue",
+    "make_client",
+    "resolve_queues",
+]

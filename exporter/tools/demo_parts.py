@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-from exporter.store import Store, StoreUnavailable
+from exporter.store import Snapshot, Store, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
@@ -71,29 +71,59 @@ async def _answers(store: RedisStore, within: float) -> bool:
     return True
 
 
+def _counted(snapshot: Snapshot) -> str:
+    """What a store already holds, in words: "empty" or "3 types, 1,234 events"."""
+    if not snapshot.types:
+        return "empty"
+    events = sum(totals.count for totals in snapshot.types)
+    kinds = "type" if len(snapshot.types) == 1 else "types"
+    return f"{len(snapshot.types)} {kinds}, {events:,} events"
+
+
 @asynccontextmanager
-async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
-    """Redis at `redis_url` if it answers; else a private redis-server; else memory."""
-    # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
-    configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
-    # The description is printed and logged: a password in REDIS_URL must not be.
-    shown = redacted(redis_url)
-    if await _answers(configured, within=2.0):
-        try:
-            yield ChosenStore(configured, f"Redis at {shown} (REDIS_URL), keys under {prefix!r}")
-        finally:
-            await configured.close()
-        return
-    await configured.close()
+async def demo_store(redis_url: str | None, prefix: str) -> AsyncIterator[ChosenStore]:
+    """With `redis_url` (REDIS_URL set), that Redis if it answers; otherwise a private
+    redis-server, else memory: a demo touches no Redis the user did not name."""
+    shown = redacted(redis_url) if redis_url is not None else None
+    if redis_url is not None:
+        # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
+        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
+        # The description is printed and logged: a password in REDIS_URL must not be.
+        if await _answers(configured, within=2.0):
+            try:
+                held = _counted(await configured.snapshot())
+                state = "empty" if held == "empty" else f"continuing {held}"
+                yield ChosenStore(
+                    configured,
+                    f"Redis at {shown} (REDIS_URL), keys under {prefix!r}: {state}",
+                )
+            finally:
+                await configured.close()
+            return
+        await configured.close()
+    why = (
+        f"nothing answered at REDIS_URL {shown}"
+        if shown is not None
+        else "REDIS_URL is not set, so no Redis of yours is touched"
+    )
     binary = shutil.which("redis-server")
     if binary is None:
         store = MemoryStore()
         yield ChosenStore(
             store,
-            f"IN-MEMORY store: no Redis answered at {shown} and no redis-server is on PATH; "
+            f"IN-MEMORY store: {why} and no redis-server is on PATH; "
             "totals are lost when the demo stops",
         )
         return
+    async with _private_redis(binary, prefix) as (private, url):
+        yield ChosenStore(
+            private, f"a private redis-server at {url} ({why}); it stops with the demo"
+        )
+
+
+@asynccontextmanager
+async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisStore, str]]:
+    """A redis-server of the demo's own in a temporary directory, removed with it afterwards."""
     with tempfile.TemporaryDirectory(prefix="exporter-demo-redis-") as workdir:
         port = _free_port()
         process = await asyncio.create_subprocess_exec(
@@ -114,11 +144,7 @@ async def demo_store(redis_url: str, prefix: str) -> AsyncIterator[ChosenStore]:
                 if process.returncode is not None or time.monotonic() > deadline:
                     raise StoreUnavailable(f"the private redis-server at {url} did not start")
                 await asyncio.sleep(0.05)
-            yield ChosenStore(
-                private,
-                f"a private redis-server at {url} (nothing answered at {shown}); "
-                "it stops with the demo",
-            )
+            yield private, url
         finally:
             await private.close()
             if process.returncode is None:

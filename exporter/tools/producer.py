@@ -21,7 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from exporter.events import TYPE_RULE, InvalidEvent, is_valid_type, micros_to_text, parse_event
 from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
-from exporter.sqs.client import find_queue, make_client
+from exporter.sqs.client import AwsCredentials, find_queue, make_client
 from exporter.sqs.dead_letters import text_attribute
 
 if TYPE_CHECKING:
@@ -180,9 +180,11 @@ def json_lines(stream: IO[bytes]) -> Iterator[bytes]:
 # ---------------------------------------------------------------------------- sending
 
 
-def make_sqs_client(endpoint_url: str | None, region: str) -> SQSClient:
+def make_sqs_client(
+    endpoint_url: str | None, region: str, credentials: AwsCredentials | None = None
+) -> SQSClient:
     """A boto3 SQS client with short timeouts; botocore retries throttling by itself."""
-    return make_client(region=region, endpoint_url=endpoint_url)
+    return make_client(region=region, endpoint_url=endpoint_url, credentials=credentials)
 
 
 def resolve_queue_url(

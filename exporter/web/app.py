@@ -18,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.events import TYPE_RULE, is_valid_type, micros_to_text
 from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
+from exporter.store.problems import misconfiguration
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
 from exporter.web.snapshots import SharedSnapshots
@@ -28,13 +29,8 @@ audit_log = logging.getLogger("exporter.audit")
 
 # The API takes no request bodies; anything bigger than this is refused with 413 unread.
 MAX_BODY_BYTES: Final = 16 * 1024
-# Header limits well below aiohttp's defaults: the API needs a short URL and a token, no more.
-HANDLER_ARGS: Final = {
-    "max_line_size": 4096,
-    "max_field_size": 8192,
-    "max_headers": 64,
-    "keepalive_timeout": 75.0,
-}
+# Where a client that asked for something not served here can look.
+ROUTES_HINT: Final = "see /openapi.json for the routes"
 
 # The page may talk to this origin only: no CDN, no third party, inline code being its own.
 PAGE_POLICY: Final = (
@@ -66,11 +62,10 @@ def make_app(
     app = web.Application(
         middlewares=[
             instrument_middleware(metrics),
-            error_middleware,
+            error_middleware(ROUTES_HINT),
             body_limit_middleware(MAX_BODY_BYTES),
         ],
         client_max_size=MAX_BODY_BYTES,
-        handler_args=HANDLER_ARGS,
     )
     app[STORE_KEY] = store
     app[METRICS_KEY] = metrics
@@ -130,7 +125,7 @@ async def all_stats(request: web.Request) -> web.Response:
     if not cache or cache[0][0] is not snapshot:
         body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
         cache[:] = [(snapshot, body)]
-    return web.Response(body=cache[0][1], content_type="application/json")
+    return web.Response(body=cache[0][1], content_type="application/json", charset="utf-8")
 
 
 async def one_stats(request: web.Request) -> web.Response:
@@ -180,14 +175,22 @@ async def reset_stats(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /health: 200 while the store answers, 503 naming it otherwise."""
+    """GET /health: 200 while the store answers; 503 saying whether it is down or refuses this
+    server's configuration (which retrying cannot fix)."""
     app = request.app
     try:
         async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
-        log.warning("health: store failing", extra={"detail": str(exc)})
-        body = {"status": "unavailable", "version": __version__, "checks": {"store": "failing"}}
+        problem = misconfiguration(exc)
+        body: dict[str, Any] = {"status": "unavailable", "version": __version__}
+        if problem is None:
+            log.warning("health: store failing", extra={"detail": str(exc)})
+            body["checks"] = {"store": "failing"}
+        else:
+            # One line naming the fix; a trace adds nothing.
+            log.error("health: store misconfigured", extra={"problem": problem})  # noqa: TRY400
+            body |= {"checks": {"store": "misconfigured"}, "problem": problem}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
 

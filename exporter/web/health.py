@@ -7,15 +7,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
+
+from exporter.web.errors import error_middleware
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Returns when the part works; raises with a short, secret-free message when it does not."""
 
 CHECK_TIMEOUT_SECONDS: Final = 2.0
 MAX_PROBLEM_CHARS: Final = 200
+ROUTES_HINT: Final = "this port serves GET /metrics, /health and /ready"
 
 
 async def _run_check(check: ReadinessCheck, limit_seconds: float) -> str | None:
@@ -27,25 +29,6 @@ async def _run_check(check: ReadinessCheck, limit_seconds: float) -> str | None:
     except Exception as exc:  # any failure means not ready; the text says which
         return (str(exc) or type(exc).__name__)[:MAX_PROBLEM_CHARS]
     return None
-
-
-@web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unknown paths and methods get a JSON answer naming what this port serves."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        body = {
-            "error": exc.reason.lower().replace(" ", "_"),
-            "message": f"{exc.reason}: this port serves GET /metrics, /health and /ready.",
-        }
-        return web.json_response(body, status=exc.status, headers=_kept(exc))
-
-
-def _kept(exc: web.HTTPException) -> dict[str, str]:
-    return {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
 
 
 def make_health_app(
@@ -71,7 +54,7 @@ def make_health_app(
             return web.json_response({"status": "not_ready", "failing": failing}, status=503)
         return web.json_response({"status": "ready"})
 
-    app = web.Application(middlewares=[_json_errors])
+    app = web.Application(middlewares=[error_middleware(ROUTES_HINT)])
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)

@@ -51,7 +51,10 @@ _TYPE_STATS: dict[str, Any] = {
 
 _ERROR: dict[str, Any] = {
     "type": "object",
+    "description": "Every error of both HTTP servers, as application/json; charset=utf-8 (codes "
+    "and statuses: docs/operations.md, 'HTTP errors and limits').",
     "required": ["error", "message"],
+    "additionalProperties": False,
     "properties": {
         "error": {"type": "string", "description": "A stable snake_case code."},
         "message": {"type": "string", "description": "What went wrong, for a person."},
@@ -66,8 +69,13 @@ _HEALTH: dict[str, Any] = {
         "version": {"type": "string"},
         "checks": {
             "type": "object",
-            "description": "Each dependency and whether it answered.",
-            "additionalProperties": {"enum": ["ok", "failing"]},
+            "description": "Each dependency: ok; failing (down, retry); misconfigured (it "
+            "refuses this server's configuration, such as a database number or password).",
+            "additionalProperties": {"enum": ["ok", "failing", "misconfigured"]},
+        },
+        "problem": {
+            "type": "string",
+            "description": "With misconfigured: what to fix, never a secret.",
         },
     },
 }

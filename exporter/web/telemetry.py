@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,11 +9,11 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter import __version__
+from exporter.metrics import register_build_info
 from exporter.store import Snapshot
 
 UNMATCHED: Final = "unmatched"
@@ -45,12 +44,7 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
         ["route", "method"],
         registry=registry,
     )
-    Gauge(
-        "exporter_build_info",
-        "Always 1; the labels name the running version.",
-        ["version", "python"],
-        registry=registry,
-    ).labels(__version__, platform.python_version()).set(1)
+    register_build_info(registry)
     totals = StoreTotalsCollector()
     registry.register(totals)
     return ApiMetrics(requests=requests, duration=duration, totals=totals)

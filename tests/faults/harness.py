@@ -20,7 +20,7 @@ from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
 from tests.integration.processing.processor_support import queue_depth, send
-from tests.servers import AWS_TEST_ENV, free_port, wait_until
+from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready
 
 
 def sqs_client(endpoint: str) -> SQSClient:
@@ -42,13 +42,13 @@ class Exporter:
     def start(self) -> None:
         """Start the process and wait until it is ready (a processor has found its queues)."""
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [sys.executable, "-m", "exporter", self.role],
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._ready, timeout=30, message=f"{self.role} ready on {self.port}")
+        wait_ready(self.process, self._ready, message=f"{self.role} ready on {self.port}")
 
     def _ready(self) -> bool:
         assert self.process is not None

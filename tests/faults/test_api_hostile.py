@@ -117,6 +117,27 @@ def test_huge_headers_and_bodies_are_refused_without_a_5xx(api: Exporter) -> Non
     assert status == 200
 
 
+def test_an_oversized_token_header_never_reaches_the_log(api: Exporter) -> None:
+    """A 9 KiB Authorization header holding the admin token is a 431 with a fixed message, logged
+    as one WARNING line on exporter.http with no traceback and no byte of the header."""
+    marker = "fault-suite-token" + "q" * 9000
+    before = api.log.read_text(errors="replace") if api.log.exists() else ""
+    head, _, body = _raw(
+        api.port,
+        f"GET /stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {marker}\r\n\r\n".encode(),
+    ).partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"431", head
+    assert b"qqqq" not in body
+    assert json.loads(body)["error"] == "header_too_large"
+    status, _ = _request(api.port, "GET", "/health")  # a line logged after ours: ours is flushed
+    assert status == 200
+    new = api.log.read_text(errors="replace")[len(before) :]
+    assert "fault-suite-token" not in new
+    assert "Traceback" not in new
+    refused = [json.loads(line) for line in new.splitlines() if "refused a malformed" in line]
+    assert [(r["level"], r["logger"]) for r in refused] == [("warning", "exporter.http")], new
+
+
 @pytest.mark.parametrize(
     "authorization",
     [

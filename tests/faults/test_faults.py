@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from decimal import Decimal
 
+import pytest
+
 from tests.faults.harness import (
     Stack,
     assert_dead_lettered,
@@ -21,7 +23,7 @@ from tests.faults.harness import (
 )
 from tests.faults.proxy import TcpProxy
 from tests.faults.traffic import Traffic, make_traffic
-from tests.servers import MotoServer, RedisServer, wait_until
+from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
 
 
 def _with_quick_redelivery(stack: Stack) -> None:
@@ -100,7 +102,7 @@ def test_sigkilled_processors_lose_and_double_nothing(stack: Stack) -> None:
         victim = rng.choice(stack.processors)
         victim.kill()
         victim.restart()
-    sender.join(timeout=120)
+    sender.join(timeout=scaled(120))
     assert_exact(traffic, _settle(stack, traffic))
     _, dlq = _queue_urls(stack)
     found = drain_dead_letters_in_full(sqs_client(stack.sqs_endpoint), dlq)
@@ -124,13 +126,21 @@ def test_redis_killed_mid_stream_loses_nothing(
     ports = [p.port for p in stack.processors]
     wait_until(lambda: not any(_ready(port) for port in ports), timeout=30, message="not ready")
     fresh_redis_server.start()
-    sender.join(timeout=120)
+    sender.join(timeout=scaled(120))
     assert_exact(traffic, _settle(stack, traffic))
     for processor in stack.processors:
         assert processor.process is not None
         assert processor.process.poll() is None, processor.tail()
 
 
+# The outage test's own waits at their limits: three processes starting, the first quarter
+# processed, the outage, the sender, and settling. pytest's limit is above their sum, so a wait
+# that runs out fails with its own message instead of a bare timeout.
+_OUTAGE_SECONDS = 10
+_OUTAGE_WAITS = 3 * STARTUP_TIMEOUT_SECONDS + 120 + _OUTAGE_SECONDS + 120 + 180
+
+
+@pytest.mark.timeout(_OUTAGE_WAITS + 60)
 def test_sqs_outage_of_ten_seconds_recovers_by_itself(
     stack: Stack, moto_server: MotoServer
 ) -> None:
@@ -145,9 +155,9 @@ def test_sqs_outage_of_ten_seconds_recovers_by_itself(
     sender = _send_in_background(stack, traffic)  # the test itself talks to moto directly
     _wait_processed(stack, traffic.valid_events // 4)
     proxy.cut()
-    time.sleep(10)  # the outage itself
+    time.sleep(_OUTAGE_SECONDS)  # the outage itself
     proxy.start()
-    sender.join(timeout=120)
+    sender.join(timeout=scaled(120))
     assert_exact(traffic, _settle(stack, traffic))
     for processor in stack.processors:
         assert processor.process is not None
@@ -165,11 +175,11 @@ def test_sigterm_under_load_drains_and_exits_zero(stack: Stack) -> None:
     sender = _send_in_background(stack, traffic)
     _wait_processed(stack, traffic.valid_events // 3)
     started = time.monotonic()
-    code = stack.processors[0].terminate(timeout=30)
+    code = stack.processors[0].terminate(timeout=scaled(30))
     elapsed = time.monotonic() - started
     assert code == 0, stack.processors[0].tail()
     assert elapsed < 10 + 5, f"took {elapsed:.1f}s to drain"
-    sender.join(timeout=120)
+    sender.join(timeout=scaled(120))
     assert_exact(traffic, _settle(stack, traffic))
     _, dlq = _queue_urls(stack)
     assert_dead_lettered(

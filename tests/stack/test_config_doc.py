@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from exporter.settings import Settings
+from tests.servers import scaled
 from tests.stack.files import ROOT
 
 SCRIPT = ROOT / "scripts" / "gen_config_doc.py"
@@ -20,7 +21,7 @@ def test_configuration_doc_is_current() -> None:
         text=True,
         check=False,
         cwd=ROOT,
-        timeout=60,
+        timeout=scaled(60),
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

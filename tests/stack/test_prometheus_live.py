@@ -32,10 +32,12 @@ import yaml
 
 from tests.servers import (
     AWS_TEST_ENV,
+    STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
     require_binary,
+    start_process,
     wait_until,
 )
 from tests.stack.files import ALERTS, PROMETHEUS_CONFIG, alert_rules, dashboard, dashboard_targets
@@ -80,7 +82,7 @@ class _Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = start_process(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.running.append((name, process))
         return process
 
@@ -217,8 +219,15 @@ def fixture_live_stack(
             return "exporter_events_processed_total{" in metrics_of(port)
 
         for port in metrics_ports:
-            wait_until(partial(processed, port), timeout=45, message=f"events on :{port}")
-        wait_until(lambda: _fetch(f"{stack.prometheus_url}/-/ready")[0] == 200, timeout=20)
+            wait_until(
+                partial(processed, port),
+                timeout=STARTUP_TIMEOUT_SECONDS,
+                message=f"events on :{port}",
+            )
+        wait_until(
+            lambda: _fetch(f"{stack.prometheus_url}/-/ready")[0] == 200,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+        )
 
         # A Redis outage while events keep coming: processors count it and recover by themselves.
         redis.kill()

@@ -11,11 +11,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.web.api_support import add, event, redis_store, unique_prefix
-from tests.servers import RedisServer, free_port, wait_until
+from tests.servers import RedisServer, free_port, scaled, start_process, wait_ready
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 TOKEN = "cli-admin-token-xyz"
@@ -24,7 +25,7 @@ TOKEN = "cli-admin-token-xyz"
 class ApiProcess:
     """One `exporter api` subprocess on a free port."""
 
-    def __init__(self, redis_url: str, prefix: str) -> None:
+    def __init__(self, redis_url: str, prefix: str, *, health: int = 200) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -32,7 +33,7 @@ class ApiProcess:
             "EXPORTER_LOG_FORMAT": "json",
             "EXPORTER_API_PORT": "1",  # the flag below must win over the environment
         }
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [
                 EXPORTER, "api",
                 "--api-host", "127.0.0.1",
@@ -44,7 +45,7 @@ class ApiProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )  # fmt: skip
-        wait_until(lambda: self.get("/health")[0] == 200, timeout=20, message="exporter api")
+        wait_ready(self.process, lambda: self.get("/health")[0] == health, message="exporter api")
 
     def get(self, path: str, method: str = "GET", token: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
@@ -116,9 +117,60 @@ def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServe
         env={**os.environ, "REDIS_URL": redis_server.url, "EXPORTER_LOG_FORMAT": "text"},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         check=False,
     )
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{api.port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _logged(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def test_a_database_index_out_of_range_is_told_apart_from_an_outage(
+    redis_server: RedisServer,
+) -> None:
+    """REDIS_URL naming database 99 (Redis has 16): the start-up log names the store and says
+    it refuses the configuration; /health says misconfigured with the fix, /stats says retrying
+    will not help."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/99"
+    api = ApiProcess(url, unique_prefix(), health=503)
+    try:
+        health = json.loads(api.get("/health")[1])
+        stats_status, stats_body = api.get("/stats")
+    finally:
+        code, stderr = api.stop(signal.SIGTERM)
+    assert code == 0
+    assert health["checks"] == {"store": "misconfigured"}
+    assert "database number in REDIS_URL does not exist" in health["problem"]
+    assert stats_status == 503
+    assert json.loads(stats_body)["error"] == "store_misconfigured"
+    logged = _logged(stderr)
+    listening = next(r for r in logged if r["message"] == "stats API listening")
+    assert listening["store"] == url
+    refusals = [r for r in logged if r["message"].startswith("Redis refuses this configuration")]
+    assert [r["level"] for r in refusals] == ["error"]
+
+
+def test_an_unreachable_redis_is_named_redacted_and_called_an_outage() -> None:
+    """A Redis that does not answer: the log names it with the password hidden and calls it not
+    reachable yet; /health says failing (an outage), not misconfigured."""
+    password = "hunter2-not-for-logs"
+    url = f"redis://:{password}@127.0.0.1:{free_port()}/0"
+    api = ApiProcess(url, unique_prefix(), health=503)
+    try:
+        health = json.loads(api.get("/health")[1])
+        stats = json.loads(api.get("/stats")[1])
+    finally:
+        code, stderr = api.stop(signal.SIGTERM)
+    assert code == 0
+    assert health["checks"] == {"store": "failing"}
+    assert "problem" not in health
+    assert stats["error"] == "store_unavailable"
+    assert password not in stderr
+    logged = _logged(stderr)
+    listening = next(r for r in logged if r["message"] == "stats API listening")
+    assert listening["store"] == url.replace(password, "***")
+    assert any(r["message"].startswith("Redis is not reachable yet") for r in logged)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import scaled
+
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
 
@@ -25,7 +27,7 @@ def test_an_unusable_redis_url_is_one_line_and_exit_2(command: str, url: str, pr
         env={**os.environ, "REDIS_URL": url, "EXPORTER_API_PORT": "0"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert result.returncode == 2, result.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,10 +18,19 @@ import pytest
 import redis
 
 from tests.integration.web.api_support import unique_prefix
-from tests.servers import RedisServer, free_port, wait_until
+from tests.servers import (
+    STARTUP_TIMEOUT_SECONDS,
+    RedisServer,
+    free_port,
+    require_binary,
+    scaled,
+    start_process,
+    wait_until,
+)
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 STOP_TIMEOUT_SECONDS = 15
+DEFAULT_REDIS_PORT = 6379
 
 
 class Demo:
@@ -27,23 +38,26 @@ class Demo:
 
     def __init__(
         self,
-        redis_url: str,
+        redis_url: str | None,
         *,
         env: dict[str, str] | None = None,
         prefix: str | None = "unique",
+        rate: str = "50",
     ) -> None:
         self.api_port = free_port()
         self.metrics_port = free_port()
-        self.process = subprocess.Popen(
+        # No REDIS_URL at all when `redis_url` is None: neither in the environment nor a flag.
+        inherited = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        self.process = start_process(
             [
                 EXPORTER, "demo",
                 "--api-port", str(self.api_port),
                 "--metrics-port", str(self.metrics_port),
-                "--redis-url", redis_url,
-                "--rate", "50",
+                *(["--redis-url", redis_url] if redis_url is not None else []),
+                "--rate", rate,
                 *(["--redis-prefix", unique_prefix()] if prefix else []),
             ],
-            env={**os.environ, "EXPORTER_LOG_FORMAT": "json", **(env or {})},
+            env={**inherited, "EXPORTER_LOG_FORMAT": "json", **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -92,7 +106,11 @@ def counted(stats: list[dict[str, Any]]) -> int:
 def test_stats_fill_up_and_ctrl_c_stops_everything(demo: Demo, redis_server: RedisServer) -> None:
     """Traffic flows end to end (/stats grows, both /metrics answer) and SIGINT exits 0 quickly."""
     del redis_server  # only to skip this test where redis-server is missing
-    wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+    wait_until(
+        lambda: counted(demo.stats()) > 0,
+        timeout=STARTUP_TIMEOUT_SECONDS,
+        message="the first totals",
+    )
     first = counted(demo.stats())
     wait_until(lambda: counted(demo.stats()) > first, timeout=30, message="totals to grow")
     stats = demo.stats()
@@ -118,12 +136,16 @@ def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisSe
     client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
     demo = Demo(redis_server.url, prefix=None)
     try:
-        wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+        wait_until(
+            lambda: counted(demo.stats()) > 0,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            message="the first totals",
+        )
         code, out, _ = demo.interrupt()
     finally:
         demo.kill()
     assert code == 0
-    assert f"Redis at {redis_server.url} (REDIS_URL), keys under 'exporter-demo'" in out
+    assert f"Redis at {redis_server.url} (REDIS_URL), keys under 'exporter-demo': empty" in out
     assert client.exists("{exporter-demo}:totals")
     client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
     client.close()
@@ -138,7 +160,11 @@ def test_without_redis_it_falls_back_to_memory_and_says_so(
     url = dead_redis_url.replace("redis://", f"redis://:{password}@")
     demo = Demo(url, env={"PATH": str(tmp_path)})
     try:
-        wait_until(lambda: counted(demo.stats()) > 0, timeout=30, message="the first totals")
+        wait_until(
+            lambda: counted(demo.stats()) > 0,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            message="the first totals",
+        )
         code, out, err = demo.interrupt()
     finally:
         demo.kill()
@@ -158,7 +184,7 @@ def test_a_private_redis_server_that_fails_is_one_line_and_exit_1(
     fake.chmod(0o755)
     demo = Demo(dead_redis_url, env={"PATH": str(tmp_path)})
     try:
-        _, err = demo.process.communicate(timeout=30)
+        _, err = demo.process.communicate(timeout=scaled(30))
     finally:
         demo.kill()
     assert demo.process.returncode == 1
@@ -177,9 +203,141 @@ def test_without_moto_it_says_how_to_install_it(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         check=False,
     )
     assert result.returncode == 2
     assert "uv sync --extra demo" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_with_redis_url_set_it_says_it_continues_the_totals_there(
+    redis_server: RedisServer,
+) -> None:
+    """REDIS_URL set and holding demo totals: the banner says the demo continues them, with how
+    many types and events."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    client.hset(
+        "{exporter-demo}:totals",
+        mapping={
+            "count:keep": 1234,
+            "units:keep": 5,
+            "frac:keep": 0,
+            "count:b": 1,
+            "units:b": 1,
+            "frac:b": 0,
+        },
+    )
+    client.sadd("{exporter-demo}:types", "keep", "b")
+    demo = Demo(None, env={"REDIS_URL": redis_server.url}, prefix=None, rate="0")
+    try:
+        wait_until(
+            lambda: counted(demo.stats()) == 1235,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            message="the API",
+        )
+        code, out, _ = demo.interrupt()
+    finally:
+        demo.kill()
+        client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+        client.close()
+    assert code == 0
+    assert "(REDIS_URL), keys under 'exporter-demo': continuing 2 types, 1,235 events" in out
+
+
+def _answers_on(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_without_redis_url_no_redis_of_yours_is_touched_and_nothing_is_left(
+    tmp_path: Path,
+) -> None:
+    """REDIS_URL unset (no variable, no flag): the demo uses a private redis-server and says why,
+    leaves neither it nor its files behind, and writes nothing to a Redis on localhost:6379 (checked
+    with one of the test's own there when the port is free)."""
+    require_binary("redis-server")
+    local: RedisServer | None = None
+    if not _answers_on(DEFAULT_REDIS_PORT):
+        local = RedisServer(tmp_path / "local")
+        local.port = DEFAULT_REDIS_PORT
+        local.start()
+    demo_tmp = tmp_path / "demo-tmp"
+    demo_tmp.mkdir()
+    keys: list[bytes | str] = []
+    try:
+        demo = Demo(None, env={"TMPDIR": str(demo_tmp)}, prefix=None)
+        try:
+            wait_until(
+                lambda: counted(demo.stats()) > 0,
+                timeout=STARTUP_TIMEOUT_SECONDS,
+                message="the first totals",
+            )
+            code, out, err = demo.interrupt()
+        finally:
+            demo.kill()
+        if local is not None:
+            client = redis.Redis(port=DEFAULT_REDIS_PORT)
+            keys = client.keys("*")
+            client.close()
+    finally:
+        if local is not None:
+            local.stop()
+    assert code == 0, err
+    assert keys == []
+    assert "REDIS_URL is not set, so no Redis of yours is touched" in out
+    private = re.search(r"private redis-server at redis://127\.0\.0\.1:(\d+)/0", out)
+    assert private is not None, out
+    assert not _answers_on(int(private.group(1))), "the private redis-server outlived the demo"
+    assert list(demo_tmp.iterdir()) == []
+
+
+def _banner_command(out: str, label: str) -> str:
+    for line in out.splitlines():
+        if line.strip().startswith(label):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {label!r} line in the banner:\n{out}")
+
+
+def test_the_banner_commands_work_as_printed(dead_redis_url: str) -> None:
+    """The banner's `produce` and `dlq peek` lines, pasted into a shell without AWS credentials,
+    send events the demo counts and show the malformed ones it dead-lettered."""
+    demo = Demo(dead_redis_url, rate="0")
+    shell_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    shell_env |= {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull}
+    try:
+        wait_until(lambda: demo.stats() == [], timeout=STARTUP_TIMEOUT_SECONDS, message="the API")
+        out = ""
+        assert demo.process.stdout is not None
+        while "see dead letters" not in out:
+            out += demo.process.stdout.readline()
+        sent = subprocess.run(
+            ["bash", "-c", _banner_command(out, "send events")],
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        summary = re.search(r"sent 25, of which malformed (\d+)", sent.stdout)
+        assert summary is not None, sent.stdout
+        malformed = int(summary.group(1))
+        wait_until(
+            lambda: counted(demo.stats()) == 25 - malformed, timeout=60, message="25 events counted"
+        )
+        peeked = subprocess.run(
+            ["bash", "-c", _banner_command(out, "see dead letters")],
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            check=False,
+        )
+    finally:
+        demo.kill()
+    assert peeked.returncode == 0, peeked.stderr
+    assert f"{malformed} message(s) in the dead-letter queue shown" in peeked.stderr
+    assert len(peeked.stdout.splitlines()) == malformed

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from exporter.events import InvalidEvent, parse_event
 from exporter.tools.producer import SendSummary
+from tests.servers import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
@@ -34,7 +36,7 @@ def produce(
         input=stdin,
         capture_output=True,
         env=env,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 
@@ -157,3 +159,32 @@ def test_the_body_of_malformed_events_really_breaks_the_contract(
     for body in drain(sqs_endpoint, queue_url):
         with pytest.raises(InvalidEvent):
             parse_event(body)
+
+
+def test_missing_credentials_are_named_at_once(queue_url: str, sqs_endpoint: str) -> None:
+    """Without any AWS credentials, produce exits 2 within seconds saying credentials are missing
+    and that any value works for an emulator (not "cannot reach SQS")."""
+    del queue_url
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        # The developer's own ~/.aws must not answer for the test.
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [EXPORTER, "produce", "--aws-endpoint-url", sqs_endpoint, "--count", "25"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=scaled(60),
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    assert "no AWS credentials found" in result.stderr
+    assert "accepts any values" in result.stderr
+    assert "cannot reach SQS" not in result.stderr
+    assert "Traceback" not in result.stderr
+    # Most of this is starting Python; the metadata-service probe is skipped for an emulator.
+    assert elapsed < scaled(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -75,3 +76,21 @@ def test_a_missing_dead_letter_queue_is_a_clear_error(
     assert main(["dlq", "peek", "--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]) == 2
     assert f"{name}-dlq" in capsys.readouterr().err
     assert "QueueUrls" not in sqs_client(sqs_endpoint).list_queues(QueueNamePrefix=name)
+
+
+def test_the_missing_queue_advice_names_only_what_dlq_accepts(
+    sqs_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dlq peek --sqs-queue-name nope` advises nothing dlq rejects: no --create-queues, and every
+    flag the advice names is one of dlq's own."""
+    assert (
+        main(["dlq", "peek", "--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", "nope"]) == 2
+    )
+    advice = capsys.readouterr().err
+    assert "create-queues" not in advice.lower()
+    assert "EXPORTER_CREATE_QUEUES" not in advice
+    with pytest.raises(SystemExit):
+        main(["dlq", "--help"])
+    accepted = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().out))
+    named = set(re.findall(r"--[a-z][a-z-]+", advice))
+    assert named <= accepted, named - accepted

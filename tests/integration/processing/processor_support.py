@@ -18,7 +18,7 @@ from exporter.cli.wiring import run_processor
 from exporter.settings import Settings
 from exporter.sqs.batches import MAX_BATCH, sort_failures
 from exporter.store import Store
-from tests.servers import free_port
+from tests.servers import free_port, scaled, wait_limit
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -122,7 +122,9 @@ async def eventually(
     within: float = 15.0,
     message: str = "condition",
 ) -> None:
-    """Poll `condition` (sync or async) without blocking the loop; fail after `within` seconds."""
+    """Poll `condition` (sync or async) without blocking the loop; fail after `within` seconds
+    (scaled for the machine, and before the test's own timeout)."""
+    within = wait_limit(within)
     deadline = time.monotonic() + within
     while True:
         result = condition()
@@ -131,7 +133,7 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within}s waiting for {message}")
+            raise TimeoutError(f"timed out after {within:.1f}s waiting for {message}")
         await asyncio.sleep(0.05)
 
 
@@ -171,7 +173,7 @@ async def running_processor(settings: Settings, store: Store) -> AsyncIterator[R
         yield running
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=30)
+        await asyncio.wait_for(task, timeout=scaled(30))
 
 
 def event_json(body: str) -> dict[str, Any]:

@@ -30,7 +30,15 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
-from tests.servers import MotoServer, RedisServer, free_port, wait_until
+from tests.servers import (
+    STARTUP_TIMEOUT_SECONDS,
+    MotoServer,
+    RedisServer,
+    free_port,
+    scaled,
+    start_process,
+    wait_until,
+)
 
 
 class ProcessorProcess:
@@ -58,7 +66,7 @@ class ProcessorProcess:
     def start(self) -> ProcessorProcess:
         """Start, without waiting."""
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
+            self.process = start_process(
                 [sys.executable, "-m", *self.command],
                 env=self.env,
                 stdout=log,
@@ -144,7 +152,7 @@ def test_sigkill_between_store_and_delete_loses_and_doubles_nothing(
         command=("tests.integration.processing.pausing_processor", str(marker)),
     ).start()
     processes.append(doomed)
-    wait_until(doomed.ready, timeout=30, message="first processor ready")
+    wait_until(doomed.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="first processor ready")
     client = sqs_client(sqs_endpoint)
     queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
     # Without ids, so the identity is the MessageId: the redelivery path, not the producer one.
@@ -183,14 +191,14 @@ def test_sigterm_drains_and_exits_zero(
         admin.flushall()
     process = ProcessorProcess(tmp_path, base_env(redis_server.url, sqs_endpoint, queue)).start()
     processes.append(process)
-    wait_until(process.ready, timeout=30, message="processor ready")
+    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
     client = sqs_client(sqs_endpoint)
     queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
     send(client, queue_url, [event_body("signup", "1") for _ in range(30)])
     wait_until(lambda: process.metric("exporter_messages_received_total") > 0, timeout=20)
     assert process.process is not None
     process.process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=scaled(30)) == 0
     lines = [
         json.loads(line) for line in process.log.read_text().splitlines() if line.startswith("{")
     ]
@@ -210,7 +218,7 @@ def test_missing_queue_without_create_queues_exits_with_a_clear_message(
     }
     process = ProcessorProcess(tmp_path, env).start()
     processes.append(process)
-    assert process.wait(timeout=30) == 2
+    assert process.wait(timeout=scaled(30)) == 2
     output = process.log.read_text()
     assert "does not exist" in output
     assert "Traceback" not in output
@@ -315,5 +323,5 @@ async def test_unreachable_sqs_is_retried_until_it_answers(
         )
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=30)
+        await asyncio.wait_for(task, timeout=scaled(30))
         moto.stop()

@@ -73,7 +73,7 @@ async def test_unknown_routes_and_methods_are_json(
     async with api_client(store) as client:
         response = await client.request(method, path)
         assert response.status == status
-        assert response.content_type == "application/json"
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
         assert_json_error(await response.json(), error)
         if status == 405:
             assert "GET" in response.headers["Allow"]

@@ -32,7 +32,8 @@ async def test_stats_lists_every_type_sorted_with_exact_totals(store: Store) -> 
     async with api_client(store) as client:
         response = await client.get("/stats")
         assert response.status == 200
-        assert response.content_type == "application/json"
+        # The same type, charset included, as every other JSON answer of the API.
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
         body = await response.json()
     assert [item["type"] for item in body] == ["added-to-basket", "pageview", "purchase"]
     purchase = body[2]

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+from tests.servers import scaled
 
 
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +78,7 @@ def test_cli_reports_bad_configuration_in_one_line() -> None:
         env={"EXPORTER_API_PORT": "eighty", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert result.returncode == 2
