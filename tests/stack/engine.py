@@ -44,11 +44,17 @@ def seconds(base: float) -> float:
 
 
 def _run(
-    command: list[str], timeout: float, check: bool = True
+    command: list[str], timeout: float, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=None if env is None else {**os.environ, **env},
         )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"`{' '.join(command)}` did not finish within {timeout:.0f} s") from exc
@@ -64,13 +70,14 @@ class Engine:
 
     name: str  # "docker" or "podman": the command for ps, exec, inspect, kill, rm
     compose_command: tuple[str, ...]
+    compose_env: tuple[tuple[str, str], ...] = ()
 
     def compose(
         self, *args: str, timeout: float, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run a compose subcommand on the repository's compose file, in the test's project."""
         command = [*self.compose_command, "-f", str(COMPOSE), "-p", PROJECT, *args]
-        return _run(command, timeout, check)
+        return _run(command, timeout, check, dict(self.compose_env))
 
     def run(
         self, *args: str, timeout: float = 60, check: bool = True
@@ -155,5 +162,7 @@ def detect() -> Engine | str:
         elif not _works(["podman", "info"]):
             reasons.append("podman is installed but `podman info` fails")
         else:
-            return Engine("podman", (compose,))
+            # podman builds OCI images by default, which drop the Dockerfile's HEALTHCHECK;
+            # Docker's image format keeps it, as `docker build` does.
+            return Engine("podman", (compose,), (("BUILDAH_FORMAT", "docker"),))
     return "no container engine for the compose stack: " + "; ".join(reasons)

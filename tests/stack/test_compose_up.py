@@ -17,7 +17,7 @@ import pytest
 from tests.stack.conftest import Stack
 from tests.stack.engine import seconds
 from tests.stack.probes import Totals, instant, prometheus, stats, targets, wait_for
-from tests.stack_files import alert_rules, compose_services
+from tests.stack_files import EXPORTER_IMAGE, alert_rules, compose_services
 
 # Bring-up (image build included) happens in the first test's setup.
 pytestmark = pytest.mark.timeout(int(seconds(1800)), method="signal")
@@ -120,6 +120,15 @@ def test_every_healthcheck_passes_when_run_by_hand(stack: Stack) -> None:
                 return result.returncode == 0, f"exit {result.returncode}: {result.stdout}"
 
             wait_for(f"{container}'s healthcheck {argv} to pass", passes, 90)
+
+
+def test_the_image_declares_the_healthcheck_compose_runs(stack: Stack) -> None:
+    """The built image carries the Dockerfile's HEALTHCHECK, the command compose also declares."""
+    image = json.loads(stack.engine.run("image", "inspect", EXPORTER_IMAGE).stdout)[0]
+    # Docker keeps it in Config, podman at the top level.
+    declared = image.get("Healthcheck") or (image.get("Config") or {}).get("Healthcheck") or {}
+    expected = compose_services()["api"]["healthcheck"]["test"]
+    assert declared.get("Test") == expected, f"{EXPORTER_IMAGE} healthcheck: {declared}"
 
 
 def test_stats_fill_from_the_producers_traffic(stack: Stack) -> None:
