@@ -241,6 +241,7 @@ def test_killing_a_processor_while_traffic_flows_leaves_the_totals_exact(stack: 
             120,
         )
         victim = stack.engine.containers("processor")[-1]
+        assert producer.poll() is None, "the test's producer finished before the kill: send more"
         stack.engine.run("kill", victim)  # SIGKILL: no graceful shutdown, batches in flight
         out, err = producer.communicate(timeout=seconds(180))
     finally:
