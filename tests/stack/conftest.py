@@ -13,8 +13,8 @@ import pytest
 
 from tests.servers import IN_CI
 from tests.stack.engine import PROJECT, Engine, StackError, detect, seconds
+from tests.stack.files import compose_services
 from tests.stack.probes import API, PROMETHEUS, get_json, port_is_free, wait_for
-from tests.stack_files import compose_services
 
 # What the checks need; the other services (Grafana; the tracing profile) come up when their
 # images are on the machine, and are named as left out otherwise.

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from tests.stack_files import COMPOSE, ROOT
+from tests.stack.files import COMPOSE, ROOT
 
 # A project name of the test's own: a developer's own `docker compose up` (project
 # sqs-metrics-exporter) is never touched, and whatever the test starts carries this label.

@@ -16,8 +16,8 @@ import pytest
 
 from tests.stack.conftest import Stack
 from tests.stack.engine import seconds
+from tests.stack.files import EXPORTER_IMAGE, alert_rules, compose_services
 from tests.stack.probes import Totals, instant, prometheus, stats, targets, wait_for
-from tests.stack_files import EXPORTER_IMAGE, alert_rules, compose_services
 
 # Bring-up (image build included) happens in the first test's setup.
 pytestmark = pytest.mark.timeout(int(seconds(1800)), method="signal")
