@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -13,7 +14,7 @@ from exporter.cli.redis_url import redis_url_checked
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
@@ -91,7 +92,9 @@ async def run_processor(
 
     try:
         try:
-            source = await SqsSource.open(sqs_config(settings), on_error=count_sqs_error, stop=stop)
+            source = await SqsSource.open(
+                sqs_config(settings), on_error=count_sqs_error, stop=stop, environ=os.environ
+            )
         except SourceUnavailable:
             return  # stopped before SQS ever answered
         processor = Processor(
