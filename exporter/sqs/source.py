@@ -34,7 +34,7 @@ from exporter.sqs.messages import (
     SourceUnavailable,
 )
 from exporter.sqs.queues import resolve_queues
-from exporter.sqs.wire import SqsClient, endpoint_for
+from exporter.sqs.wire import SqsClient
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,11 @@ class SqsSource:
             credentials = await find_credentials(environ or {})
         except SqsFailure as exc:
             raise classify(exc, "credentials") from exc
-        client = SqsClient(
-            endpoint_for(config.region, config.endpoint_url),
-            config.region,
-            credentials,
+        client = SqsClient.connect(
+            region=config.region,
+            endpoint_url=config.endpoint_url,
+            credentials=credentials,
+            environ=environ or {},
             # Each poller holds one connection for its long poll; visibility changes, deletes
             # and depth polls need a few more at the same time.
             pool=2 * config.pollers + 4,

@@ -9,24 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from exporter import __version__
 from exporter.retry import Backoff
 from exporter.sqs.credentials import CredentialSource
 from exporter.sqs.errors import SqsError, SqsUnreachable
 from exporter.sqs.sigv4 import Signer
+from exporter.sqs.transport import Transport, make_transport
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 ATTEMPTS: Final = 3  # as botocore's "standard" retry mode: the first try and two retries
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+USER_AGENT: Final = f"sqs-metrics-exporter/{__version__}"
 
 
 def endpoint_for(region: str, endpoint_url: str | None) -> str:
@@ -48,7 +49,7 @@ def _host_header(url: str) -> tuple[str, str]:
     return host, parts.path or "/"
 
 
-def _error_from(status: int, headers: Any, body: bytes) -> SqsError:
+def _error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError:
     """The error an answer carries; the query-protocol code when SQS gives it, as boto3 reports."""
     try:
         document = json.loads(body)
@@ -64,16 +65,14 @@ def _error_from(status: int, headers: Any, body: bytes) -> SqsError:
 
 @dataclass(slots=True)
 class SqsClient:
-    """Calls SQS operations by name with a JSON payload; one session, a bounded connection pool."""
+    """Calls SQS operations by name with a JSON payload, over a transport of bounded connections."""
 
     endpoint: str
     region: str
     credentials: CredentialSource
-    pool: int = 10
-    connect_timeout: float = 5
+    transport: Transport
     read_timeout: float = 15
     attempts: int = ATTEMPTS
-    _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
     _signer: Signer = field(init=False, repr=False)
     _host: str = field(init=False, repr=False)
     _path: str = field(init=False, repr=False)
@@ -82,24 +81,27 @@ class SqsClient:
         self._host, self._path = _host_header(self.endpoint)
         self._signer = Signer(self.region, "sqs")
 
-    def _session_now(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the running loop, as aiohttp requires.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.pool),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            )
-        return self._session
+    @classmethod
+    def connect(
+        cls,
+        *,
+        region: str,
+        endpoint_url: str | None,
+        credentials: CredentialSource,
+        environ: Mapping[str, str],
+        pool: int = 10,
+        connect_timeout: float = 5,
+        read_timeout: float = 15,
+        attempts: int = ATTEMPTS,
+    ) -> SqsClient:
+        """A client of the region's endpoint (or `endpoint_url`); connections are made on use."""
+        endpoint = endpoint_for(region, endpoint_url)
+        transport = make_transport(endpoint, environ, limit=pool, connect_timeout=connect_timeout)
+        return cls(endpoint, region, credentials, transport, read_timeout, attempts)
 
     async def close(self) -> None:
         """Close the connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.transport.close()
 
     async def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The answer to `operation` (e.g. "ReceiveMessage"); transient failures tried again.
@@ -126,8 +128,8 @@ class SqsClient:
 
     async def _send(self, operation: str, body: bytes) -> dict[str, Any]:
         headers = {
-            "Content-Type": CONTENT_TYPE,
             "Host": self._host,
+            "Content-Type": CONTENT_TYPE,
             "X-Amz-Target": f"AmazonSQS.{operation}",
         }
         credentials = await self.credentials.current()
@@ -142,22 +144,18 @@ class SqsClient:
                 now=datetime.now(UTC),
             )
         )
-        headers["User-Agent"] = f"sqs-metrics-exporter/{__version__}"
+        headers["User-Agent"] = USER_AGENT
+        answer = await self.transport.post(headers, body, self.read_timeout)
+        if answer.status >= 300:
+            raise _error_from(answer.status, answer.headers, answer.body)
         try:
-            async with self._session_now().post(self.endpoint, data=body, headers=headers) as reply:
-                answer = await reply.read()
-                status = reply.status
-                reply_headers = reply.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SqsUnreachable(f"{type(exc).__name__}: {exc}") from exc
-        if status >= 300:
-            raise _error_from(status, reply_headers, answer)
-        try:
-            result = json.loads(answer) if answer else {}
+            result = json.loads(answer.body) if answer.body else {}
         except ValueError as exc:
-            raise SqsUnreachable(f"unreadable answer to {operation} (HTTP {status})") from exc
+            raise SqsUnreachable(
+                f"unreadable answer to {operation} (HTTP {answer.status})"
+            ) from exc
         if not isinstance(result, dict):
-            raise SqsUnreachable(f"unexpected answer to {operation} (HTTP {status})")
+            raise SqsUnreachable(f"unexpected answer to {operation} (HTTP {answer.status})")
         return result
 
 

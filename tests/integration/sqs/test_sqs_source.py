@@ -166,10 +166,11 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
     """Connection failures raise SourceUnavailable (retry later) and are counted per operation."""
     settings = config(f"http://127.0.0.1:{free_port()}")
     errors: list[str] = []
-    client = SqsClient(
-        settings.endpoint_url or "",
-        settings.region,
-        StaticCredentials(Credentials("testing", "testing")),
+    client = SqsClient.connect(
+        region=settings.region,
+        endpoint_url=settings.endpoint_url,
+        credentials=StaticCredentials(Credentials("testing", "testing")),
+        environ={},
         attempts=1,
     )
     source = SqsSource(
