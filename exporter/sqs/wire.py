@@ -49,7 +49,7 @@ def _host_header(url: str) -> tuple[str, str]:
     return host, parts.path or "/"
 
 
-def _error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError:
+def error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError:
     """The error an answer carries; the query-protocol code when SQS gives it, as boto3 reports."""
     try:
         document = json.loads(body)
@@ -147,7 +147,7 @@ class SqsClient:
         headers["User-Agent"] = USER_AGENT
         answer = await self.transport.post(headers, body, self.read_timeout)
         if answer.status >= 300:
-            raise _error_from(answer.status, answer.headers, answer.body)
+            raise error_from(answer.status, answer.headers, answer.body)
         try:
             result = json.loads(answer.body) if answer.body else {}
         except ValueError as exc:
@@ -159,4 +159,4 @@ class SqsClient:
         return result
 
 
-__all__ = ["SqsClient", "endpoint_for"]
+__all__ = ["SqsClient", "endpoint_for", "error_from"]

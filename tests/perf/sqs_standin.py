@@ -8,7 +8,7 @@ client's own cost and nothing of the server's.
 
 `GET /counts` tells what it served; `POST /faults {"fail_next": N, "status": 500}` makes the next N
 calls fail (the transient-error tests use it). A queue whose name starts with `missing` does not
-exist.
+exist, and the access key `refused` is refused.
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def make_app(state: StandIn) -> web.Application:
 
     async def call(request: web.Request) -> web.Response:
         state.counts.requests += 1
-        if "Authorization" not in request.headers:
+        authorization = request.headers.get("Authorization", "")
+        if not authorization:
             state.counts.unsigned += 1
         operation = request.headers.get("X-Amz-Target", "").removeprefix("AmazonSQS.")
         payload = json.loads(await request.read() or b"{}")
@@ -189,6 +190,12 @@ def make_app(state: StandIn) -> web.Application:
             state.fail_next -= 1
             state.counts.failed += 1
             status, reply = state.fail_status, {"__type": "InternalFailure", "message": "injected"}
+        elif "Credential=refused/" in authorization:
+            status = 403
+            reply = {
+                "__type": "com.amazon.coral.service#UnrecognizedClientException",
+                "message": "The security token included in the request is invalid.",
+            }
         elif operation not in operations:
             status, reply = 400, {"__type": "InvalidAction", "message": operation}
         elif _missing(payload):
