@@ -168,6 +168,7 @@ class Http1Pool:
     tls: bool
     limit: int = 10
     connect_timeout: float = 5.0
+    ca_file: str | None = None
     _idle: list[_Connection] = field(default_factory=list, init=False)
     _slots: asyncio.Semaphore | None = field(default=None, init=False)
     _ssl: ssl.SSLContext | None = field(default=None, init=False)
@@ -175,7 +176,7 @@ class Http1Pool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         if self.tls and self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            self._ssl = ssl.create_default_context(cafile=self.ca_file)
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _transport, connection = await loop.create_connection(

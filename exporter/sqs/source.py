@@ -118,11 +118,13 @@ class SqsSource:
             credentials = await find_credentials(environ or {})
         except SqsFailure as exc:
             raise classify(exc, "credentials") from exc
+        environ = environ or {}
         client = SqsClient.connect(
             region=config.region,
-            endpoint_url=config.endpoint_url,
+            # As botocore: the SQS-only variable applies when no endpoint is configured.
+            endpoint_url=config.endpoint_url or environ.get("AWS_ENDPOINT_URL_SQS"),
             credentials=credentials,
-            environ=environ or {},
+            environ=environ,
             # Each poller holds one connection for its long poll; visibility changes, deletes
             # and depth polls need a few more at the same time.
             pool=2 * config.pollers + 4,

@@ -6,6 +6,7 @@ endpoint reached through an HTTP(S) proxy, which the pool does not speak.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -58,13 +59,16 @@ class AiohttpTransport:
     proxy: str | None
     limit: int
     connect_timeout: float
+    ca_file: str | None = None
     _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
     async def post(self, headers: Mapping[str, str], body: bytes, within: float) -> Answer:
         """The answer, or SqsUnreachable."""
         if self._session is None:  # made inside the running loop, as aiohttp requires
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.limit),
+                connector=aiohttp.TCPConnector(
+                    limit=self.limit, ssl=ssl.create_default_context(cafile=self.ca_file)
+                ),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             )
@@ -101,13 +105,24 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
     return proxy
 
 
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA certificates to trust, as botocore picks them: AWS_CA_BUNDLE, else certifi's."""
+    if environ.get("AWS_CA_BUNDLE"):
+        return environ["AWS_CA_BUNDLE"]
+    try:
+        import certifi  # noqa: PLC0415 - optional, as for botocore; else the system's store
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
 def make_transport(
     url: str, environ: Mapping[str, str], *, limit: int, connect_timeout: float
 ) -> Transport:
     """The lean pool for `url`, or aiohttp when the environment names a proxy for it."""
     proxy = proxy_for(url, environ)
     if proxy is not None:
-        return AiohttpTransport(url, proxy, limit, connect_timeout)
+        return AiohttpTransport(url, proxy, limit, connect_timeout, ca_bundle(environ))
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     if parts.hostname is None:
@@ -118,6 +133,7 @@ def make_transport(
         tls,
         limit=limit,
         connect_timeout=connect_timeout,
+        ca_file=ca_bundle(environ) if tls else None,
     )
     return LeanTransport(pool, parts.path or "/")
 
@@ -126,6 +142,7 @@ __all__ = [
     "AiohttpTransport",
     "LeanTransport",
     "Transport",
+    "ca_bundle",
     "make_transport",
     "proxy_for",
 ]
