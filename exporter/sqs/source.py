@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -47,28 +48,30 @@ _DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
 }
 
 
-def _first_received(raw: Mapping[str, Any]) -> datetime | None:
-    stamp = raw.get("Attributes", {}).get("ApproximateFirstReceiveTimestamp")
-    if stamp is None or not stamp.isdigit():
-        return None
+@functools.lru_cache(maxsize=64)
+def _moment(stamp: str) -> datetime:
+    # The messages of one receive mostly share their first-receive millisecond.
     return datetime.fromtimestamp(int(stamp) / 1000, UTC)
 
 
 def to_message(raw: Mapping[str, Any]) -> Message:
     """Our view of one received SQS message (string attributes only)."""
-    attributes = {
-        name: value["StringValue"]
-        for name, value in raw.get("MessageAttributes", {}).items()
-        if "StringValue" in value
-    }
-    count = raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+    system = raw.get("Attributes") or {}
+    custom = raw.get("MessageAttributes")
+    attributes = (
+        {name: value["StringValue"] for name, value in custom.items() if "StringValue" in value}
+        if custom
+        else {}
+    )
+    count = system.get("ApproximateReceiveCount", "1")
+    stamp = system.get("ApproximateFirstReceiveTimestamp")
     return Message(
         message_id=raw["MessageId"],
         receipt_handle=raw["ReceiptHandle"],
         # SQS bodies are text; surrogatepass keeps any oddity for the parser to reject cleanly.
         body=raw.get("Body", "").encode("utf-8", "surrogatepass"),
         receive_count=int(count) if count.isdigit() else 1,
-        first_received_at=_first_received(raw),
+        first_received_at=_moment(stamp) if stamp is not None and stamp.isdigit() else None,
         attributes=attributes,
     )
 
