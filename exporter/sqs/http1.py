@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 MAX_HEAD_BYTES: Final = 64 * 1024
+NO_BODY: Final = frozenset({204, 304})  # answers that never carry a body (RFC 9112, 6.3)
 
 
 class HttpFailure(Exception):
@@ -64,9 +65,11 @@ class _Connection(asyncio.Protocol):
 
     def _until_close(self) -> bool:
         assert self._head is not None
-        headers = self._head[1]
-        return "content-length" not in headers and "chunked" not in headers.get(
-            "transfer-encoding", ""
+        status, headers = self._head
+        return (
+            status not in NO_BODY
+            and "content-length" not in headers
+            and "chunked" not in headers.get("transfer-encoding", "")
         )
 
     def _parse(self) -> None:
@@ -89,8 +92,10 @@ class _Connection(asyncio.Protocol):
             self._keep_alive = headers.get("connection", "").lower() != "close" and (
                 parts[0] != "HTTP/1.0"
             )
-        headers = self._head[1]
-        if "chunked" in headers.get("transfer-encoding", ""):
+        status, headers = self._head
+        if status in NO_BODY:
+            self._finish(b"")
+        elif "chunked" in headers.get("transfer-encoding", ""):
             self._parse_chunked()
         elif "content-length" in headers:
             length = headers["content-length"]

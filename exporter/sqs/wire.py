@@ -43,7 +43,7 @@ def _host_header(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     if parts.hostname is None or parts.scheme not in DEFAULT_PORTS:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    host = parts.hostname
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
     if parts.port is not None and parts.port != DEFAULT_PORTS[parts.scheme]:
         host = f"{host}:{parts.port}"
     return host, parts.path or "/"

@@ -140,7 +140,7 @@ async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
 
 
 async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
-    """Chunked and close-delimited answers arrive complete; keep-alive connections are reused."""
+    """Chunked, empty (204) and close-delimited answers arrive whole; connections are reused."""
     peers: list[object] = []
 
     async def chunked(request: web.Request) -> web.StreamResponse:
@@ -162,9 +162,13 @@ async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
         await reply.write_eof()
         return reply
 
+    async def empty(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     app = web.Application()
     app.router.add_post("/chunked", chunked)
     app.router.add_post("/closing", closing)
+    app.router.add_post("/empty", empty)
     runner, port = await _serve(app)
     pool = Http1Pool("127.0.0.1", port, tls=False, limit=1)
     request = "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
@@ -173,6 +177,8 @@ async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
             answer = await pool.request(request.format("/chunked").encode(), 5)
             assert (answer.status, answer.body) == (200, b'{"a":1}')
         assert len(set(map(str, peers))) == 1  # one connection carried all three
+        answer = await pool.request(request.format("/empty").encode(), 5)
+        assert (answer.status, answer.body) == (204, b"")
         answer = await pool.request(request.format("/closing").encode(), 5)
         assert answer.body == b"closed-body"
     finally:
