@@ -38,8 +38,29 @@ with a message naming the variable (`exporter <command>: invalid configuration: 
 STANDARD_VARIABLES = (
     (
         "`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`",
-        "boto3",
+        "botocore's credential chain",
         "Credentials; on AWS prefer an instance or task role and leave them unset.",
+    ),
+    (
+        "`AWS_PROFILE`, `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, role variables",
+        "botocore's credential chain",
+        "Profiles, SSO, web identity, container and instance roles, as for any AWS SDK; "
+        "refreshed when due.",
+    ),
+    (
+        "`AWS_ENDPOINT_URL_SQS`",
+        "the SQS client",
+        "SQS endpoint when `AWS_ENDPOINT_URL` is unset (else `https://sqs.<region>.amazonaws.com`).",
+    ),
+    (
+        "`AWS_CA_BUNDLE`",
+        "the SQS client",
+        "CA certificates for TLS to SQS (default: certifi's bundle, else the system's).",
+    ),
+    (
+        "`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`",
+        "the SQS client",
+        "A proxy to reach SQS through, and hosts that bypass it.",
     ),
     (
         "`OTEL_EXPORTER_OTLP_ENDPOINT`",

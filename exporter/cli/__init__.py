@@ -1,18 +1,22 @@
-"""The `exporter` command: the only composition root, where settings meet the parts they wire."""
+"""The `exporter` command: the only composition root, where settings meet the parts they wire.
+
+Only the chosen subcommand's module is imported (with the settings and their flags), so that
+`exporter --version` costs no library import and `exporter processor` none of another command's.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
-from typing import Any, Literal, Protocol, cast, get_args, get_origin
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args, get_origin
 
 from exporter import __version__
-from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+
+if TYPE_CHECKING:
+    from exporter.settings import Settings
 
 # Each subcommand is a module of this package; see `Command` for what it provides.
 SUBCOMMANDS = ("processor", "api", "produce", "demo", "dlq")
@@ -53,6 +57,10 @@ def add_setting_flags(
 ) -> None:
     """One flag per setting, its help naming the environment variable and the default (the
     command's own `defaults` where it has them)."""
+    from pydantic import SecretStr  # noqa: PLC0415 - only a parser that shows settings needs it
+
+    from exporter.settings import Settings, env_name  # noqa: PLC0415 - likewise
+
     group = parser.add_argument_group("settings (flags override environment variables)")
     for field in fields:
         info = Settings.model_fields[field]
@@ -75,8 +83,19 @@ def add_setting_flags(
         group.add_argument(flag, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, with every subcommand that is installed."""
+def _needed(argv: Sequence[str]) -> Collection[str]:
+    """The subcommands whose modules this command line needs: the chosen one, or all for help."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return SUBCOMMANDS
+        if arg in SUBCOMMANDS:
+            return (arg,)
+    # No command (`--version`, or a mistake argparse reports by the names alone): none.
+    return ()
+
+
+def build_parser(load: Collection[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
+    """The command line with every installed subcommand; only those in `load` fully described."""
     parser = argparse.ArgumentParser(
         prog="exporter",
         description="Turn business events from SQS into exact totals, Prometheus metrics and "
@@ -85,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
+        if name not in load:
+            # Named, so that argparse lists it among the choices; never parsed in this run.
+            subparsers.add_parser(name)
+            continue
         module = _load_command(name)
         if module is None:
             continue
@@ -99,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, load settings once, and run the chosen subcommand."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_needed(argv)).parse_args(argv)
     command = cast(Command, args._command)
+
+    from exporter.settings import ConfigurationError, load_settings  # noqa: PLC0415 - see above
+
     overrides = {f: getattr(args, f) for f in command.SETTINGS if hasattr(args, f)}
     try:
         settings = load_settings(**overrides)

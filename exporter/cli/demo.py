@@ -22,7 +22,7 @@ from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
-from exporter.sqs.client import AwsCredentials
+from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.store import StoreUnavailable
 from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -137,7 +138,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         stop.set()  # one attempt to find the queues: a CLI should fail fast, not retry forever
-        source = await SqsSource.open(config, stop=stop)
+        source = await SqsSource.open(config, stop=stop, environ=os.environ)
         try:
             if args.action == "peek":
                 count = await peek(source, limit, sys.stdout)

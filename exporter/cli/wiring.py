@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+import os
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
@@ -14,7 +15,7 @@ from exporter.cli.redis_url import redis_url_checked
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
-from exporter.sqs.client import AwsCredentials, SqsConfig
+from exporter.sqs.config import AwsCredentials, SqsConfig
 from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
@@ -87,8 +88,26 @@ async def run_processor(
     limits = connection_limits(settings)
     async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
-        config = replace(sqs_config(settings), credentials=sqs_credentials)
-        await _consume(config, settings, store=store, stop=stop, metrics=metrics, checks=checks)
+        environ: Mapping[str, str] = os.environ
+        if sqs_credentials is not None:
+            # Given to the client only: the process's environment stays as the user left it.
+            environ = {
+                **environ,
+                "AWS_ACCESS_KEY_ID": sqs_credentials.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": sqs_credentials.secret_access_key,
+            }
+            environ.pop("AWS_SESSION_TOKEN", None)
+            environ.pop("AWS_CREDENTIAL_EXPIRATION", None)
+        config = sqs_config(settings)
+        await _consume(
+            config,
+            settings,
+            store=store,
+            stop=stop,
+            metrics=metrics,
+            checks=checks,
+            environ=environ,
+        )
 
 
 async def _consume(
@@ -99,6 +118,7 @@ async def _consume(
     stop: asyncio.Event,
     metrics: ProcessorMetrics,
     checks: dict[str, ReadinessCheck],
+    environ: Mapping[str, str],
 ) -> None:
     """Open the queue and run the pollers until `stop`; readiness checks follow what is open."""
 
@@ -106,7 +126,7 @@ async def _consume(
         metrics.dependency_errors.labels(dependency="sqs", operation=operation).inc()
 
     try:
-        source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop)
+        source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop, environ=environ)
     except SourceUnavailable:
         return  # stopped before SQS ever answered
     processor = Processor(

@@ -1,31 +1,31 @@
 """The SQS source: long-polled receive, batched delete, dead-letter, visibility, queue depth.
 
-boto3 is synchronous, so every call runs in an executor of this source's own, sized for the
-pollers: 20-second long polls would otherwise starve asyncio's small default executor.
+Every call goes through the SQS wire client (`exporter.sqs.wire`): asynchronous, so a long poll
+holds a connection but no thread, and lean, since this is the processor's hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any, Final
 
 from exporter.retry import Backoff
 from exporter.sqs.batches import BATCH_ATTEMPTS, MAX_BATCH, send_chunks, sort_failures
-from exporter.sqs.client import SqsConfig, client_for, resolve_queues
+from exporter.sqs.checksums import ChecksumMismatch, check_message
+from exporter.sqs.config import SqsConfig
+from exporter.sqs.credentials import find_credentials
 from exporter.sqs.dead_letters import (
     dead_letter_attributes,
     dead_letter_size,
     message_size,
     redrive_attributes,
 )
-from exporter.sqs.errors import classify
+from exporter.sqs.errors import SqsFailure, SqsUnreachable, classify
 from exporter.sqs.messages import (
     DeadLetter,
     Message,
@@ -34,48 +34,44 @@ from exporter.sqs.messages import (
     SourceMisconfigured,
     SourceUnavailable,
 )
+from exporter.sqs.queues import resolve_queues
+from exporter.sqs.wire import SqsClient
 
-if TYPE_CHECKING:
-    from types_boto3_sqs import SQSClient
-    from types_boto3_sqs.literals import MessageSystemAttributeNameType, QueueAttributeNameType
-    from types_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
-
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_SYSTEM_ATTRIBUTES: Final[list[MessageSystemAttributeNameType]] = [
-    "ApproximateReceiveCount",
-    "ApproximateFirstReceiveTimestamp",
-]
-_DEPTH_ATTRIBUTES: Final[Mapping[QueueAttributeNameType, QueueState]] = {
+Answer = dict[str, Any]
+_SYSTEM_ATTRIBUTES: Final = ["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"]
+_DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
     "ApproximateNumberOfMessages": "visible",
     "ApproximateNumberOfMessagesNotVisible": "in_flight",
     "ApproximateNumberOfMessagesDelayed": "delayed",
 }
 
 
-def _first_received(raw: MessageTypeDef) -> datetime | None:
-    stamp = raw.get("Attributes", {}).get("ApproximateFirstReceiveTimestamp")
-    if stamp is None or not stamp.isdigit():
-        return None
+@functools.lru_cache(maxsize=64)
+def _moment(stamp: str) -> datetime:
+    # The messages of one receive mostly share their first-receive millisecond.
     return datetime.fromtimestamp(int(stamp) / 1000, UTC)
 
 
-def to_message(raw: MessageTypeDef) -> Message:
+def to_message(raw: Mapping[str, Any]) -> Message:
     """Our view of one received SQS message (string attributes only)."""
-    attributes = {
-        name: value["StringValue"]
-        for name, value in raw.get("MessageAttributes", {}).items()
-        if "StringValue" in value
-    }
-    count = raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+    system = raw.get("Attributes") or {}
+    custom = raw.get("MessageAttributes")
+    attributes = (
+        {name: value["StringValue"] for name, value in custom.items() if "StringValue" in value}
+        if custom
+        else {}
+    )
+    count = system.get("ApproximateReceiveCount", "1")
+    stamp = system.get("ApproximateFirstReceiveTimestamp")
     return Message(
         message_id=raw["MessageId"],
         receipt_handle=raw["ReceiptHandle"],
         # SQS bodies are text; surrogatepass keeps any oddity for the parser to reject cleanly.
         body=raw.get("Body", "").encode("utf-8", "surrogatepass"),
         receive_count=int(count) if count.isdigit() else 1,
-        first_received_at=_first_received(raw),
+        first_received_at=_moment(stamp) if stamp is not None and stamp.isdigit() else None,
         attributes=attributes,
     )
 
@@ -95,8 +91,7 @@ class SqsSource:
 
     def __init__(
         self,
-        client: SQSClient,
-        executor: ThreadPoolExecutor,
+        client: SqsClient,
         config: SqsConfig,
         *,
         queue_url: str,
@@ -104,7 +99,6 @@ class SqsSource:
         on_error: Callable[[str], None] = lambda _operation: None,
     ) -> None:
         self._client = client
-        self._executor = executor
         self._config = config
         self.queue_url = queue_url
         self.dlq_url = dlq_url
@@ -117,49 +111,59 @@ class SqsSource:
         *,
         on_error: Callable[[str], None] = lambda _operation: None,
         stop: asyncio.Event | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> SqsSource:
-        """Connect, find (or create) both queues; retry transient errors until `stop` is set."""
-        # Each poller holds one connection for its long poll; visibility changes, deletes and
-        # depth polls need a few more at the same time.
-        pool = 2 * config.pollers + 4
-        client = client_for(config, pool)
-        executor = ThreadPoolExecutor(max_workers=pool, thread_name_prefix="sqs")
-        loop = asyncio.get_running_loop()
+        """Connect, find (or create) both queues; retry transient errors until `stop` is set.
+
+        Credentials come from `environ` when it holds static keys, else from botocore's chain.
+        """
+        try:
+            credentials = await find_credentials(environ or {})
+        except SqsFailure as exc:
+            raise classify(exc, "credentials") from exc
+        environ = environ or {}
+        client = SqsClient.connect(
+            region=config.region,
+            # As botocore: the SQS-only variable applies when no endpoint is configured.
+            endpoint_url=config.endpoint_url or environ.get("AWS_ENDPOINT_URL_SQS"),
+            credentials=credentials,
+            environ=environ,
+            # Each poller holds one connection for its long poll; visibility changes, deletes
+            # and depth polls need a few more at the same time.
+            pool=2 * config.pollers + 4,
+            # A long poll legitimately takes wait_time_seconds; only silence beyond is a fault.
+            read_timeout=config.wait_time_seconds + 10,
+        )
         backoff = Backoff(base_seconds=0.2, cap_seconds=10.0)
         while True:
             try:
-                queue_url, dlq_url = await loop.run_in_executor(
-                    executor, resolve_queues, client, config
-                )
+                queue_url, dlq_url = await resolve_queues(client, config)
                 break
             except SourceUnavailable as exc:
                 on_error("resolve_queue")
                 if stop is not None and stop.is_set():
-                    executor.shutdown(wait=False)
+                    await client.close()
                     raise
                 log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
                 # Waiting on `stop`, not sleeping: the backoff reaches 10 s, and SIGTERM during an
                 # outage at start must end the process now, not after one more failed attempt.
                 if await _stopped_within(stop, backoff.next_delay()):
-                    executor.shutdown(wait=False)
+                    await client.close()
                     raise
             except SourceMisconfigured:
-                executor.shutdown(wait=False)
+                await client.close()
                 raise
         log.info("queues ready", extra={"queue_url": queue_url, "dlq_url": dlq_url})
-        return cls(
-            client, executor, config, queue_url=queue_url, dlq_url=dlq_url, on_error=on_error
-        )
+        return cls(client, config, queue_url=queue_url, dlq_url=dlq_url, on_error=on_error)
 
     async def close(self) -> None:
-        """Stop the executor without waiting for a long poll in progress to return."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Close the connections (a long poll in progress ends with them)."""
+        await self._client.close()
 
-    async def _call(self, operation: str, call: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
+    async def _call(self, operation: str, target: str, payload: dict[str, Any]) -> Answer:
         try:
-            return await loop.run_in_executor(self._executor, call)
-        except (BotoCoreError, ClientError) as exc:
+            return await self._client.call(target, payload)
+        except SqsFailure as exc:
             self._on_error(operation)
             raise classify(exc, operation) from exc
 
@@ -177,30 +181,37 @@ class SqsSource:
     ) -> Sequence[Message]:
         response = await self._call(
             "receive",
-            lambda: self._client.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=max(1, min(max_messages, MAX_BATCH)),
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=visibility_seconds,
-                MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
-                MessageAttributeNames=["All"],
-            ),
+            "ReceiveMessage",
+            {
+                "QueueUrl": url,
+                "MaxNumberOfMessages": max(1, min(max_messages, MAX_BATCH)),
+                "WaitTimeSeconds": wait_seconds,
+                "VisibilityTimeout": visibility_seconds,
+                "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
+                "MessageAttributeNames": ["All"],
+            },
         )
-        return [to_message(raw) for raw in response.get("Messages", [])]
+        raws = response.get("Messages") or []
+        try:
+            for raw in raws:
+                check_message(raw)
+        except ChecksumMismatch as exc:
+            # As botocore: the whole answer is suspect; its messages come back after the
+            # visibility timeout, and this poll counts as a transient failure.
+            self._on_error("receive")
+            raise classify(SqsUnreachable(str(exc)), "receive") from exc
+        return [to_message(raw) for raw in raws]
 
     async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
         """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""
         return await self._delete_from(self.queue_url, messages)
 
     async def _delete_from(self, url: str, messages: Sequence[Message]) -> Sequence[Message]:
-        def delete_chunk(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
-            response = self._client.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
-                ],
-            )
-            return response.get("Failed", [])
+        def delete_chunk(chunk: Sequence[Message]) -> tuple[str, Answer]:
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+            ]
+            return "DeleteMessageBatch", {"QueueUrl": url, "Entries": entries}
 
         failed: list[Message] = []
         for start in range(0, len(messages), MAX_BATCH):
@@ -216,39 +227,36 @@ class SqsSource:
 
             def send(
                 messages: Sequence[Message], letters: Mapping[int, DeadLetter] = by_message
-            ) -> Sequence[Mapping[str, Any]]:
+            ) -> tuple[str, Answer]:
                 return self._send_chunk([letters[id(m)] for m in messages])
 
             failed.extend(await self._batch("dead_letter", [c.message for c in chunk], send))
         failed_ids = {id(m) for m in failed}
         return [letter.message for letter in letters if id(letter.message) not in failed_ids]
 
-    def _send_chunk(self, letters: Sequence[DeadLetter]) -> Sequence[Mapping[str, Any]]:
-        response = self._client.send_message_batch(
-            QueueUrl=self.dlq_url,
-            Entries=[
-                {
-                    "Id": str(i),
-                    "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
-                    "MessageAttributes": dead_letter_attributes(letter),
-                }
-                for i, letter in enumerate(letters)
-            ],
-        )
-        return response.get("Failed", [])
+    def _send_chunk(self, letters: Sequence[DeadLetter]) -> tuple[str, Answer]:
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
+                "MessageAttributes": dead_letter_attributes(letter),
+            }
+            for i, letter in enumerate(letters)
+        ]
+        return "SendMessageBatch", {"QueueUrl": self.dlq_url, "Entries": entries}
 
     async def _batch(
         self,
         operation: str,
         chunk: Sequence[Message],
-        call: Callable[[Sequence[Message]], Sequence[Mapping[str, Any]]],
+        request: Callable[[Sequence[Message]], tuple[str, Answer]],
     ) -> list[Message]:
         """Run a *Batch call, retrying entries that failed through no fault of the request."""
         pending = list(chunk)
         backoff = Backoff(base_seconds=0.05, cap_seconds=1.0)
         for attempt in range(BATCH_ATTEMPTS):
             try:
-                failures = await self._call(operation, lambda p=pending: call(p))  # type: ignore[misc]
+                failures = (await self._call(operation, *request(pending))).get("Failed") or []
             except SourceUnavailable:
                 if attempt == BATCH_ATTEMPTS - 1:
                     raise
@@ -280,15 +288,12 @@ class SqsSource:
     async def _change_visibility_in(
         self, url: str, messages: Sequence[Message], seconds: int
     ) -> None:
-        def change(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
-            response = self._client.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
-                    for i, m in enumerate(chunk)
-                ],
-            )
-            return response.get("Failed", [])
+        def change(chunk: Sequence[Message]) -> tuple[str, Answer]:
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                for i, m in enumerate(chunk)
+            ]
+            return "ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": entries}
 
         for start in range(0, len(messages), MAX_BATCH):
             await self._batch("change_visibility", messages[start : start + MAX_BATCH], change)
@@ -312,17 +317,16 @@ class SqsSource:
     async def requeue(self, messages: Sequence[Message]) -> Sequence[Message]:
         """Send dead-lettered messages back to the main queue; return those it accepted."""
 
-        def send(chunk: Sequence[Message]) -> Sequence[Mapping[str, Any]]:
-            entries: list[SendMessageBatchRequestEntryTypeDef] = []
-            for i, message in enumerate(chunk):
-                entry: SendMessageBatchRequestEntryTypeDef = {
+        def send(chunk: Sequence[Message]) -> tuple[str, Answer]:
+            entries = [
+                {
                     "Id": str(i),
                     "MessageBody": message.body.decode("utf-8", "replace") or " ",
+                    "MessageAttributes": redrive_attributes(message),
                 }
-                entry["MessageAttributes"] = redrive_attributes(message)
-                entries.append(entry)
-            response = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            return response.get("Failed", [])
+                for i, message in enumerate(chunk)
+            ]
+            return "SendMessageBatch", {"QueueUrl": self.queue_url, "Entries": entries}
 
         failed: list[Message] = []
         for chunk in send_chunks(messages, message_size):
@@ -334,9 +338,8 @@ class SqsSource:
         """GetQueueAttributes of the main queue."""
         await self._call(
             "ping",
-            lambda: self._client.get_queue_attributes(
-                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-            ),
+            "GetQueueAttributes",
+            {"QueueUrl": self.queue_url, "AttributeNames": ["QueueArn"]},
         )
 
     async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
@@ -349,11 +352,10 @@ class SqsSource:
         for role, url in roles:
             response = await self._call(
                 "queue_attributes",
-                lambda u=url: self._client.get_queue_attributes(  # type: ignore[misc]
-                    QueueUrl=u, AttributeNames=list(_DEPTH_ATTRIBUTES)
-                ),
+                "GetQueueAttributes",
+                {"QueueUrl": url, "AttributeNames": list(_DEPTH_ATTRIBUTES)},
             )
-            attributes = response.get("Attributes", {})
+            attributes = response.get("Attributes") or {}
             result[role] = {
                 state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()
             }

@@ -26,11 +26,12 @@ from tests.perf.bench_e2e import end_to_end
 from tests.perf.bench_http import http
 from tests.perf.bench_memory import memory
 from tests.perf.bench_pipeline import pipeline
+from tests.perf.bench_sqs_client import sqs_client_cost, startup
 from tests.perf.bench_store import store_ceiling
 from tests.perf.bodies import make_bodies
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
-NAMES = ("pipeline", "store", "e2e", "http", "memory")
+NAMES = ("pipeline", "store", "e2e", "http", "memory", "sqs_client", "startup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class Sizes:
     flat_windows: int
     flat_rate: int
     core_events: int
+    sqs_concurrencies: tuple[int, ...]
+    sqs_warmup_seconds: float
+    sqs_seconds: float
+    startup_repeats: int
 
 
 FULL = Sizes(
@@ -66,6 +71,10 @@ FULL = Sizes(
     flat_windows=5,
     flat_rate=10_000,
     core_events=200_000,
+    sqs_concurrencies=(4, 32),
+    sqs_warmup_seconds=2,
+    sqs_seconds=8,
+    startup_repeats=3,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -81,6 +90,10 @@ QUICK = Sizes(
     flat_windows=3,
     flat_rate=2_000,
     core_events=2_000,
+    sqs_concurrencies=(4, 32),
+    sqs_warmup_seconds=0.3,
+    sqs_seconds=0.7,
+    startup_repeats=1,
 )
 
 
@@ -141,12 +154,32 @@ async def _memory(run: Run) -> dict[str, Any]:
     )
 
 
+async def _sqs_client(run: Run) -> dict[str, Any]:
+    sizes = run.sizes
+    return await asyncio.to_thread(
+        sqs_client_cost,
+        run.redis_url,
+        run.workdir,
+        concurrencies=sizes.sqs_concurrencies,
+        warmup=sizes.sqs_warmup_seconds,
+        seconds=sizes.sqs_seconds,
+    )
+
+
+async def _startup(run: Run) -> dict[str, Any]:
+    return await asyncio.to_thread(
+        startup, run.redis_url, run.workdir, repeats=run.sizes.startup_repeats
+    )
+
+
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "pipeline": _pipeline,
     "store": _store,
     "e2e": _e2e,
     "http": _http,
     "memory": _memory,
+    "sqs_client": _sqs_client,
+    "startup": _startup,
 }
 NEEDS_MOTO = {"e2e", "memory"}
 

@@ -27,7 +27,7 @@ def fixture_results() -> Results:
         [sys.executable, "-m", "tests.perf", "--quick"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -49,7 +49,9 @@ def _common(result: dict[str, Any]) -> None:
 
 def test_every_benchmark_prints_one_object(results: Results) -> None:
     """Each benchmark prints exactly one JSON object with a ratio and its target."""
-    assert sorted(results) == sorted(["pipeline", "store_ceiling", "end_to_end", "http", "memory"])
+    assert sorted(results) == sorted(
+        ["pipeline", "store_ceiling", "end_to_end", "http", "memory", "sqs_client", "startup"]
+    )
     for result in results.values():
         _common(result)
 
@@ -112,3 +114,23 @@ def test_memory_figures_come_from_real_work(results: Results) -> None:
     flat = result["redis_flat"]
     assert all(peak > 0 for peak in flat["peak_used_memory_per_window"])
     assert flat["events_sent"] > 0
+
+
+def test_sqs_client_both_consumers_deleted_messages(results: Results) -> None:
+    """On the stand-in, the processor and the bare boto3 loop both deleted messages and used CPU."""
+    result = results["sqs_client"]
+    assert [row["pollers"] for row in result["by_concurrency"]] == [4, 32]
+    for row in result["by_concurrency"]:
+        assert row["ours_messages"] > 0
+        assert row["baseline_messages"] > 0
+        assert row["ours_cpu_us_per_message"] >= 0
+        assert row["baseline_cpu_us_per_message"] >= 0
+    assert result["unsigned_requests"] == 0
+
+
+def test_startup_measured_version_and_readiness(results: Results) -> None:
+    """`exporter --version` ran and a processor became ready; both timed against the interpreter."""
+    result = results["startup"]
+    assert result["interpreter_s"] > 0
+    assert result["version_s"] > 0
+    assert result["processor_ready_s"] > 0

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
-from exporter.sqs.client import SqsConfig, client_for
+from exporter.sqs.config import SqsConfig
+from exporter.sqs.credentials import StaticCredentials
 from exporter.sqs.messages import DeadLetter, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.sigv4 import Credentials
 from exporter.sqs.source import SqsSource
+from exporter.sqs.wire import SqsClient
 from tests.integration.processing.processor_support import (
     drain_queue,
     send,
@@ -164,9 +166,15 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
     """Connection failures raise SourceUnavailable (retry later) and are counted per operation."""
     settings = config(f"http://127.0.0.1:{free_port()}")
     errors: list[str] = []
+    client = SqsClient.connect(
+        region=settings.region,
+        endpoint_url=settings.endpoint_url,
+        credentials=StaticCredentials(Credentials("testing", "testing")),
+        environ={},
+        attempts=1,
+    )
     source = SqsSource(
-        client_for(settings, 2),
-        ThreadPoolExecutor(max_workers=2),
+        client,
         settings,
         queue_url=f"{settings.endpoint_url}/123456789012/q",
         dlq_url=f"{settings.endpoint_url}/123456789012/q-dlq",

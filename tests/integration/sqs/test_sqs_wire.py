@@ -1,0 +1,214 @@
+"""The SQS wire client over real HTTP: the stand-in for retries and errors, framing, reuse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from exporter.sqs.config import SqsConfig
+from exporter.sqs.credentials import StaticCredentials
+from exporter.sqs.errors import SqsError, SqsUnreachable
+from exporter.sqs.http1 import Http1Pool, HttpFailure
+from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.sqs.sigv4 import Credentials
+from exporter.sqs.source import SqsSource
+from exporter.sqs.wire import SqsClient
+from tests.perf.sqs_standin import StandIn, make_app, prepared_bodies
+from tests.servers import free_port
+
+KEYS = StaticCredentials(Credentials("testing", "testing", "session-token"))
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+@pytest.fixture(name="standin")
+async def fixture_standin() -> AsyncIterator[StandIn]:
+    """The SQS stand-in, served on a free port for this test."""
+    port = free_port()
+    state = StandIn(f"http://127.0.0.1:{port}", prepared_bodies(50))
+    runner = web.AppRunner(make_app(state), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield state
+    await runner.cleanup()
+
+
+def _client(standin: StandIn, keys: StaticCredentials = KEYS) -> SqsClient:
+    return SqsClient.connect(
+        region="us-east-1", endpoint_url=standin.base_url, credentials=keys, environ={}, pool=4
+    )
+
+
+async def test_receive_checks_checksums_and_reads_attributes(standin: StandIn) -> None:
+    """Ten messages per receive, MD5s verified, the traceparent attribute and counts read."""
+    config = SqsConfig(queue_name="q", dlq_name="q-dlq", endpoint_url=standin.base_url)
+    source = SqsSource(_client(standin), config, queue_url=standin.queue_url("q"), dlq_url="d")
+    try:
+        messages = await source.receive(10)
+        assert len(messages) == 10
+        assert all(m.traceparent and m.receive_count == 1 for m in messages)
+        assert all(m.first_received_at is not None for m in messages)
+        assert await source.delete(messages) == []
+        await source.change_visibility(messages, 0)
+    finally:
+        await source.close()
+    assert standin.counts.deleted == 10
+    assert standin.counts.visibility_changed == 10
+    assert standin.counts.unsigned == 0
+
+
+async def test_transient_server_errors_are_retried_with_backoff(standin: StandIn) -> None:
+    """Two 500s then success: the call succeeds on its third attempt, nothing surfaces."""
+    client = _client(standin)
+    standin.fail_next = 2
+    try:
+        answer = await client.call("GetQueueUrl", {"QueueName": "q"})
+    finally:
+        await client.close()
+    assert answer["QueueUrl"] == standin.queue_url("q")
+    assert standin.counts.failed == 2
+
+
+async def test_persistent_server_errors_end_as_transient_failures(standin: StandIn) -> None:
+    """503 on every attempt: after three the source reports SourceUnavailable, counted once."""
+    errors: list[str] = []
+    config = SqsConfig(queue_name="q", dlq_name="q-dlq", endpoint_url=standin.base_url)
+    source = SqsSource(
+        _client(standin),
+        config,
+        queue_url=standin.queue_url("q"),
+        dlq_url="d",
+        on_error=errors.append,
+    )
+    standin.fail_next, standin.fail_status = 10, 503
+    try:
+        with pytest.raises(SourceUnavailable, match="InternalFailure"):
+            await source.ping()
+    finally:
+        await source.close()
+    assert standin.counts.failed == 3
+    assert errors == ["ping"]
+
+
+async def test_a_missing_queue_and_refused_keys_are_configuration_errors(standin: StandIn) -> None:
+    """A missing queue (query-protocol code) and refused keys make open() fail for good."""
+    missing = SqsConfig(
+        queue_name="missing-q", dlq_name="missing-dlq", endpoint_url=standin.base_url,
+        create_queues=False,
+    )  # fmt: skip
+    with pytest.raises(SourceMisconfigured, match="does not exist"):
+        await SqsSource.open(
+            missing, environ={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+        )
+    refused = SqsConfig(queue_name="q", dlq_name="q-dlq", endpoint_url=standin.base_url)
+    environ = {"AWS_ACCESS_KEY_ID": "refused", "AWS_SECRET_ACCESS_KEY": "b"}
+    with pytest.raises(SourceMisconfigured, match="UnrecognizedClientException"):
+        await SqsSource.open(refused, environ=environ)
+    client = _client(standin, StaticCredentials(Credentials("refused", "x")))
+    try:
+        with pytest.raises(SqsError) as raised:
+            await client.call("GetQueueUrl", {"QueueName": "q"})
+    finally:
+        await client.close()
+    assert raised.value.status == 403
+    assert standin.counts.requests == 3  # refused keys are not retried
+
+
+async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
+    """Nothing listening: SqsUnreachable after the attempts, no hang."""
+    client = SqsClient.connect(
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        credentials=KEYS,
+        environ={},
+        attempts=2,
+    )
+    try:
+        with pytest.raises(SqsUnreachable, match="cannot connect"):
+            await client.call("GetQueueUrl", {"QueueName": "q"})
+    finally:
+        await client.close()
+
+
+async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
+    """Chunked, empty (204) and close-delimited answers arrive whole; connections are reused."""
+    peers: list[object] = []
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        reply = web.StreamResponse()
+        reply.enable_chunked_encoding()
+        await reply.prepare(request)
+        for part in (b'{"a":', b"1", b"}"):
+            await reply.write(part)
+        await reply.write_eof()
+        return reply
+
+    async def closing(request: web.Request) -> web.StreamResponse:
+        reply = web.StreamResponse(headers={"Connection": "close"})
+        reply.force_close()
+        await reply.prepare(request)
+        await reply.write(b"closed-")
+        await reply.write(b"body")
+        await reply.write_eof()
+        return reply
+
+    async def empty(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/chunked", chunked)
+    app.router.add_post("/closing", closing)
+    app.router.add_post("/empty", empty)
+    runner, port = await _serve(app)
+    pool = Http1Pool("127.0.0.1", port, tls=False, limit=1)
+    request = "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    try:
+        for _ in range(3):
+            answer = await pool.request(request.format("/chunked").encode(), 5)
+            assert (answer.status, answer.body) == (200, b'{"a":1}')
+        assert len(set(map(str, peers))) == 1  # one connection carried all three
+        answer = await pool.request(request.format("/empty").encode(), 5)
+        assert (answer.status, answer.body) == (204, b"")
+        answer = await pool.request(request.format("/closing").encode(), 5)
+        assert answer.body == b"closed-body"
+    finally:
+        pool.close()
+        await runner.cleanup()
+
+
+async def test_a_silent_server_times_out_and_its_connection_is_not_reused() -> None:
+    """No answer within the limit: HttpFailure, and the next request gets a fresh connection."""
+    calls = 0
+    release = asyncio.Event()
+
+    async def slow_once(_request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await release.wait()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/", slow_once)
+    runner, port = await _serve(app)
+    pool = Http1Pool("127.0.0.1", port, tls=False, limit=1)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    try:
+        with pytest.raises(HttpFailure, match="no answer"):
+            await pool.request(request, 0.2)
+        release.set()
+        answer = await pool.request(request, 5)
+        assert answer.body == b"ok"
+    finally:
+        pool.close()
+        await runner.cleanup()

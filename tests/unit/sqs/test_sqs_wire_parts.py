@@ -1,0 +1,143 @@
+"""The SQS wire client's pure parts: checksums, error codes, endpoints, proxies, credentials."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from botocore.credentials import RefreshableCredentials
+
+from exporter.sqs.checksums import ChecksumMismatch, check_message, md5_of_attributes, md5_of_body
+from exporter.sqs.credentials import ChainCredentials, find_credentials, load_chain
+from exporter.sqs.errors import CredentialsMissing, SqsError, classify
+from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.sqs.sigv4 import Credentials
+from exporter.sqs.transport import AiohttpTransport, LeanTransport, make_transport, proxy_for
+from exporter.sqs.wire import endpoint_for, error_from
+from tests.perf import sqs_standin
+
+ATTRIBUTES = {
+    "traceparent": {"DataType": "String", "StringValue": sqs_standin.TRACEPARENT},
+    "reason": {"DataType": "String", "StringValue": "invalid_json"},
+    "count": {"DataType": "Number", "StringValue": "3"},
+}
+
+
+def test_attribute_checksum_matches_an_independent_implementation() -> None:
+    """Our MD5OfMessageAttributes equals the stand-in's own (written apart, from SQS's docs)."""
+    assert md5_of_attributes(ATTRIBUTES) == sqs_standin.md5_of_attributes(ATTRIBUTES)
+    assert md5_of_body("héllo") == sqs_standin.md5_of_body("héllo")
+
+
+def test_a_body_or_attributes_that_differ_from_their_checksum_are_refused() -> None:
+    """A message whose body or attributes were altered in transit raises ChecksumMismatch."""
+    message = {
+        "MessageId": "m1",
+        "Body": "{}",
+        "MD5OfBody": md5_of_body("{}"),
+        "MessageAttributes": ATTRIBUTES,
+        "MD5OfMessageAttributes": md5_of_attributes(ATTRIBUTES),
+    }
+    check_message(message)
+    with pytest.raises(ChecksumMismatch, match="body"):
+        check_message({**message, "Body": "{ }"})
+    with pytest.raises(ChecksumMismatch, match="attributes"):
+        check_message({**message, "MessageAttributes": {"reason": ATTRIBUTES["reason"]}})
+
+
+@pytest.mark.parametrize(
+    ("headers", "document", "code"),
+    [
+        (
+            {"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"},
+            b'{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"gone"}',
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ),
+        ({}, b'{"__type":"com.amazonaws.sqs#QueueDoesNotExist"}', "QueueDoesNotExist"),
+        ({}, b'{"__type":"InvalidClientTokenId","message":"no"}', "InvalidClientTokenId"),
+        ({}, b"<html>Bad Gateway</html>", "HTTP502"),
+    ],
+)
+def test_json_protocol_errors_map_to_the_codes_boto3_reported(
+    headers: dict[str, str], document: bytes, code: str
+) -> None:
+    """The query-protocol code when SQS sends one, else the `__type` after `#`, else the status."""
+    assert error_from(400 if code != "HTTP502" else 502, headers, document).code == code
+
+
+def test_missing_queue_and_refused_keys_are_configuration_errors_throttling_is_not() -> None:
+    """Classification of wire errors follows the same codes as boto3's errors."""
+    missing = SqsError("AWS.SimpleQueueService.NonExistentQueue", "gone", 400)
+    assert isinstance(classify(missing, "receive"), SourceMisconfigured)
+    refused = SqsError("InvalidClientTokenId", "no", 403)
+    assert isinstance(classify(refused, "receive"), SourceMisconfigured)
+    throttled = SqsError("ThrottlingException", "slow down", 400)
+    assert throttled.transient
+    assert isinstance(classify(throttled, "receive"), SourceUnavailable)
+    assert SqsError("InternalFailure", "", 500).transient
+    assert not refused.transient
+    no_keys = classify(CredentialsMissing("none"), "credentials")
+    assert isinstance(no_keys, SourceMisconfigured)
+    assert "AWS_ACCESS_KEY_ID" in str(no_keys)
+
+
+def test_the_endpoint_is_the_one_given_else_the_regions() -> None:
+    """AWS_ENDPOINT_URL wins; otherwise the region's public endpoint (China's own domain)."""
+    assert endpoint_for("eu-west-1", None) == "https://sqs.eu-west-1.amazonaws.com"
+    assert endpoint_for("cn-north-1", None) == "https://sqs.cn-north-1.amazonaws.com.cn"
+    assert endpoint_for("eu-west-1", "http://localhost:4566") == "http://localhost:4566"
+
+
+def test_a_proxy_from_the_environment_is_honoured_unless_bypassed() -> None:
+    """HTTPS_PROXY sends AWS traffic through aiohttp; NO_PROXY and plain endpoints stay lean."""
+    url = "https://sqs.eu-west-1.amazonaws.com"
+    environ = {"HTTPS_PROXY": "http://proxy:3128"}
+    assert proxy_for(url, environ) == "http://proxy:3128"
+    assert proxy_for(url, {**environ, "NO_PROXY": "localhost,.amazonaws.com"}) is None
+    assert proxy_for("http://127.0.0.1:9324", environ) is None
+    proxied = make_transport(url, environ, limit=2, connect_timeout=1)
+    assert isinstance(proxied, AiohttpTransport)
+    assert isinstance(make_transport(url, {}, limit=2, connect_timeout=1), LeanTransport)
+
+
+async def test_static_keys_in_the_environment_are_used_as_the_chain_would() -> None:
+    """Key, secret and session token from the environment, without running botocore's chain."""
+    source = await find_credentials(
+        {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+    )
+    assert await source.current() == Credentials("AKIA", "s", "t")
+
+
+async def test_refreshable_credentials_are_refreshed_when_due() -> None:
+    """Credentials from a role are asked again when they near expiry; new keys sign from then on."""
+    issued = iter(["first", "second"])
+
+    def fetch() -> dict[str, str]:
+        name = next(issued)
+        # Expiring within botocore's mandatory refresh window, so each read is due a refresh.
+        expiry = datetime.now(UTC) + timedelta(minutes=5)
+        return {
+            "access_key": f"key-{name}",
+            "secret_key": f"secret-{name}",
+            "token": f"token-{name}",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    found = RefreshableCredentials.create_from_metadata(fetch(), fetch, "test")
+    source = ChainCredentials(found)
+    assert await source.current() == Credentials("key-second", "secret-second", "token-second")
+
+
+def test_no_credentials_anywhere_is_a_clear_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With no keys, profile or role, the chain says so; classified with advice, not retried."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(CredentialsMissing) as raised:
+        load_chain()
+    assert isinstance(classify(raised.value, "credentials"), SourceMisconfigured)
