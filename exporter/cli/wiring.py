@@ -35,6 +35,9 @@ def redis_store(settings: Settings) -> RedisStore:
             prefix=settings.redis_prefix,
             dedupe_window_seconds=settings.dedupe_window_seconds,
             max_types=settings.max_event_types,
+            shards=settings.redis_shards,
+            min_replicas=settings.redis_min_replicas,
+            replica_timeout_ms=settings.redis_replica_timeout_ms,
         )
 
 
@@ -79,7 +82,8 @@ async def run_processor(
     """Run the pollers and the metrics/health server until `stop` is set, then drain."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
-    checks: dict[str, ReadinessCheck] = {"redis": store.ping, "sqs": _not_resolved}
+    # Readiness proves the write path: PING answers on a read-only replica too.
+    checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
     runner = JsonErrorAppRunner(make_health_app(registry, checks), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)

@@ -1,0 +1,42 @@
+"""Which Redis errors are outages (they heal by waiting) and which need someone to act."""
+
+from __future__ import annotations
+
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    BusyLoadingError,
+    ClusterError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+
+from exporter.store import StoreRefused, StoreUnavailable
+
+
+def store_error(exc: RedisError, doing: str) -> StoreUnavailable:
+    """`exc` as the store's error: `StoreRefused` when waiting alone will not clear it.
+
+    Connection loss, timeouts, a node still loading its data and TRYAGAIN during a slot move heal
+    by themselves. Whatever Redis answered with an error (READONLY, OOM, WRONGTYPE, a script
+    error, NOAUTH/WRONGPASS, CLUSTERDOWN, redirections that never settle) needs an operator, or at
+    least a cluster that is whole again, and is named with Redis's own words.
+    """
+    if isinstance(exc, BusyLoadingError | TryAgainError):
+        return StoreUnavailable(f"{doing}: {exc}")
+    # Refused credentials arrive as connection errors in redis-py; they never heal by waiting.
+    if isinstance(exc, AuthenticationError | AuthorizationError | ResponseError | ClusterError):
+        return StoreRefused(f"{doing}: {_named(exc)}")
+    return StoreUnavailable(f"{doing}: {exc}")
+
+
+def _named(exc: RedisError) -> str:
+    text = str(exc) or type(exc).__name__
+    # redis-py drops the error code of a few replies it turns into classes; put it back.
+    codes = {"ReadOnlyError": "READONLY", "ClusterDownError": "CLUSTERDOWN"}
+    code = codes.get(type(exc).__name__)
+    return text if code is None or text.startswith(code) else f"{code} {text}"
+
+
+__all__ = ["store_error"]
