@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
+from tests.redis_cluster import RedisClusterNodes
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
 # CI shares its machine: a load average of 10 on 2 cores has been seen. Hypothesis must judge the
@@ -67,3 +68,12 @@ def fixture_sqs_endpoint(moto_server: MotoServer) -> str:
     """The endpoint URL of an SQS server with no queues."""
     moto_server.reset()
     return moto_server.url
+
+
+@pytest.fixture(name="redis_cluster", scope="session")
+def fixture_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """One 3-master Redis Cluster for the session; tests isolate themselves by key prefix."""
+    cluster = RedisClusterNodes(tmp_path_factory.mktemp("cluster"), masters=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()
