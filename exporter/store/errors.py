@@ -34,8 +34,8 @@ def store_error(exc: RedisError, doing: str) -> StoreUnavailable:
 def _named(exc: RedisError) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, AuthenticationError):
-        code = "NOAUTH" if "required" in text.lower() else "WRONGPASS"
-        return f"{code} {text} (check the password in REDIS_URL)"
+        auth = "NOAUTH" if "required" in text.lower() else "WRONGPASS"
+        return f"{auth} {text} (check the password in REDIS_URL)"
     # redis-py drops the error code of a few replies it turns into classes; put it back.
     codes = {"ReadOnlyError": "READONLY", "ClusterDownError": "CLUSTERDOWN"}
     code = codes.get(type(exc).__name__)
