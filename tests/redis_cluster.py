@@ -106,7 +106,15 @@ class RedisClusterNodes:
         )
 
     def healthy(self) -> bool:
-        """Every live node reports cluster_state:ok and agrees on who the masters are."""
+        """The cluster is whole, and every master has its replicas in sync."""
+        # A replica counts once its first sync is done: until then WAIT never counts it.
+        return self.whole() and all(
+            _command(port, "INFO", "replication").count(b"state=online") >= self.replicas
+            for port in self.masters()
+        )
+
+    def whole(self) -> bool:
+        """Every live node reports cluster_state:ok (every slot served, by a master that runs)."""
         live = [p for p, proc in self.processes.items() if proc.poll() is None]
         return all(b"cluster_state:ok" in _command(port, "CLUSTER", "INFO") for port in live)
 
@@ -123,6 +131,10 @@ class RedisClusterNodes:
         process = self.processes[port]
         process.kill()
         process.wait(timeout=10)
+
+    def restart(self, port: int) -> None:
+        """Start a killed node again; it rejoins the cluster (a failed-over master as a replica)."""
+        self._start_node(port)
 
     def flush(self) -> None:
         """Empty every master."""

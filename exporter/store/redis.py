@@ -274,18 +274,28 @@ class RedisStore:
             self._check_replicas(int(replies.pop()))
         return [int(code) for reply in replies for code in reply]
 
-    async def _wait_for_replicas(self, client: RedisCluster, shard: ShardKeys) -> None:
+    async def _wait_for_replicas(self, client: Client, shard: ShardKeys) -> None:
+        """WAIT until `min_replicas` replicas of the shard's master hold every write made so far.
+
+        WAIT counts the writes made on its own connection, so it goes in one pipeline with a small
+        write of the same slot, on the connection to the master of that slot; replication is one
+        ordered stream per master, so that write acknowledged means every earlier one is too.
+        """
         if not self._min_replicas:
             return
-        # WAIT counts the writes made on its own connection, so it goes in one pipeline with a
-        # write of the same slot to the node that owns it.
-        node = client.get_node_from_key(shard.tag)
-        async with client.pipeline() as pipe:
-            pipe.execute_command("SET", f"{shard.tag}:ack", "1", "PX", 60000)
-            pipe.execute_command(
-                "WAIT", self._min_replicas, self._replica_timeout_ms, target_nodes=node
-            )
-            replies = await pipe.execute()
+        ack = (f"{shard.tag}:ack", "1", "PX", 60000)
+        wait = ("WAIT", self._min_replicas, self._replica_timeout_ms)
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(shard.tag)
+            async with client.pipeline() as cluster_pipe:
+                cluster_pipe.execute_command("SET", *ack)
+                cluster_pipe.execute_command(*wait, target_nodes=node)
+                replies = await cluster_pipe.execute()
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.execute_command("SET", *ack)
+                pipe.execute_command(*wait)
+                replies = await pipe.execute()
         self._check_replicas(int(replies[-1]))
 
     def _check_replicas(self, acknowledged: int) -> None:
@@ -376,8 +386,12 @@ class RedisStore:
             await self._scripts.probe(
                 keys=[self._keys.probe], args=[int(time.time() * 1000)], client=client
             )
+            # With replicas required, writing is not enough: each shard's master must have them.
+            await asyncio.gather(
+                *(self._wait_for_replicas(client, shard) for shard in self._keys.shards)
+            )
         except RedisError as exc:
-            raise store_error(exc, "Redis refuses writes") from exc
+            raise store_error(exc, "Redis write probe failed") from exc
         except OSError as exc:
             raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
 
