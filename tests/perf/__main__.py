@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from tests.perf.bench_cluster import cluster_shards
 from tests.perf.bench_e2e import end_to_end
 from tests.perf.bench_http import http
 from tests.perf.bench_memory import memory
@@ -30,7 +31,7 @@ from tests.perf.bench_store import store_ceiling
 from tests.perf.bodies import make_bodies
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
-NAMES = ("pipeline", "store", "e2e", "http", "memory")
+NAMES = ("pipeline", "store", "e2e", "http", "memory", "cluster")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Sizes:
     flat_windows: int
     flat_rate: int
     core_events: int
+    cluster_events: int
 
 
 FULL = Sizes(
@@ -66,6 +68,7 @@ FULL = Sizes(
     flat_windows=5,
     flat_rate=10_000,
     core_events=200_000,
+    cluster_events=30_000,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -81,6 +84,7 @@ QUICK = Sizes(
     flat_windows=3,
     flat_rate=2_000,
     core_events=2_000,
+    cluster_events=400,
 )
 
 
@@ -141,12 +145,24 @@ async def _memory(run: Run) -> dict[str, Any]:
     )
 
 
+async def _cluster(run: Run) -> dict[str, Any]:
+    full = run.sizes is FULL
+    return await cluster_shards(
+        run.workdir,
+        events=run.sizes.cluster_events,
+        batch_sizes=(10, 100, 1000) if full else (10, 100),
+        reads=300 if full else 5,
+        rounds_per_size=3 if full else 1,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "pipeline": _pipeline,
     "store": _store,
     "e2e": _e2e,
     "http": _http,
     "memory": _memory,
+    "cluster": _cluster,
 }
 NEEDS_MOTO = {"e2e", "memory"}
 

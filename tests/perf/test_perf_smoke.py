@@ -27,7 +27,7 @@ def fixture_results() -> Results:
         [sys.executable, "-m", "tests.perf", "--quick"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -49,7 +49,9 @@ def _common(result: dict[str, Any]) -> None:
 
 def test_every_benchmark_prints_one_object(results: Results) -> None:
     """Each benchmark prints exactly one JSON object with a ratio and its target."""
-    assert sorted(results) == sorted(["pipeline", "store_ceiling", "end_to_end", "http", "memory"])
+    assert sorted(results) == sorted(
+        ["pipeline", "store_ceiling", "end_to_end", "http", "memory", "cluster"]
+    )
     for result in results.values():
         _common(result)
 
@@ -112,3 +114,16 @@ def test_memory_figures_come_from_real_work(results: Results) -> None:
     flat = result["redis_flat"]
     assert all(peak > 0 for peak in flat["peak_used_memory_per_window"])
     assert flat["events_sent"] > 0
+
+
+def test_cluster_measured_every_master(results: Results) -> None:
+    """The cluster benchmark read script time from all three masters, for one and three shards,
+    and timed a read for 1, 3 and 16 shards."""
+    result = results["cluster"]
+    for size in result["by_batch_size"]:
+        one, three = size["one_shard"], size["three_shards"]
+        assert len(one["redis_usec_per_event_by_node"]) == 3
+        assert sum(v > 0 for v in one["redis_usec_per_event_by_node"].values()) == 1
+        assert all(v > 0 for v in three["redis_usec_per_event_by_node"].values())
+        assert size["busiest_share"] > 0
+    assert sorted(result["snapshot_usec_100_types_by_shards"]) == ["1", "16", "3"]
