@@ -7,6 +7,7 @@ from redis.exceptions import (
     AuthorizationError,
     BusyLoadingError,
     ClusterError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     TryAgainError,
@@ -14,12 +15,16 @@ from redis.exceptions import (
 
 from exporter.store import StoreRefused, StoreUnavailable
 
+REDIS_ERRORS = (RedisError, RedisClusterException)
+"""What redis-py raises: its cluster client's own errors do not derive from RedisError."""
 
-def store_error(exc: RedisError, doing: str) -> StoreUnavailable:
+
+def store_error(exc: RedisError | RedisClusterException, doing: str) -> StoreUnavailable:
     """`exc` as the store's error: `StoreRefused` when waiting alone will not clear it.
 
     Connection loss, timeouts, a node still loading its data and TRYAGAIN during a slot move heal
-    by themselves. Whatever Redis answered with an error (READONLY, OOM, WRONGTYPE, a script
+    by themselves, and so does a cluster the client cannot reach or map at the moment (a failover
+    in progress). Whatever Redis answered with an error (READONLY, OOM, WRONGTYPE, a script
     error, NOAUTH/WRONGPASS, CLUSTERDOWN, redirections that never settle) needs an operator, or at
     least a cluster that is whole again, and is named with Redis's own words.
     """
@@ -42,4 +47,4 @@ def _named(exc: RedisError) -> str:
     return text if code is None or text.startswith(code) else f"{code} {text}"
 
 
-__all__ = ["store_error"]
+__all__ = ["REDIS_ERRORS", "store_error"]

@@ -12,7 +12,6 @@ from typing import Final, cast
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from exporter.events import MICROS_PER_UNIT, Event
 from exporter.store import (
@@ -26,7 +25,7 @@ from exporter.store import (
     TypeTotals,
 )
 from exporter.store.coalesce import ApplyCoalescer
-from exporter.store.errors import store_error
+from exporter.store.errors import REDIS_ERRORS, store_error
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
 from exporter.store.urls import redacted
 
@@ -151,7 +150,7 @@ class RedisStore:
             if not self._ready:
                 try:
                     await self._connect()
-                except RedisError as exc:
+                except REDIS_ERRORS as exc:
                     raise store_error(exc, "Redis start-up check failed") from exc
                 self._ready = True
         return self._client
@@ -198,7 +197,7 @@ class RedisStore:
                 codes = await self._apply_shard(client, self._keys.shards[0], batch, 0, now_ms)
                 return ApplyResult(tuple(_OUTCOMES[code] for code in codes))
             return await self._apply_sharded(client, batch, now_ms)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis apply failed") from exc
 
     async def _apply_sharded(
@@ -346,7 +345,7 @@ class RedisStore:
                 *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
             )
             raws = cast("list[dict[bytes, bytes]]", parts)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis read failed") from exc
         return _decode_totals(raws)
 
@@ -366,7 +365,7 @@ class RedisStore:
             await asyncio.gather(
                 *(client.delete(shard.totals(generation - 1)) for shard in self._keys.shards)
             )
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis reset failed") from exc
 
     async def ping(self) -> None:
@@ -374,7 +373,7 @@ class RedisStore:
         try:
             client = await self._connected()
             await client.ping()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis is not reachable") from exc
         except OSError as exc:
             raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
@@ -390,7 +389,7 @@ class RedisStore:
             await asyncio.gather(
                 *(self._wait_for_replicas(client, shard) for shard in self._keys.shards)
             )
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis write probe failed") from exc
         except OSError as exc:
             raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
