@@ -93,6 +93,7 @@ class RedisStore:
         # Batches from several pollers that arrive while a call is in flight share the next one
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
+        self._last_read: tuple[list[dict[bytes, bytes]], Snapshot] = ([], Snapshot(()))
 
     @classmethod
     def from_url(
@@ -339,7 +340,7 @@ class RedisStore:
         try:
             if len(self._keys.shards) == 1:
                 raw = await client.hgetall(self._keys.shards[0].totals(0))
-                return _decode_totals([cast("dict[bytes, bytes]", raw)])
+                return self._decoded([cast("dict[bytes, bytes]", raw)])
             generation = int(await client.get(self._keys.generation) or 0)
             parts = await asyncio.gather(
                 *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
@@ -347,7 +348,18 @@ class RedisStore:
             raws = cast("list[dict[bytes, bytes]]", parts)
         except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis read failed") from exc
-        return _decode_totals(raws)
+        return self._decoded(raws)
+
+    def _decoded(self, raws: list[dict[bytes, bytes]]) -> Snapshot:
+        # Decoding is most of a read's CPU (docs/benchmarks.md, measured again for decision 0005):
+        # when every partial is byte for byte what the last read returned, its (immutable)
+        # snapshot is the exact answer again, and the API reuses the body it rendered for it.
+        last_raws, last_snapshot = self._last_read
+        if raws == last_raws:
+            return last_snapshot
+        snapshot = _decode_totals(raws)
+        self._last_read = (raws, snapshot)
+        return snapshot
 
     async def reset(self) -> None:
         """Forget every total at one point: one transaction, or one new generation when sharded."""

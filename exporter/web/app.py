@@ -125,9 +125,8 @@ async def all_stats(request: web.Request) -> web.Response:
     """GET /stats: every type's totals, sorted by type."""
     snapshot = await _snapshot(request)
     cache = request.app[STATS_BODY_KEY]
-    # Requests that waited for the same shared read (SharedSnapshots) hold the same Snapshot
-    # object: its body is rendered once for all of them, as rendering 100 types costs more than
-    # reading them. Nothing outlives the next read, so this is not a second cache of totals.
+    # The Redis store hands back the same Snapshot object while the totals are unchanged, so the
+    # rendered body of the last one is reused: rendering 100 types costs more than reading them.
     if not cache or cache[0][0] is not snapshot:
         body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
         cache[:] = [(snapshot, body)]
