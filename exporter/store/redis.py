@@ -136,11 +136,6 @@ class RedisStore:
         """Merged apply calls sent so far (each one round trip); for tests and benchmarks."""
         return self._coalescer.calls
 
-    @property
-    def clustered(self) -> bool:
-        """Whether the store talks to a Redis Cluster (known after the first call)."""
-        return isinstance(self._client, RedisCluster)
-
     # -- connecting ----------------------------------------------------------------------------
 
     async def _connected(self) -> Client:
