@@ -36,6 +36,30 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
         description="Prefix (and cluster hash tag) of every Redis key.",
     )
+    redis_shards: int = Field(
+        1,
+        alias="EXPORTER_REDIS_SHARDS",
+        ge=1,
+        le=1024,
+        description="Shards (cluster hash tags) each batch is spread over; recorded in Redis, "
+        "and every process of one deployment must use the recorded value.",
+    )
+    redis_min_replicas: int = Field(
+        0,
+        alias="EXPORTER_REDIS_MIN_REPLICAS",
+        ge=0,
+        le=16,
+        description="Replicas that must acknowledge a batch's writes (WAIT) before it is "
+        "deleted from SQS; 0 does not wait.",
+    )
+    redis_replica_timeout_ms: int = Field(
+        1000,
+        alias="EXPORTER_REDIS_REPLICA_TIMEOUT_MS",
+        ge=1,
+        le=60_000,
+        description="How long a batch waits for EXPORTER_REDIS_MIN_REPLICAS acknowledgements; "
+        "without them the batch is not deleted and SQS redelivers it.",
+    )
     sqs_queue_name: str = Field(
         "events", alias="SQS_QUEUE_NAME", min_length=1, description="Name of the event queue."
     )

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 # Hooks are found by name on this module: the session fails if a test leaked a process.
 from tests.leak_guard import pytest_sessionfinish  # noqa: F401
+from tests.redis_cluster import RedisClusterNodes
 from tests.servers import (
     AWS_TEST_ENV,
     TIMEOUT_SCALE,
@@ -109,3 +110,12 @@ def fixture_sqs_endpoint(moto_server: MotoServer) -> str:
     """The endpoint URL of an SQS server with no queues."""
     moto_server.reset()
     return moto_server.url
+
+
+@pytest.fixture(name="redis_cluster", scope="session")
+def fixture_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """One 3-master Redis Cluster for the session; tests isolate themselves by key prefix."""
+    cluster = RedisClusterNodes(tmp_path_factory.mktemp("cluster"), masters=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()

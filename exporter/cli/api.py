@@ -25,6 +25,7 @@ HELP = "Serve the stats API (/stats, /health, /metrics, the live page) over the 
 SETTINGS = (
     "redis_url",
     "redis_prefix",
+    "redis_shards",
     "api_host",
     "api_port",
     "admin_token",
@@ -45,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
     with redis_url_checked():
-        store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+        store = RedisStore.from_url(
+            settings.redis_url, prefix=settings.redis_prefix, shards=settings.redis_shards
+        )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
     async with serving(

@@ -13,6 +13,7 @@ from exporter.cli.wiring import redis_store, run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.messages import SourceMisconfigured
+from exporter.store import StoreMisconfigured
 from exporter.tracing import configure_tracing
 
 HELP = (
@@ -23,6 +24,9 @@ HELP = (
 SETTINGS = (
     "redis_url",
     "redis_prefix",
+    "redis_shards",
+    "redis_min_replicas",
+    "redis_replica_timeout_ms",
     "sqs_queue_name",
     "sqs_queue_url",
     "sqs_dlq_name",
@@ -71,7 +75,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
-    except SourceMisconfigured as exc:
+    except (SourceMisconfigured, StoreMisconfigured) as exc:
         print(f"exporter processor: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the metrics port is taken or not ours to bind

@@ -37,6 +37,9 @@ def redis_store(settings: Settings) -> RedisStore:
             prefix=settings.redis_prefix,
             dedupe_window_seconds=settings.dedupe_window_seconds,
             max_types=settings.max_event_types,
+            shards=settings.redis_shards,
+            min_replicas=settings.redis_min_replicas,
+            replica_timeout_ms=settings.redis_replica_timeout_ms,
         )
 
 
@@ -83,7 +86,8 @@ async def run_processor(
     credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
-    checks: dict[str, ReadinessCheck] = {"redis": store.ping, "sqs": _not_resolved}
+    # Readiness proves the write path: PING answers on a read-only replica too.
+    checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
     health_app = make_health_app(registry, checks)
     limits = connection_limits(settings)
     async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:

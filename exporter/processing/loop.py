@@ -32,6 +32,8 @@ from exporter.metrics import (
     ProcessorMetrics,
     trace_exemplar,
 )
+from exporter.processing.depth import poll_depths
+from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
 from exporter.processing.visibility import VisibilityGuard
 from exporter.retry import Backoff
@@ -42,7 +44,7 @@ from exporter.sqs.messages import (
     SourceMisconfigured,
     SourceUnavailable,
 )
-from exporter.store import Store, StoreUnavailable
+from exporter.store import Store, StoreMisconfigured, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +112,17 @@ class Processor:
         self._tracer = tracer or trace.get_tracer(__name__)
         self._clock = clock
         self._stopping = asyncio.Event()
-        self._store_ok = asyncio.Event()
-        self._store_ok.set()
+        self._recovery = StoreRecovery(
+            store,
+            metrics,
+            self._stopping,
+            on_change=self._publish_ready,
+            backoff=Backoff(config.backoff_base_seconds, config.backoff_cap_seconds),
+        )
+        self._store_ok = self._recovery.ok
         self._source_ok = True
         self._running = False
-        self._fatal: SourceMisconfigured | None = None
-        self._recovery: asyncio.Task[None] | None = None
+        self._fatal: SourceMisconfigured | StoreMisconfigured | None = None
         self._stage_durations = {
             stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
         }
@@ -139,8 +146,9 @@ class Processor:
             raise RuntimeError("not started")
         if self._stopping.is_set():
             raise RuntimeError("shutting down")
-        if not self._store_ok.is_set():
-            raise RuntimeError("paused: Redis is unavailable")
+        problem = self._recovery.problem
+        if problem is not None:
+            raise RuntimeError(problem)
         if not self._source_ok:
             raise RuntimeError("backing off: SQS is unavailable")
 
@@ -153,16 +161,24 @@ class Processor:
         """Poll until `stop` is set, then drain within the shutdown deadline."""
         self._running = True
         try:
-            await self._store.ping()
-        except StoreUnavailable:
+            await self._store.probe_write()
+        except StoreUnavailable as exc:
             # Start paused rather than receive batches that could not be stored.
-            self._store_down("ping")
+            self._store_failed(exc, "probe")
         self._publish_ready()
         pollers = [
             asyncio.create_task(self._poll(), name=f"poller-{n}")
             for n in range(self._config.pollers)
         ]
-        depth = asyncio.create_task(self._poll_depths(), name="queue-depth")
+        depth = asyncio.create_task(
+            poll_depths(
+                self._source,
+                self._metrics,
+                self._stopping,
+                self._config.queue_depth_interval_seconds,
+            ),
+            name="queue-depth",
+        )
         try:
             await self._until_stopped(stop)
             log.info("stopping: finishing in-flight batches")
@@ -177,11 +193,10 @@ class Processor:
             # Also reached when the caller cancels run(): no task of ours may outlive it.
             self._stopping.set()
             background = [*pollers, depth]
-            if self._recovery is not None:
-                background.append(self._recovery)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self._recovery.close()
             self._running = False
             self._publish_ready()
         if self._fatal is not None:
@@ -207,7 +222,7 @@ class Processor:
         backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
         while not self._stopping.is_set():
             if not self._store_ok.is_set():
-                await self._wait_for_store()
+                await self._recovery.wait()
                 continue
             started = time.monotonic()
             receive_start_ns = time.time_ns()
@@ -243,8 +258,8 @@ class Processor:
                     received_at=started,
                     receive_window_ns=(receive_start_ns, time.time_ns()),
                 )
-            except StoreUnavailable:
-                self._store_down("apply")
+            except StoreUnavailable as exc:
+                self._store_failed(exc, "apply")
             except Exception:
                 # A bug must not kill the poller; the messages reappear and, if the bug
                 # persists, the redrive policy moves them to the dead-letter queue.
@@ -259,37 +274,17 @@ class Processor:
         except SourceUnavailable as exc:
             log.warning("could not release messages", extra={"error": str(exc)})
 
-    # -- Redis outage ------------------------------------------------------------------------
+    # -- store faults --------------------------------------------------------------------------
 
-    def _store_down(self, operation: str) -> None:
-        self._metrics.dependency_errors.labels(dependency="redis", operation=operation).inc()
-        if self._store_ok.is_set():
-            log.warning("Redis is unavailable: pausing polling and deleting until it returns")
-        self._store_ok.clear()
-        self._publish_ready()
-        if self._recovery is None or self._recovery.done():
-            self._recovery = asyncio.create_task(self._recover_store(), name="store-recovery")
-
-    async def _wait_for_store(self) -> None:
-        waiter = asyncio.create_task(self._store_ok.wait())
-        stopper = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopper.cancel()
-
-    async def _recover_store(self) -> None:
-        backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
-        while not self._stopping.is_set():
-            await self._sleep_unless_stopping(backoff.next_delay())
-            try:
-                await self._store.ping()
-            except StoreUnavailable:
-                self._metrics.dependency_errors.labels(dependency="redis", operation="ping").inc()
-                continue
-            log.info("Redis is back: resuming")
-            self._store_ok.set()
-            self._publish_ready()
+    def _store_failed(self, exc: StoreUnavailable, operation: str) -> None:
+        if isinstance(exc, StoreMisconfigured):
+            # The data was written with other settings: waiting cannot help, and guessing wrong
+            # would split totals, so the processor stops with the one line that says why.
+            log.error("%s", exc)
+            self._fatal = exc
+            self._stopping.set()
             return
+        self._recovery.failed(exc, operation)
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -462,21 +457,6 @@ class Processor:
             except SourceUnavailable as exc:
                 log.warning("could not extend visibility", extra={"error": str(exc)})
             deadline += period
-
-    # -- queue depth -------------------------------------------------------------------------
-
-    async def _poll_depths(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                depths = await self._source.depths()
-            except (SourceUnavailable, SourceMisconfigured) as exc:
-                # Depth is for dashboards only: a failure here must not stop consuming.
-                log.debug("queue depth unavailable", extra={"error": str(exc)})
-            else:
-                for queue, states in depths.items():
-                    for state, count in states.items():
-                        self._metrics.queue_messages.labels(queue=queue, state=state).set(count)
-            await self._sleep_unless_stopping(self._config.queue_depth_interval_seconds)
 
 
 __all__ = ["Processor", "ProcessorConfig", "identity_of", "producer_link"]

@@ -25,6 +25,19 @@ class StoreUnavailable(Exception):
     """The store could not be reached or refused the call; nothing of the call was half-applied."""
 
 
+class StoreRefused(StoreUnavailable):
+    """The store answered but refused the call for a cause that waiting alone will not clear.
+
+    READONLY (a replica or a demoted primary), out of memory, a script or type error, a refused
+    password, a cluster that is down: the message carries Redis's own words, so an operator sees
+    what to fix. Nothing of the call was applied.
+    """
+
+
+class StoreMisconfigured(StoreRefused):
+    """The data in the store was laid out with other settings (the shard count); never retried."""
+
+
 @dataclass(frozen=True, slots=True)
 class TypeTotals:
     """Totals of one event type since the last reset."""
@@ -87,6 +100,10 @@ class Store(Protocol):
         """Raise `StoreUnavailable` unless the store answers."""
         ...
 
+    async def probe_write(self) -> None:
+        """Raise `StoreUnavailable` (`StoreRefused` naming why) unless a write goes through."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -100,6 +117,8 @@ __all__ = [
     "Outcome",
     "Snapshot",
     "Store",
+    "StoreMisconfigured",
+    "StoreRefused",
     "StoreUnavailable",
     "TypeTotals",
 ]

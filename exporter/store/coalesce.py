@@ -90,8 +90,9 @@ class ApplyCoalescer:
         except StoreUnavailable as exc:
             for _, future in taken:
                 if not future.done():
-                    # One exception object per caller: each re-raise adds its own traceback.
-                    error = StoreUnavailable(str(exc))
+                    # One exception object per caller (each re-raise adds its own traceback),
+                    # of the same class: the processor tells outages from refusals by it.
+                    error = type(exc)(str(exc))
                     error.__cause__ = exc.__cause__
                     future.set_exception(error)
             return

@@ -121,5 +121,8 @@ class MemoryStore:
     async def ping(self) -> None:
         """Always reachable."""
 
+    async def probe_write(self) -> None:
+        """Always writable."""
+
     async def close(self) -> None:
         """Nothing to release."""

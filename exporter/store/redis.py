@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Final
+from typing import Final, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from exporter.events import MICROS_PER_UNIT, Event
 from exporter.store import (
@@ -18,10 +20,14 @@ from exporter.store import (
     ApplyResult,
     Outcome,
     Snapshot,
+    StoreMisconfigured,
     StoreUnavailable,
     TypeTotals,
 )
 from exporter.store.coalesce import ApplyCoalescer
+from exporter.store.errors import REDIS_ERRORS, store_error
+from exporter.store.keys import ShardKeys, StoreKeys, shard_of
+from exporter.store.urls import redacted
 
 # Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
 MAX_EVENTS_PER_SCRIPT: Final = 1000
@@ -32,37 +38,62 @@ _OUTCOMES: Final[dict[int, Outcome]] = {
     3: "sum_overflow",
 }
 
+Client = aioredis.Redis | RedisCluster
+Item = tuple[str, Event]
 
-def _load_script() -> str:
-    return resources.files("exporter.store").joinpath("lua/apply.lua").read_text()
+
+def _lua(name: str) -> str:
+    return resources.files("exporter.store").joinpath(f"lua/{name}.lua").read_text()
+
+
+class _Scripts:
+    """The store's Lua scripts, registered with the client they run on."""
+
+    def __init__(self, client: Client) -> None:
+        self.apply: AsyncScript = client.register_script(_lua("apply"))
+        self.register: AsyncScript = client.register_script(_lua("register"))
+        self.reset: AsyncScript = client.register_script(_lua("reset"))
+        self.layout: AsyncScript = client.register_script(_lua("layout"))
+        self.probe: AsyncScript = client.register_script(_lua("probe"))
 
 
 class RedisStore:
-    """Totals in one hash, known types in one set, one expiring key per remembered identity.
+    """Totals kept in Redis: by one node or by a Redis Cluster, in one shard or spread over K.
 
-    Every key carries the hash tag `{prefix}`, so one call only ever touches one cluster slot.
+    Each shard keeps its own remembered identities and partial totals under its own hash tag;
+    an identity always lands on the same shard, so it is applied at most once. With one shard
+    the keys are those of earlier versions (decision 0005 describes the layout).
     """
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         *,
         prefix: str = "exporter",
         dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
         max_types: int = DEFAULT_MAX_TYPES,
+        shards: int = 1,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
+        url: str | None = None,
+        timeout_seconds: float = 5.0,
     ) -> None:
-        self._client = client
-        self._tag = "{" + prefix + "}"
-        self._totals_key = f"{self._tag}:totals"
-        self._types_key = f"{self._tag}:types"
-        self._seen_prefix = f"{self._tag}:seen:".encode()
+        self._client: Client = client
+        self._scripts = _Scripts(client)
+        self._keys = StoreKeys.build(prefix, shards)
         self._window = dedupe_window_seconds
         self._max_types = max_types
-        self._script = client.register_script(_load_script())
+        self._min_replicas = min_replicas
+        self._replica_timeout_ms = replica_timeout_ms
+        # Set by from_url: the node named there may belong to a cluster, found out on first use.
+        self._url = url
+        self._timeout = timeout_seconds
+        self._ready = False
+        self._connecting = asyncio.Lock()
         # Batches from several pollers that arrive while a call is in flight share the next one
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
-        self._last_read: tuple[dict[bytes, bytes], Snapshot] = ({}, Snapshot(()))
+        self._last_read: tuple[list[dict[bytes, bytes]], Snapshot] = ([], Snapshot(()))
 
     @classmethod
     def from_url(
@@ -72,9 +103,16 @@ class RedisStore:
         prefix: str = "exporter",
         dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
         max_types: int = DEFAULT_MAX_TYPES,
+        shards: int = 1,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
         timeout_seconds: float = 5.0,
     ) -> RedisStore:
-        """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://)."""
+        """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://).
+
+        When the node answers that it belongs to a Redis Cluster, the store switches to redis-py's
+        cluster client on first use, with the same URL (so TLS and the password carry over).
+        """
         client = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
@@ -86,92 +124,280 @@ class RedisStore:
             prefix=prefix,
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
+            shards=shards,
+            min_replicas=min_replicas,
+            replica_timeout_ms=replica_timeout_ms,
+            url=url,
+            timeout_seconds=timeout_seconds,
         )
-
-    def seen_key(self, identity: str) -> str:
-        """The key that remembers one identity for the window."""
-        return f"{self._tag}:seen:{identity}"
 
     @property
     def script_calls(self) -> int:
         """Merged apply calls sent so far (each one round trip); for tests and benchmarks."""
         return self._coalescer.calls
 
-    async def apply(self, batch: Sequence[tuple[str, Event]]) -> ApplyResult:
-        """Apply the batch atomically, merged with others waiting at the same moment."""
+    # -- connecting ----------------------------------------------------------------------------
+
+    async def _connected(self) -> Client:
+        """The client to use, after finding out (once) whether it is a cluster and checking K."""
+        if self._ready:
+            return self._client
+        async with self._connecting:
+            if not self._ready:
+                try:
+                    await self._connect()
+                except REDIS_ERRORS as exc:
+                    raise store_error(exc, "Redis start-up check failed") from exc
+                self._ready = True
+        return self._client
+
+    async def _connect(self) -> None:
+        if self._url is not None and not isinstance(self._client, RedisCluster):
+            info = await self._client.info("cluster")
+            if info.get("cluster_enabled") in (1, "1"):
+                await self._client.aclose()
+                self._client = RedisCluster.from_url(
+                    self._url,
+                    socket_timeout=self._timeout,
+                    socket_connect_timeout=self._timeout,
+                    health_check_interval=30,
+                )
+                self._scripts = _Scripts(self._client)
+        recorded = await self._scripts.layout(
+            keys=[self._keys.shard_count, self._keys.legacy_totals],
+            args=[len(self._keys.shards)],
+        )
+        recorded_count = int(recorded)
+        if recorded_count != len(self._keys.shards):
+            where = redacted(self._url) if self._url else "this Redis"
+            raise StoreMisconfigured(
+                f"EXPORTER_REDIS_SHARDS is {len(self._keys.shards)} but the data at {where} "
+                f"was written with {recorded_count} shards; start with "
+                f"EXPORTER_REDIS_SHARDS={recorded_count} (docs/operations.md)"
+            )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def apply(self, batch: Sequence[Item]) -> ApplyResult:
+        """Apply the batch, merged with others waiting at the same moment."""
         if not batch:
             return ApplyResult(())
         return await self._coalescer.apply(batch)
 
-    async def _apply_now(self, batch: Sequence[tuple[str, Event]]) -> ApplyResult:
-        """Apply the batch in one round trip: one script call per chunk, pipelined."""
+    async def _apply_now(self, batch: Sequence[Item]) -> ApplyResult:
+        """One script call per shard touched (per 1000 events), the shards' calls concurrent."""
+        client = await self._connected()
         now_ms = str(int(time.time() * 1000))
-        chunks = [
-            batch[start : start + MAX_EVENTS_PER_SCRIPT]
-            for start in range(0, len(batch), MAX_EVENTS_PER_SCRIPT)
-        ]
         try:
-            if len(chunks) == 1:
-                replies = [await self._run_script(chunks[0], now_ms, None)]
-            else:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for chunk in chunks:
-                        await self._run_script(chunk, now_ms, pipe)
-                    replies = await pipe.execute()
-        except RedisError as exc:
-            raise StoreUnavailable(f"Redis apply failed: {exc}") from exc
-        return ApplyResult(tuple(_OUTCOMES[int(code)] for reply in replies for code in reply))
+            if len(self._keys.shards) == 1:
+                codes = await self._apply_shard(client, self._keys.shards[0], batch, 0, now_ms)
+                return ApplyResult(tuple(_OUTCOMES[code] for code in codes))
+            return await self._apply_sharded(client, batch, now_ms)
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis apply failed") from exc
+
+    async def _apply_sharded(
+        self, client: Client, batch: Sequence[Item], now_ms: str
+    ) -> ApplyResult:
+        keys = self._keys
+        distinct = list(dict.fromkeys(event.type for _, event in batch))
+        reply = await self._scripts.register(
+            keys=[keys.types, keys.generation], args=[self._max_types, *distinct]
+        )
+        generation = int(reply[0])
+        admitted = {name for name, ok in zip(distinct, reply[1:], strict=True) if int(ok)}
+        outcomes: list[Outcome] = ["too_many_types"] * len(batch)
+        positions: dict[int, list[int]] = {}
+        for index, (identity, event) in enumerate(batch):
+            if event.type in admitted:
+                positions.setdefault(shard_of(identity, len(keys.shards)), []).append(index)
+        shard_order = list(positions)
+        results = await asyncio.gather(
+            *(
+                self._apply_shard(
+                    client,
+                    keys.shards[shard],
+                    [batch[i] for i in positions[shard]],
+                    generation,
+                    now_ms,
+                )
+                for shard in shard_order
+            ),
+            return_exceptions=True,
+        )
+        for shard, codes in zip(shard_order, results, strict=True):
+            # Shards that succeeded stay applied: their identities are remembered, so the
+            # redelivery SQS makes of the whole batch counts them as duplicates.
+            if isinstance(codes, BaseException):
+                raise codes
+            for index, code in zip(positions[shard], codes, strict=True):
+                outcomes[index] = _OUTCOMES[code]
+        return ApplyResult(tuple(outcomes))
+
+    async def _apply_shard(
+        self,
+        client: Client,
+        shard: ShardKeys,
+        items: Sequence[Item],
+        generation: int,
+        now_ms: str,
+    ) -> list[int]:
+        """Apply one shard's part in order, then wait for replicas when asked to."""
+        chunks = [
+            items[start : start + MAX_EVENTS_PER_SCRIPT]
+            for start in range(0, len(items), MAX_EVENTS_PER_SCRIPT)
+        ]
+        codes: list[int] = []
+        if len(chunks) == 1 and not self._min_replicas:
+            reply = await self._run_script(client, shard, chunks[0], generation, now_ms)
+            return [int(code) for code in reply]
+        if isinstance(client, RedisCluster):
+            # A cluster pipeline cannot load scripts; chunks go one after the other instead.
+            for chunk in chunks:
+                reply = await self._run_script(client, shard, chunk, generation, now_ms)
+                codes += (int(code) for code in reply)
+            await self._wait_for_replicas(client, shard)
+            return codes
+        async with client.pipeline(transaction=False) as pipe:
+            for chunk in chunks:
+                await self._run_script(pipe, shard, chunk, generation, now_ms)
+            if self._min_replicas:
+                # WAIT counts the writes of its own connection: it rides the script's pipeline.
+                pipe.execute_command("WAIT", self._min_replicas, self._replica_timeout_ms)
+            replies = await pipe.execute()
+        if self._min_replicas:
+            self._check_replicas(int(replies.pop()))
+        return [int(code) for reply in replies for code in reply]
+
+    async def _wait_for_replicas(self, client: Client, shard: ShardKeys) -> None:
+        """WAIT until `min_replicas` replicas of the shard's master hold every write made so far.
+
+        WAIT counts the writes made on its own connection, so it goes in one pipeline with a small
+        write of the same slot, on the connection to the master of that slot; replication is one
+        ordered stream per master, so that write acknowledged means every earlier one is too.
+        """
+        if not self._min_replicas:
+            return
+        ack = (f"{shard.tag}:ack", "1", "PX", 60000)
+        wait = ("WAIT", self._min_replicas, self._replica_timeout_ms)
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(shard.tag)
+            async with client.pipeline() as cluster_pipe:
+                cluster_pipe.execute_command("SET", *ack)
+                cluster_pipe.execute_command(*wait, target_nodes=node)
+                replies = await cluster_pipe.execute()
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.execute_command("SET", *ack)
+                pipe.execute_command(*wait)
+                replies = await pipe.execute()
+        self._check_replicas(int(replies[-1]))
+
+    def _check_replicas(self, acknowledged: int) -> None:
+        if acknowledged < self._min_replicas:
+            raise StoreUnavailable(
+                f"only {acknowledged} of {self._min_replicas} replicas acknowledged the write "
+                f"within {self._replica_timeout_ms} ms (EXPORTER_REDIS_MIN_REPLICAS); the batch "
+                "is applied but not acknowledged, and its redelivery will be a duplicate"
+            )
 
     async def _run_script(
         self,
-        chunk: Sequence[tuple[str, Event]],
+        client: Client | aioredis.client.Pipeline,
+        shard: ShardKeys,
+        chunk: Sequence[Item],
+        generation: int,
         now_ms: str,
-        pipe: aioredis.client.Pipeline | None,
     ) -> list[int]:
         # redis-py encodes and frames every argument in Python, which was most of an apply's
         # client CPU (docs/benchmarks.md): the keys go as ready bytes (each must stay a declared
         # key, decision 0001), and all events' parts travel as one argument, a line per event.
-        keys: list[str | bytes] = [self._totals_key, self._types_key]
-        seen = self._seen_prefix
+        global_cap = len(self._keys.shards) > 1
+        keys: list[str | bytes] = [shard.totals(generation)]
+        if not global_cap:
+            keys.append(self._keys.types)
+        seen = shard.seen_prefix
         lines = []
         for identity, event in chunk:
             keys.append(seen + identity.encode())
             units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
             lines.append(f"{units} {frac} {event.type}")
-        args: list[str | int] = [self._window, self._max_types, now_ms, "\n".join(lines)]
-        reply: list[int] = await self._script(keys=keys, args=args, client=pipe)
+        cap: str | int = "global" if global_cap else self._max_types
+        args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines)]
+        reply: list[int] = await self._scripts.apply(keys=keys, args=args, client=client)
         return reply
 
+    # -- reading and resetting -----------------------------------------------------------------
+
     async def snapshot(self) -> Snapshot:
-        """All totals, read in one atomic HGETALL."""
+        """The exact sum of every shard's partial totals, all of one reset generation."""
+        client = await self._connected()
         try:
-            raw: dict[bytes, bytes] = await self._client.hgetall(self._totals_key)  # type: ignore[assignment]
-        except RedisError as exc:
-            raise StoreUnavailable(f"Redis read failed: {exc}") from exc
-        # Decoding is most of a read's CPU (docs/benchmarks.md); when the hash is byte for byte
-        # what the last read returned, its (immutable) snapshot is the exact answer again.
-        last_raw, last_snapshot = self._last_read
-        if raw == last_raw:
+            if len(self._keys.shards) == 1:
+                raw = await client.hgetall(self._keys.shards[0].totals(0))
+                return self._decoded([cast("dict[bytes, bytes]", raw)])
+            generation = int(await client.get(self._keys.generation) or 0)
+            parts = await asyncio.gather(
+                *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
+            )
+            raws = cast("list[dict[bytes, bytes]]", parts)
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis read failed") from exc
+        return self._decoded(raws)
+
+    def _decoded(self, raws: list[dict[bytes, bytes]]) -> Snapshot:
+        # Decoding is most of a read's CPU (docs/benchmarks.md, measured again for decision 0005):
+        # when every partial is byte for byte what the last read returned, its (immutable)
+        # snapshot is the exact answer again, and the API reuses the body it rendered for it.
+        last_raws, last_snapshot = self._last_read
+        if raws == last_raws:
             return last_snapshot
-        snapshot = _decode_totals(raw)
-        self._last_read = (raw, snapshot)
+        snapshot = _decode_totals(raws)
+        self._last_read = (raws, snapshot)
         return snapshot
 
     async def reset(self) -> None:
-        """Delete the totals and the type set in one transaction."""
+        """Forget every total at one point: one transaction, or one new generation when sharded."""
+        client = await self._connected()
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.delete(self._totals_key, self._types_key)
-                await pipe.execute()
-        except RedisError as exc:
-            raise StoreUnavailable(f"Redis reset failed: {exc}") from exc
+            if len(self._keys.shards) == 1:
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.delete(self._keys.shards[0].totals(0), self._keys.types)
+                    await pipe.execute()
+                return
+            generation = int(
+                await self._scripts.reset(keys=[self._keys.types, self._keys.generation])
+            )
+            # Readers already moved on to the new generation; the old partials are only memory.
+            await asyncio.gather(
+                *(client.delete(shard.totals(generation - 1)) for shard in self._keys.shards)
+            )
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis reset failed") from exc
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers PING."""
         try:
-            await self._client.ping()
-        except RedisError as exc:
+            client = await self._connected()
+            await client.ping()
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis is not reachable") from exc
+        except OSError as exc:
             raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+
+    async def probe_write(self) -> None:
+        """Raise unless a script that writes runs: READONLY, OOM, NOAUTH and the like show here."""
+        try:
+            client = await self._connected()
+            await self._scripts.probe(
+                keys=[self._keys.probe], args=[int(time.time() * 1000)], client=client
+            )
+            # With replicas required, writing is not enough: each shard's master must have them.
+            await asyncio.gather(
+                *(self._wait_for_replicas(client, shard) for shard in self._keys.shards)
+            )
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis write probe failed") from exc
         except OSError as exc:
             raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
 
@@ -181,28 +407,35 @@ class RedisStore:
         await self._client.aclose()
 
 
-_FIELD_KINDS: Final = (b"count", b"units", b"frac", b"last")
-
-
-def _decode_totals(raw: dict[bytes, bytes]) -> Snapshot:
+def _decode_totals(parts: Sequence[dict[bytes, bytes]]) -> Snapshot:
     # One pass sorting fields by kind, then one TypeTotals per type: /stats and /metrics decode
-    # the whole hash on every request, so this stays lean (docs/benchmarks.md).
-    by_kind: dict[bytes, dict[bytes, bytes]] = {kind: {} for kind in _FIELD_KINDS}
-    for key, value in raw.items():
-        kind, _, name = key.partition(b":")
-        fields = by_kind.get(kind)
-        if fields is not None:
-            fields[name] = value
-    counts, units, fracs, lasts = (by_kind[kind] for kind in _FIELD_KINDS)
+    # every partial on every read, so this stays lean (docs/benchmarks.md).
+    counts: dict[bytes, int] = {}
+    micros: dict[bytes, int] = {}
+    lasts: dict[bytes, int] = {}
+    for raw in parts:
+        for key, value in raw.items():
+            kind, _, name = key.partition(b":")
+            if kind == b"count":
+                counts[name] = counts.get(name, 0) + int(value)
+            elif kind == b"units":
+                micros[name] = micros.get(name, 0) + int(value) * MICROS_PER_UNIT
+            elif kind == b"frac":
+                micros[name] = micros.get(name, 0) + int(value)
+            elif kind == b"last":
+                lasts[name] = max(lasts.get(name, 0), int(value))
     types = []
-    for name in sorted(counts.keys() | units.keys() | fracs.keys()):
+    for name in sorted(counts.keys() | micros.keys()):
         last = lasts.get(name)
         types.append(
             TypeTotals(
                 type=name.decode(),
-                count=int(counts.get(name, b"0")),
-                sum_micros=int(units.get(name, b"0")) * 1_000_000 + int(fracs.get(name, b"0")),
-                last_applied=datetime.fromtimestamp(int(last) / 1000, UTC) if last else None,
+                count=counts.get(name, 0),
+                sum_micros=micros.get(name, 0),
+                last_applied=datetime.fromtimestamp(last / 1000, UTC) if last else None,
             )
         )
     return Snapshot(tuple(types))
+
+
+__all__ = ["MAX_EVENTS_PER_SCRIPT", "RedisStore"]

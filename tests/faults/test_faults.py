@@ -8,8 +8,10 @@ import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import redis
 
 from tests.faults.harness import (
     Stack,
@@ -23,6 +25,7 @@ from tests.faults.harness import (
 )
 from tests.faults.proxy import TcpProxy
 from tests.faults.traffic import Traffic, make_traffic
+from tests.redis_cluster import RedisClusterNodes
 from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
 
 
@@ -185,3 +188,65 @@ def test_sigterm_under_load_drains_and_exits_zero(stack: Stack) -> None:
     assert_dead_lettered(
         traffic, drain_dead_letters_in_full(sqs_client(stack.sqs_endpoint), dlq), exactly_once=True
     )
+
+
+def test_a_cluster_master_killed_mid_stream_loses_nothing(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """A 3-master, 3-replica cluster, three shards, every batch acknowledged by one replica: the
+    master holding the global slot is SIGKILLed mid-stream; once its replica is promoted and the
+    killed node is back as the new replica, the totals are exact, and the dead-letter queue holds
+    only malformed bodies with their reason."""
+    cluster = RedisClusterNodes(tmp_path / "cluster", masters=3, replicas=1)
+    cluster.start()
+    stack = Stack(
+        redis_url=cluster.url(),
+        sqs_endpoint=moto_server.url,
+        workdir=tmp_path,
+        queue=f"failover-{tmp_path.name[-12:]}".replace("_", "-"),
+    )
+    _with_quick_redelivery(stack)
+    stack.extra_env |= {"EXPORTER_REDIS_SHARDS": "3", "EXPORTER_REDIS_MIN_REPLICAS": "1"}
+    try:
+        traffic = make_traffic(2000, seed=15, malformed_ratio=0.02)
+        stack.start_api()
+        stack.add_processor()
+        stack.add_processor()
+        sender = _send_in_background(stack, traffic)
+        _wait_processed(stack, traffic.valid_events // 3)
+        victim = _owner_of(cluster, "{exporter}")
+        cluster.kill(victim)
+        wait_until(
+            lambda: cluster.whole() and len(cluster.masters()) == 3,
+            timeout=120,
+            interval=0.2,
+            message="the replica promoted",
+        )
+        # One replica must acknowledge every batch: the promoted master has none until the killed
+        # node returns (as its replica), so until then it applies but deletes nothing.
+        cluster.restart(victim)
+        sender.join(timeout=120)
+        assert_exact(traffic, _settle(stack, traffic))
+        _, dlq = _queue_urls(stack)
+        found = drain_dead_letters_in_full(sqs_client(stack.sqs_endpoint), dlq)
+        assert_dead_lettered(traffic, found, exactly_once=False)
+        reasons = {(letter.body, letter.reason) for letter in found}
+        assert reasons <= set(traffic.malformed), "a dead letter without its malformed reason"
+        for processor in stack.processors:
+            assert processor.process is not None
+            assert processor.process.poll() is None, processor.tail()
+    finally:
+        stack.stop_all()
+        cluster.stop()
+
+
+def _owner_of(cluster: RedisClusterNodes, key: str) -> int:
+    """The master serving `key`: the only one that answers instead of redirecting (MOVED)."""
+    for port in cluster.masters():
+        with redis.Redis(port=port) as client:
+            try:
+                client.exists(key)
+            except redis.ResponseError:
+                continue
+            return port
+    raise AssertionError(f"no master serves {key}")

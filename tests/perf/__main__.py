@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from tests.perf.bench_cluster import cluster_shards
 from tests.perf.bench_e2e import end_to_end
 from tests.perf.bench_http import http
 from tests.perf.bench_memory import memory
@@ -31,7 +32,7 @@ from tests.perf.bench_store import store_ceiling
 from tests.perf.bodies import make_bodies
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
-NAMES = ("pipeline", "store", "e2e", "http", "memory", "sqs_client", "startup")
+NAMES = ("pipeline", "store", "e2e", "http", "memory", "sqs_client", "startup", "cluster")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Sizes:
     sqs_warmup_seconds: float
     sqs_seconds: float
     startup_repeats: int
+    cluster_events: int
 
 
 FULL = Sizes(
@@ -75,6 +77,7 @@ FULL = Sizes(
     sqs_warmup_seconds=2,
     sqs_seconds=8,
     startup_repeats=3,
+    cluster_events=30_000,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -94,6 +97,7 @@ QUICK = Sizes(
     sqs_warmup_seconds=0.3,
     sqs_seconds=0.7,
     startup_repeats=1,
+    cluster_events=400,
 )
 
 
@@ -172,6 +176,17 @@ async def _startup(run: Run) -> dict[str, Any]:
     )
 
 
+async def _cluster(run: Run) -> dict[str, Any]:
+    full = run.sizes is FULL
+    return await cluster_shards(
+        run.workdir,
+        events=run.sizes.cluster_events,
+        batch_sizes=(10, 100, 1000) if full else (10, 100),
+        reads=300 if full else 5,
+        rounds_per_size=3 if full else 1,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "pipeline": _pipeline,
     "store": _store,
@@ -180,6 +195,7 @@ BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "memory": _memory,
     "sqs_client": _sqs_client,
     "startup": _startup,
+    "cluster": _cluster,
 }
 NEEDS_MOTO = {"e2e", "memory"}
 

@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from exporter.events import Event
+from exporter.store.keys import StoreKeys
 from exporter.store.redis import RedisStore
 from tests.perf.bench_e2e import fill, sqs_client
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
@@ -138,7 +139,8 @@ async def bytes_per_identity(redis_url: str, identities: int) -> dict[str, Any]:
         batch = [(f"msg:{uuid.uuid4()}", event) for _ in range(min(1000, identities - start))]
         await store.apply(batch)
     after = int((await client.info("memory"))["used_memory"])
-    sample = store.seen_key("msg:warm-up")
+    # One shard: the identity's key is under the prefix's own tag (exporter/store/keys.py).
+    sample = StoreKeys.build("bench-identity", 1).shards[0].seen_prefix + b"msg:warm-up"
     key_alone = int(await client.memory_usage(sample) or 0)
     await client.flushdb()
     await client.aclose()

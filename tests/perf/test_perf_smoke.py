@@ -27,7 +27,7 @@ def fixture_results() -> Results:
         [sys.executable, "-m", "tests.perf", "--quick"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=420,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,3 +134,16 @@ def test_startup_measured_version_and_readiness(results: Results) -> None:
     assert result["interpreter_s"] > 0
     assert result["version_s"] > 0
     assert result["processor_ready_s"] > 0
+
+
+def test_cluster_measured_every_master(results: Results) -> None:
+    """The cluster benchmark read script time from all three masters, for one and three shards,
+    and timed a read for 1, 3 and 16 shards."""
+    result = results["cluster"]
+    for size in result["by_batch_size"]:
+        one, three = size["one_shard"], size["three_shards"]
+        assert len(one["redis_usec_per_event_by_node"]) == 3
+        assert sum(v > 0 for v in one["redis_usec_per_event_by_node"].values()) == 1
+        assert all(v > 0 for v in three["redis_usec_per_event_by_node"].values())
+        assert size["busiest_share"] > 0
+    assert sorted(result["snapshot_usec_100_types_by_shards"]) == ["1", "16", "3"]

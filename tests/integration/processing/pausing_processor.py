@@ -45,6 +45,10 @@ class PausingStore:
         """The inner store's ping."""
         await self._inner.ping()
 
+    async def probe_write(self) -> None:
+        """The inner store's write probe."""
+        await self._inner.probe_write()
+
     async def close(self) -> None:
         """Close the inner store."""
         await self._inner.close()

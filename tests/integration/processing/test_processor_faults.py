@@ -258,7 +258,7 @@ async def test_redis_stopped_and_restarted_mid_stream(
         assert "sqs" not in failing
         labels = {"dependency": "redis", "operation": "apply"}
         errors = processor.value("exporter_dependency_errors_total", labels) + processor.value(
-            "exporter_dependency_errors_total", {"dependency": "redis", "operation": "ping"}
+            "exporter_dependency_errors_total", {"dependency": "redis", "operation": "probe"}
         )
         assert errors >= 1
         fresh_redis_server.start()

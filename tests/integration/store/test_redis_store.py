@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -74,11 +76,13 @@ async def test_memory_store_refuses_overflow_the_same_way() -> None:
 
 
 async def test_every_key_shares_one_cluster_slot(redis_client: aioredis.Redis) -> None:
-    """All keys live under the prefix's hash tag, so a Redis Cluster serves them from one slot."""
+    """With one shard all keys live under the prefix's hash tag (one cluster slot), named as before
+    shards existed, plus the recorded shard count."""
     store = RedisStore(redis_client, prefix="shop")
     await store.apply([(f"msg:{i}", event(f"t{i % 3}", i)) for i in range(20)])
     keys = [k.decode() if isinstance(k, bytes) else k for k in await redis_client.keys("*")]
-    assert len(keys) == 22
+    assert {"{shop}:totals", "{shop}:types", "{shop}:shards"} < set(keys)
+    assert len(keys) == 23
     assert all(k.startswith("{shop}:") for k in keys)
     assert len({key_slot(k.encode()) for k in keys}) == 1
 
@@ -96,10 +100,56 @@ async def test_memory_per_identity_is_small_and_bounded(redis_client: aioredis.R
     # Measured about 150 bytes for a 40-character identity (docs/decisions/0001).
     assert 40 < per_identity < 250, per_identity
 
-    # The window is one second; Redis's active expiry then reclaims the keys without any reads.
+    # The window is one second; Redis's active expiry then reclaims the identities (the totals,
+    # the type set and the recorded shard count stay) without any reads.
     deadline = asyncio.get_running_loop().time() + 15
     remaining = await redis_client.dbsize()
-    while remaining > 2 and asyncio.get_running_loop().time() < deadline:
+    while remaining > 3 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.2)
         remaining = await redis_client.dbsize()
-    assert remaining <= 2, f"{remaining} keys left after the window"
+    assert remaining <= 3, f"{remaining} keys left after the window"
+
+
+async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailable(
+    redis_server: RedisServer,
+) -> None:
+    """EXPORTER_REDIS_MIN_REPLICAS=1 on a Redis without replicas: the batch is applied (its
+    redelivery is a duplicate) but the call fails, so the processor does not delete it."""
+    prefix = f"wait-{uuid.uuid4().hex[:8]}"
+    store = RedisStore.from_url(
+        redis_server.url, prefix=prefix, min_replicas=1, replica_timeout_ms=50
+    )
+    try:
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await store.apply([("msg:1", event("a", 1))])
+        alone = RedisStore.from_url(redis_server.url, prefix=prefix)
+        assert (await alone.apply([("msg:1", event("a", 1))])).outcomes == ("duplicate",)
+        await alone.close()
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await store.probe_write()
+    finally:
+        await store.close()
+
+
+async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None:
+    """With a replica linked, WAIT counts it and the batch is applied and acknowledged."""
+    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
+    primary.start()
+    try:
+        replica.start()
+        client = aioredis.Redis.from_url(replica.url)
+        await client.replicaof("127.0.0.1", str(primary.port))
+        store = RedisStore.from_url(primary.url, min_replicas=1, replica_timeout_ms=2000)
+        try:
+            deadline = asyncio.get_running_loop().time() + 60
+            while (await client.info("replication"))["master_link_status"] != "up":
+                assert asyncio.get_running_loop().time() < deadline, "replica never linked"
+                await asyncio.sleep(0.1)
+            assert (await store.apply([("msg:1", event("a", 5))])).outcomes == ("applied",)
+            await store.probe_write()
+        finally:
+            await store.close()
+            await client.aclose()
+    finally:
+        replica.kill()
+        primary.kill()

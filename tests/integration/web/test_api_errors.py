@@ -42,6 +42,9 @@ class BrokenStore:
     async def ping(self) -> None:
         """Answers, so that only the reads fail."""
 
+    async def probe_write(self) -> None:
+        """Answers, so that only the reads fail."""
+
     async def close(self) -> None:
         """Nothing to release."""
 

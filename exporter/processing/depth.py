@@ -1,0 +1,33 @@
+"""Queue depth for the dashboard: how many messages wait, are in flight, or are delayed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from exporter.metrics import ProcessorMetrics
+from exporter.sqs.messages import Source, SourceMisconfigured, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+async def poll_depths(
+    source: Source, metrics: ProcessorMetrics, stopping: asyncio.Event, interval_seconds: float
+) -> None:
+    """Refresh the queue depth gauges every `interval_seconds` until `stopping` is set."""
+    while not stopping.is_set():
+        try:
+            depths = await source.depths()
+        except (SourceUnavailable, SourceMisconfigured) as exc:
+            # Depth is for dashboards only: a failure here must not stop consuming.
+            log.debug("queue depth unavailable", extra={"error": str(exc)})
+        else:
+            for queue, states in depths.items():
+                for state, count in states.items():
+                    metrics.queue_messages.labels(queue=queue, state=state).set(count)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=interval_seconds)
+
+
+__all__ = ["poll_depths"]

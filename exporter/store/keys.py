@@ -1,0 +1,112 @@
+"""Every Redis key name of the store, derived in one place from the prefix and the shard count.
+
+A key's hash tag (the part in braces) picks its cluster slot. The global tag `{prefix}` holds what
+must be one value for all shards: the shard count, the reset generation, the registry of known
+types and the readiness probe. Each shard has its own tag; everything a shard's script touches
+(its remembered identities, its partial totals, and whatever else lives per shard) is named here
+from that tag, so one script call only ever touches one slot.
+
+With one shard the shard tag is the global tag and the names are those of earlier versions, so
+data written before shards existed stays readable.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Final
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+# A shard tag is `{prefix#n}`; `#` may not appear in a prefix (settings), so no shard tag of one
+# prefix is ever the global tag of another.
+_SHARD_MARK: Final = "#"
+
+
+def shard_of(identity: str, shards: int) -> int:
+    """The shard of an identity: stable across processes and versions (CRC-32, not `hash()`)."""
+    if shards == 1:
+        return 0
+    return zlib.crc32(identity.encode()) % shards
+
+
+@dataclass(frozen=True, slots=True)
+class ShardKeys:
+    """The names of one shard's keys."""
+
+    tag: str
+
+    def totals(self, generation: int) -> str:
+        """The hash of partial totals written since reset `generation` (0: the original name)."""
+        base = f"{self.tag}:totals"
+        return base if generation == 0 else f"{base}:{generation}"
+
+    @property
+    def seen_prefix(self) -> bytes:
+        """Prefix of the expiring key that remembers one identity."""
+        return f"{self.tag}:seen:".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreKeys:
+    """The global keys, and one `ShardKeys` per shard."""
+
+    prefix: str
+    shards: tuple[ShardKeys, ...]
+
+    @classmethod
+    def build(cls, prefix: str, shard_count: int) -> StoreKeys:
+        """Names for `shard_count` shards, whose tags fall in evenly spaced slot ranges."""
+        if shard_count < 1:
+            raise ValueError(f"shard count must be at least 1, not {shard_count}")
+        if shard_count == 1:
+            return cls(prefix, (ShardKeys("{" + prefix + "}"),))
+        return cls(prefix, tuple(ShardKeys(_spread_tag(prefix, i, shard_count))
+                                 for i in range(shard_count)))  # fmt: skip
+
+    @property
+    def tag(self) -> str:
+        """The global hash tag."""
+        return "{" + self.prefix + "}"
+
+    @property
+    def types(self) -> str:
+        """The set of known types (the global type cap), emptied by a reset."""
+        return f"{self.tag}:types"
+
+    @property
+    def shard_count(self) -> str:
+        """The shard count the data was written with."""
+        return f"{self.tag}:shards"
+
+    @property
+    def generation(self) -> str:
+        """The reset generation: a reset increments it, and totals keys carry it."""
+        return f"{self.tag}:generation"
+
+    @property
+    def probe(self) -> str:
+        """The key the readiness probe writes to prove the write path."""
+        return f"{self.tag}:probe"
+
+    @property
+    def legacy_totals(self) -> str:
+        """The totals hash of data written before shards existed (one shard, generation 0)."""
+        return f"{self.tag}:totals"
+
+
+def _spread_tag(prefix: str, index: int, count: int) -> str:
+    # A cluster gives each master a contiguous slot range, split evenly by `--cluster create`.
+    # Tags chosen in K evenly spaced slot ranges land on K different masters wherever the masters
+    # own equal ranges, so writes spread; a tag's name never depends on the live cluster, only on
+    # the prefix and K, so every process derives the same names.
+    low = index * REDIS_CLUSTER_HASH_SLOTS // count
+    high = (index + 1) * REDIS_CLUSTER_HASH_SLOTS // count
+    for n in range(1_000_000):
+        tag = "{" + f"{prefix}{_SHARD_MARK}{n}" + "}"
+        if low <= key_slot(tag.encode()) < high:
+            return tag
+    raise ValueError(f"no shard tag for shard {index} of {count}")  # pragma: no cover
+
+
+__all__ = ["ShardKeys", "StoreKeys", "shard_of"]
