@@ -296,29 +296,31 @@ class Processor:
         receive_window_ns: tuple[int, int] | None = None,
     ) -> None:
         """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
-        links = [
-            link
-            for link in map(producer_link, filter(_has_attributes, messages))
-            if link is not None
-        ]
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
         with self._tracer.start_as_current_span(
             "batch",
-            links=links,
             start_time=start_ns,
             attributes={
                 "messaging.system": "aws_sqs",
                 "messaging.batch.message_count": len(messages),
             },
         ) as span:
-            if receive_window_ns is not None:
+            recording = span.is_recording()
+            if recording:
+                # Links to the producers' traces are added only to a span that is recorded:
+                # parsing every message's traceparent was a sixth of the processor's CPU with
+                # tracing off (docs/benchmarks.md). Standard samplers do not look at links.
+                for link in map(producer_link, filter(_has_attributes, messages)):
+                    if link is not None:
+                        span.add_link(link.context, link.attributes)
+            if recording and receive_window_ns is not None:
                 # The receive happened before the batch existed; record it with its real times.
                 receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
                 receive_span.end(end_time=receive_window_ns[1])
             # Stage spans of a batch span that is not recorded would not be recorded either (every
             # standard sampler decides by parent or trace id), and cost more than the stage itself
             # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
-            batch = BatchContext(span.is_recording(), trace_exemplar())
+            batch = BatchContext(recording, trace_exemplar())
             guard = self._keep_hidden(messages, received_at or time.monotonic())
             try:
                 await self._process(messages, batch)
