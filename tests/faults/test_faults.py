@@ -25,6 +25,7 @@ from tests.faults.harness import (
 )
 from tests.faults.proxy import TcpProxy
 from tests.faults.traffic import Traffic, make_traffic
+from tests.integration.processing.processor_support import queue_depth
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
 
@@ -61,7 +62,11 @@ def _settle(stack: Stack, traffic: Traffic, timeout: float = 180) -> dict[str, t
         wait_until(done, timeout=timeout, interval=0.5, message="queue drained and totals complete")
     except TimeoutError:
         logs = "\n".join(p.tail(15) for p in stack.processors)
-        raise AssertionError(f"not settled: {stats(api_port)}\n{logs}") from None
+        raise AssertionError(
+            f"not settled: {stats(api_port)} of {traffic.valid_events} valid events; "
+            f"{queue_depth(client, url)} messages left in the queue (visible, in flight or "
+            f"delayed)\n{logs}"
+        ) from None
     return stats(api_port)
 
 
