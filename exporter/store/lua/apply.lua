@@ -2,10 +2,14 @@
 --
 -- KEYS[1]  totals hash: count:<type>, units:<type>, frac:<type>, last:<type>
 -- KEYS[2]  set of known types (bounded by ARGV[2])
--- KEYS[3..] one "seen" key per event, carrying its identity; it expires after the window
+-- KEYS[3..n+2] one "seen" key per event, carrying its identity; it expires after the window
+-- KEYS[n+3], only when some event has a bucket: the index of bucket keys (sorted set, by expiry)
+-- KEYS[n+4..] the event-time bucket hashes the events name (decision 0008)
 -- ARGV[1] window seconds, ARGV[2] max types, ARGV[3] now (unix ms)
 -- ARGV[4] one line per event, in KEYS order: "<whole units, floored> <millionths in [0, 1e6)>
---   <type>" (one argument for the whole batch: the client frames every argument separately)
+--   <bucket: 1-based among the bucket keys, 0 for none> <minute of the hour> <type>"
+--   (one argument for the whole batch: the client frames every argument separately)
+-- ARGV[5] the bucket keys' expiry times (unix s), space-separated, in their KEYS order
 --
 -- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
@@ -15,17 +19,17 @@ local window = ARGV[1]
 local max_types = tonumber(ARGV[2])
 local now = ARGV[3]
 local LIMIT = 9e18
-local n = #KEYS - 2
 
 -- Types never contain spaces or line breaks (the event contract), so a type ends its line.
-local types, units, fracs = {}, {}, {}
-local parsed = 0
-for u, f, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) ([^\n]+)') do
-  parsed = parsed + 1
-  units[parsed], fracs[parsed], types[parsed] = tonumber(u), tonumber(f), t
+local types, units, fracs, buckets, minutes = {}, {}, {}, {}, {}
+local n = 0
+for u, f, b, m, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) (%d+) (%d+) ([^\n]+)') do
+  n = n + 1
+  units[n], fracs[n], types[n] = tonumber(u), tonumber(f), t
+  buckets[n], minutes[n] = tonumber(b), m
 end
-if parsed ~= n then
-  return redis.error_reply('apply: ' .. parsed .. ' events for ' .. n .. ' identities')
+if n > #KEYS - 2 then
+  return redis.error_reply('apply: ' .. n .. ' events for ' .. (#KEYS - 2) .. ' keys')
 end
 
 local status = {}
@@ -97,5 +101,50 @@ for _, t in ipairs(order) do
         'last:' .. t, now)
     end
   end
+end
+
+-- Event-time buckets (decision 0008): only now, with every status final, so that only applied
+-- events (1) are added; a duplicate or a refused event never reaches a bucket. Per bucket and
+-- minute: c<m> count, u<m> whole units, f<m> millionths (not normalised: readers carry).
+if #KEYS > n + 2 then
+  local index = KEYS[n + 3]
+  local expiries = {}
+  for e in string.gmatch(ARGV[5], '%d+') do expiries[#expiries + 1] = e end
+  local sums, touched = {}, {}
+  local sum_order = {}
+  for i = 1, n do
+    local b = buckets[i]
+    if b > 0 and status[i] == 1 then
+      local id = b .. ' ' .. minutes[i]
+      local s = sums[id]
+      if s == nil then
+        s = {count = 0, units = 0, frac = 0, bucket = b, minute = minutes[i]}
+        sums[id] = s
+        sum_order[#sum_order + 1] = id
+      end
+      s.count = s.count + 1
+      s.units = s.units + units[i]
+      s.frac = s.frac + fracs[i]
+    end
+  end
+  for _, id in ipairs(sum_order) do
+    local s = sums[id]
+    local key = KEYS[n + 3 + s.bucket]
+    local carry = math.floor(s.frac / 1000000)
+    -- A minute's units could pass int64 only with millions of maximal events of one type in one
+    -- minute; pcall keeps that from aborting the script after the totals were written.
+    local ok = redis.pcall('HINCRBY', key, 'u' .. s.minute, string.format('%.0f', s.units + carry))
+    if type(ok) == 'number' then
+      redis.call('HINCRBY', key, 'f' .. s.minute, string.format('%.0f', s.frac - carry * 1000000))
+      redis.call('HINCRBY', key, 'c' .. s.minute, s.count)
+    end
+    if not touched[s.bucket] then
+      touched[s.bucket] = true
+      redis.call('EXPIREAT', key, expiries[s.bucket])
+      redis.call('ZADD', index, expiries[s.bucket], key)
+    end
+  end
+  -- The index only serves reset; entries of buckets Redis has expired are dropped here.
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', math.floor(tonumber(now) / 1000))
 end
 return status

@@ -1,0 +1,102 @@
+"""Event-time buckets in Redis (decision 0008): how the apply script is told, how they are read.
+
+One hash per type and UTC hour, `{tag}:series:<type>:<hour>`, fields `c<m>`, `u<m>` and `f<m>`
+(count, whole units, millionths) per minute of the hour. Each hash carries the hash tag of the
+totals it is applied with, so that under sharding a shard's buckets live with its partial totals
+and a reader sums the partials of every tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from exporter.events import MICROS_PER_UNIT, Event
+from exporter.store import Outcome, StoreUnavailable
+from exporter.store.series import HOUR, MinuteTotals, SeriesPolicy, merge
+
+NO_BUCKET = "0 0"
+
+
+def bucket_key(tag: str, event_type: str, hour: int) -> str:
+    """The hash of one type's buckets in one UTC hour (hours since the epoch), under `tag`."""
+    return f"{tag}:series:{event_type}:{hour}"
+
+
+def bucket_marks(
+    tag: str,
+    policy: SeriesPolicy,
+    index_key: str,
+    chunk: Sequence[tuple[str, Event]],
+    minutes: Sequence[int | None] | None,
+) -> tuple[list[str], list[str | bytes], str]:
+    """Per event "<bucket> <minute of hour>", the keys to declare (index first), their expiries."""
+    if minutes is None:
+        return [NO_BUCKET] * len(chunk), [], ""
+    numbers: dict[str, int] = {}
+    expiries: list[str] = []
+    marks = []
+    for (_, event), minute in zip(chunk, minutes, strict=True):
+        if minute is None:
+            marks.append(NO_BUCKET)
+            continue
+        hour, offset = divmod(minute, 60)
+        key = bucket_key(tag, event.type, hour)
+        number = numbers.get(key)
+        if number is None:
+            number = numbers[key] = len(numbers) + 1
+            # A bucket hash lives until its last minute has passed the retention.
+            expiries.append(str((hour + 1) * HOUR + policy.retention_seconds))
+        marks.append(f"{number} {offset}")
+    keys: list[str | bytes] = [index_key, *numbers] if numbers else []
+    return marks, keys, " ".join(expiries)
+
+
+def unbucketed_positions(
+    outcomes: Sequence[Outcome], minutes: Sequence[int | None]
+) -> tuple[int, ...]:
+    """Positions of applied events that had no bucket to go to."""
+    return tuple(
+        i
+        for i, (outcome, minute) in enumerate(zip(outcomes, minutes, strict=True))
+        if minute is None and outcome == "applied"
+    )
+
+
+async def read_buckets(
+    client: aioredis.Redis, tags: Sequence[str], event_type: str, first: int, end: int
+) -> dict[int, MinuteTotals]:
+    """The minutes [first, end) of one type, summed over the partial buckets under every tag.
+
+    One HGETALL per tag and UTC hour, all in one round trip; the result may hold minutes of those
+    hours outside [first, end).
+    """
+    hours = range(first // 60, (end - 1) // 60 + 1)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for tag in tags:
+                for hour in hours:
+                    pipe.hgetall(bucket_key(tag, event_type, hour))
+            replies: list[dict[bytes, bytes]] = await pipe.execute()
+    except RedisError as exc:
+        raise StoreUnavailable(f"Redis read failed: {exc}") from exc
+    return merge(
+        _decode_hour(hours[number % len(hours)], raw) for number, raw in enumerate(replies)
+    )
+
+
+def _decode_hour(hour: int, raw: dict[bytes, bytes]) -> dict[int, MinuteTotals]:
+    fields: dict[int, list[int]] = {}
+    for key, value in raw.items():
+        slot = fields.setdefault(int(key[1:]), [0, 0, 0])
+        slot[b"cuf".index(key[:1])] = int(value)
+    first = hour * 60
+    return {
+        first + offset: MinuteTotals(count, units * MICROS_PER_UNIT + frac)
+        for offset, (count, units, frac) in fields.items()
+    }
+
+
+__all__ = ["bucket_key", "bucket_marks", "read_buckets", "unbucketed_positions"]
