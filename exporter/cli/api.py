@@ -8,12 +8,14 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.redis_url import redacted_redis_url, redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
+from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
 HELP = "Serve the stats API (/stats, /health, /metrics, the live page) over the Redis store."
@@ -23,6 +25,9 @@ SETTINGS = (
     "api_host",
     "api_port",
     "admin_token",
+    "series_retention",
+    "grafana_url",
+    "prometheus_url",
     "log_level",
     "log_format",
 )
@@ -37,9 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
     with redis_url_checked():
-        store = RedisStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+        store = RedisStore.from_url(
+            settings.redis_url, prefix=settings.redis_prefix, series=series_policy(settings)
+        )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
+    page_info = PageInfo(
+        store_description=f"Redis {redacted_redis_url(settings.redis_url)}, "
+        f"prefix {settings.redis_prefix}",
+        grafana_url=settings.grafana_url,
+        prometheus_url=settings.prometheus_url,
+    )
+    app = make_app(
+        store,
+        CollectorRegistry(),
+        admin_token=token,
+        close_store_on_cleanup=True,
+        page_info=page_info,
+    )
     async with serving(app, settings.api_host, settings.api_port) as port:
         log.info(
             "stats API listening",

@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.store_options import series_policy
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -35,6 +36,7 @@ def redis_store(settings: Settings) -> RedisStore:
             prefix=settings.redis_prefix,
             dedupe_window_seconds=settings.dedupe_window_seconds,
             max_types=settings.max_event_types,
+            series=series_policy(settings),
         )
 
 
