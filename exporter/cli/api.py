@@ -8,12 +8,13 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from exporter.cli.redis_url import redacted_redis_url, redis_url_checked
+from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store.redis import RedisStore
+from exporter.store.urls import redacted
 from exporter.web import make_app
 from exporter.web.page import PageInfo
 from exporter.web.server import serving
@@ -47,8 +48,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     page_info = PageInfo(
-        store_description=f"Redis {redacted_redis_url(settings.redis_url)}, "
-        f"prefix {settings.redis_prefix}",
+        store_description=f"Redis {redacted(settings.redis_url)}, prefix {settings.redis_prefix}",
         grafana_url=settings.grafana_url,
         prometheus_url=settings.prometheus_url,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 from exporter.settings import ConfigurationError
 
@@ -21,16 +20,3 @@ def redis_url_checked() -> Iterator[None]:
     except ValueError as exc:
         # redis-py's messages name the bad part (scheme, port, option), never the password.
         raise ConfigurationError(f"REDIS_URL is not usable: {exc}") from None
-
-
-def redacted_redis_url(url: str) -> str:
-    """The URL without user, password or query (which may carry a password), for display."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(unparsable URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))

@@ -109,6 +109,46 @@ async def test_it_reads_the_shared_store_and_resets_with_the_token(
     assert TOKEN not in stderr
 
 
+def test_the_page_names_the_store_without_its_password_and_links_dashboards(
+    redis_server: RedisServer,
+) -> None:
+    """The page says which Redis it reads, password redacted, and links the configured URLs."""
+    secret_url = redis_server.url.replace("redis://", "redis://:pw-hunter2@")
+    env = {
+        **os.environ,
+        "REDIS_URL": secret_url,
+        "EXPORTER_GRAFANA_URL": "http://grafana.example:3000",
+        "EXPORTER_PROMETHEUS_URL": "http://prometheus.example:9090",
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [EXPORTER, "api", "--api-host", "127.0.0.1", "--api-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+
+        def page() -> bytes:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body: bytes = response.read()
+                    return body
+            except OSError:
+                return b""
+
+        wait_until(lambda: page() != b"", timeout=20, message="exporter api")
+        body = page()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert b"pw-hunter2" not in body
+    assert b":***@127.0.0.1" in body
+    assert b'"grafana": "http://grafana.example:3000"' in body
+    assert b'"prometheus": "http://prometheus.example:9090"' in body
+
+
 def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServer) -> None:
     """A second API on the same port exits 1 with a message naming the address."""
     result = subprocess.run(
