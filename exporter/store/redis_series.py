@@ -1,9 +1,10 @@
 """Event-time buckets in Redis (decision 0008): how the apply script is told, how they are read.
 
-One hash per type and UTC hour, `{tag}:series:<type>:<hour>`, fields `c<m>`, `u<m>` and `f<m>`
-(count, whole units, millionths) per minute of the hour. Each hash carries the hash tag of the
-totals it is applied with, so that under sharding a shard's buckets live with its partial totals
-and a reader sums the partials of every tag.
+One hash per type and UTC hour, `{tag}:series:<type>:<hour>`, fields `c<m>` (count) and `s<m>`
+(the sum in millionths) per minute of the hour, plus `u<m>` and `f<m>` (whole units, millionths)
+for what one 64-bit integer of millionths cannot hold: as exact as the totals at any size. Each
+hash carries the hash tag of the totals it is applied with, so that under sharding a shard's
+buckets live with its partial totals and a reader sums the partials of every tag.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ async def read_buckets(
 def _decode_hour(hour: int, raw: dict[bytes, bytes]) -> dict[int, MinuteTotals]:
     fields: dict[int, list[int]] = {}
     for key, value in raw.items():
-        slot = fields.setdefault(int(key[1:]), [0, 0, 0])
-        slot[b"cuf".index(key[:1])] = int(value)
+        slot = fields.setdefault(int(key[1:]), [0, 0, 0, 0])
+        slot[b"csuf".index(key[:1])] = int(value)
     first = hour * 60
     return {
-        first + offset: MinuteTotals(count, units * MICROS_PER_UNIT + frac)
-        for offset, (count, units, frac) in fields.items()
+        first + offset: MinuteTotals(count, micros + units * MICROS_PER_UNIT + frac)
+        for offset, (count, micros, units, frac) in fields.items()
     }
 
 

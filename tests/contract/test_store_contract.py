@@ -302,6 +302,28 @@ async def test_bucket_sums_stay_exact_across_batches(make_store: StoreFactory) -
     assert await all_minutes(store, "tick") == {RECENT_MINUTE: MinuteTotals(7500, 750_000_000)}
 
 
+async def test_bucket_sums_of_the_largest_values_stay_exact(make_store: StoreFactory) -> None:
+    """Values at the contract's bound, thousands in one minute, sum exactly in their bucket."""
+    store = make_store()
+    big = event("huge", "999999999999.999999").value_micros
+    huge = at_minute("huge", "999999999999.999999", RECENT_MINUTE)
+    for chunk in range(4):
+        await store.apply([(f"big:{chunk}:{i}", huge) for i in range(1500)])
+    assert await all_minutes(store, "huge") == {RECENT_MINUTE: MinuteTotals(6000, big * 6000)}
+
+
+async def test_a_bucket_sum_past_64_bits_of_millionths_stays_exact(
+    make_store: StoreFactory,
+) -> None:
+    """A minute's sum past 9.2e12 units, reached in many moderate calls, still reads exactly."""
+    store = make_store()
+    value = at_minute("big", 999_999_999, RECENT_MINUTE)
+    for call in range(1100):  # 9 events a call keep each call's sum just under 9e9 units
+        await store.apply([(f"b:{call}:{i}", value) for i in range(9)])
+    expected = MinuteTotals(9900, value.value_micros * 9900)
+    assert await all_minutes(store, "big") == {RECENT_MINUTE: expected}
+
+
 async def test_duplicates_and_refused_events_never_reach_a_bucket(
     make_store: StoreFactory,
 ) -> None:

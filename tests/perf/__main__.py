@@ -50,6 +50,7 @@ class Sizes:
     flat_windows: int
     flat_rate: int
     core_events: int
+    series_rounds: int
 
 
 FULL = Sizes(
@@ -66,6 +67,7 @@ FULL = Sizes(
     flat_windows=5,
     flat_rate=10_000,
     core_events=200_000,
+    series_rounds=3,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -81,6 +83,7 @@ QUICK = Sizes(
     flat_windows=3,
     flat_rate=2_000,
     core_events=2_000,
+    series_rounds=1,
 )
 
 
@@ -113,6 +116,7 @@ async def _store(run: Run) -> dict[str, Any]:
         run.redis_url,
         events=run.sizes.store_events,
         pipeline_events_per_s=run.results["pipeline"]["ours_events_per_s"],
+        series_rounds=run.sizes.series_rounds,
     )
 
 

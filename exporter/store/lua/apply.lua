@@ -104,14 +104,14 @@ for _, t in ipairs(order) do
 end
 
 -- Event-time buckets (decision 0008): only now, with every status final, so that only applied
--- events (1) are added; a duplicate or a refused event never reaches a bucket. Per bucket and
--- minute: c<m> count, u<m> whole units, f<m> millionths (not normalised: readers carry).
+-- events (1) are added; a duplicate or a refused event never reaches a bucket. Per minute of a
+-- bucket hash: c<m> count and s<m> the sum in millionths, each one HINCRBY; u<m> and f<m> (whole
+-- units, millionths) hold what one 64-bit integer of millionths cannot. Readers add all three.
 if #KEYS > n + 2 then
   local index = KEYS[n + 3]
   local expiries = {}
   for e in string.gmatch(ARGV[5], '%d+') do expiries[#expiries + 1] = e end
-  local sums, touched = {}, {}
-  local sum_order = {}
+  local sums, sum_order, touched = {}, {}, {}
   for i = 1, n do
     local b = buckets[i]
     if b > 0 and status[i] == 1 then
@@ -127,24 +127,40 @@ if #KEYS > n + 2 then
       s.frac = s.frac + fracs[i]
     end
   end
+  local indexed = false
   for _, id in ipairs(sum_order) do
     local s = sums[id]
     local key = KEYS[n + 3 + s.bucket]
-    local carry = math.floor(s.frac / 1000000)
-    -- A minute's units could pass int64 only with millions of maximal events of one type in one
-    -- minute; pcall keeps that from aborting the script after the totals were written.
-    local ok = redis.pcall('HINCRBY', key, 'u' .. s.minute, string.format('%.0f', s.units + carry))
-    if type(ok) == 'number' then
-      redis.call('HINCRBY', key, 'f' .. s.minute, string.format('%.0f', s.frac - carry * 1000000))
-      redis.call('HINCRBY', key, 'c' .. s.minute, s.count)
+    -- Below 9e9 units the millionths stay below 2^53, exact in Lua's doubles; Redis refuses an
+    -- increment past int64 (pcall: no error may abort the script after the totals were written).
+    local added = false
+    if math.abs(s.units) < 9e9 then
+      local micros = string.format('%.0f', s.units * 1000000 + s.frac)
+      added = type(redis.pcall('HINCRBY', key, 's' .. s.minute, micros)) == 'number'
     end
-    if not touched[s.bucket] then
+    if not added then
+      local carry = math.floor(s.frac / 1000000)
+      local whole = string.format('%.0f', s.units + carry)
+      -- Past int64 even in whole units (millions of maximal events of one type in one minute),
+      -- the minute is left out whole: count and sum stay consistent.
+      if type(redis.pcall('HINCRBY', key, 'u' .. s.minute, whole)) == 'number' then
+        redis.call('HINCRBY', key, 'f' .. s.minute, string.format('%.0f', s.frac - carry * 1e6))
+        added = true
+      end
+    end
+    -- A minute seen for the first time may be the hash's first: only then is the expiry (fixed
+    -- by the hour) set and the key indexed for reset, so a busy minute costs two HINCRBY.
+    if added and redis.call('HINCRBY', key, 'c' .. s.minute, s.count) == s.count
+        and not touched[s.bucket] then
       touched[s.bucket] = true
+      indexed = true
       redis.call('EXPIREAT', key, expiries[s.bucket])
       redis.call('ZADD', index, expiries[s.bucket], key)
     end
   end
   -- The index only serves reset; entries of buckets Redis has expired are dropped here.
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', math.floor(tonumber(now) / 1000))
+  if indexed then
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', math.floor(tonumber(now) / 1000))
+  end
 end
 return status
