@@ -1,8 +1,8 @@
 """Event-time buckets in Redis (decision 0008): how the apply script is told, how they are read.
 
-One hash per type and UTC hour, `{tag}:series:<type>:<hour>`, fields `c<m>` (count) and `s<m>`
-(the sum in millionths) per minute of the hour, plus `u<m>` and `f<m>` (whole units, millionths)
-for what one 64-bit integer of millionths cannot hold: as exact as the totals at any size. Each
+One hash per type and UTC hour, `{tag}:series:<type>:<hour>`, one field per minute of the hour,
+`<m>` = "<count> <sum in millionths>", plus `u<m>` and `f<m>` (whole units, millionths) for
+what Lua's doubles cannot add exactly: as exact as the totals at any size. Each
 hash carries the hash tag of the totals it is applied with, so that under sharding a shard's
 buckets live with its partial totals and a reader sums the partials of every tag.
 """
@@ -89,14 +89,25 @@ async def read_buckets(
 
 
 def _decode_hour(hour: int, raw: dict[bytes, bytes]) -> dict[int, MinuteTotals]:
-    fields: dict[int, list[int]] = {}
+    counts: dict[int, int] = {}
+    micros: dict[int, int] = {}
     for key, value in raw.items():
-        slot = fields.setdefault(int(key[1:]), [0, 0, 0, 0])
-        slot[b"csuf".index(key[:1])] = int(value)
+        kind = key[:1]
+        if kind == b"u":
+            offset = int(key[1:])
+            micros[offset] = micros.get(offset, 0) + int(value) * MICROS_PER_UNIT
+        elif kind == b"f":
+            offset = int(key[1:])
+            micros[offset] = micros.get(offset, 0) + int(value)
+        else:
+            offset = int(key)
+            count, _, total = value.partition(b" ")
+            counts[offset] = int(count)
+            micros[offset] = micros.get(offset, 0) + int(total)
     first = hour * 60
     return {
-        first + offset: MinuteTotals(count, micros + units * MICROS_PER_UNIT + frac)
-        for offset, (count, micros, units, frac) in fields.items()
+        first + offset: MinuteTotals(count, micros.get(offset, 0))
+        for offset, count in counts.items()
     }
 
 

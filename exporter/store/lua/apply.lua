@@ -104,58 +104,77 @@ for _, t in ipairs(order) do
 end
 
 -- Event-time buckets (decision 0008): only now, with every status final, so that only applied
--- events (1) are added; a duplicate or a refused event never reaches a bucket. Per minute of a
--- bucket hash: c<m> count and s<m> the sum in millionths, each one HINCRBY; u<m> and f<m> (whole
--- units, millionths) hold what one 64-bit integer of millionths cannot. Readers add all three.
+-- events (1) are added; a duplicate or a refused event never reaches a bucket. A bucket hash
+-- holds one field per minute of its hour, "<count> <sum in millionths>": one HMGET and one HSET
+-- per hash and call, however many minutes a backlog spreads over (docs/benchmarks.md). A sum
+-- past 4e15 millionths, no longer exact in Lua's doubles, continues in u<m> and f<m> (whole
+-- units and millionths, added by Redis in 64-bit integers, as the totals); readers add all.
 if #KEYS > n + 2 then
   local index = KEYS[n + 3]
   local expiries = {}
   for e in string.gmatch(ARGV[5], '%d+') do expiries[#expiries + 1] = e end
-  local sums, sum_order, touched = {}, {}, {}
+  local by_key, key_order = {}, {}
   for i = 1, n do
     local b = buckets[i]
     if b > 0 and status[i] == 1 then
-      local id = b .. ' ' .. minutes[i]
-      local s = sums[id]
-      if s == nil then
-        s = {count = 0, units = 0, frac = 0, bucket = b, minute = minutes[i]}
-        sums[id] = s
-        sum_order[#sum_order + 1] = id
+      local k = by_key[b]
+      if k == nil then
+        k = {sums = {}, order = {}}
+        by_key[b] = k
+        key_order[#key_order + 1] = b
       end
-      s.count = s.count + 1
-      s.units = s.units + units[i]
-      s.frac = s.frac + fracs[i]
+      local m = minutes[i]
+      local s = k.sums[m]
+      if s == nil then
+        s = {0, 0, 0}
+        k.sums[m] = s
+        k.order[#k.order + 1] = m
+      end
+      s[1], s[2], s[3] = s[1] + 1, s[2] + units[i], s[3] + fracs[i]
     end
   end
+  local SAFE = 4e15
   local indexed = false
-  for _, id in ipairs(sum_order) do
-    local s = sums[id]
-    local key = KEYS[n + 3 + s.bucket]
-    -- Below 9e9 units the millionths stay below 2^53, exact in Lua's doubles; Redis refuses an
-    -- increment past int64 (pcall: no error may abort the script after the totals were written).
-    local added = false
-    if math.abs(s.units) < 9e9 then
-      local micros = string.format('%.0f', s.units * 1000000 + s.frac)
-      added = type(redis.pcall('HINCRBY', key, 's' .. s.minute, micros)) == 'number'
-    end
-    if not added then
-      local carry = math.floor(s.frac / 1000000)
-      local whole = string.format('%.0f', s.units + carry)
-      -- Past int64 even in whole units (millions of maximal events of one type in one minute),
-      -- the minute is left out whole: count and sum stay consistent.
-      if type(redis.pcall('HINCRBY', key, 'u' .. s.minute, whole)) == 'number' then
-        redis.call('HINCRBY', key, 'f' .. s.minute, string.format('%.0f', s.frac - carry * 1e6))
-        added = true
+  for _, b in ipairs(key_order) do
+    local key, k = KEYS[n + 3 + b], by_key[b]
+    local current = redis.call('HMGET', key, unpack(k.order))
+    local writes = {}
+    local new_minute = false
+    for j, m in ipairs(k.order) do
+      local s = k.sums[m]
+      local count, micros = 0, 0
+      if current[j] then
+        local c, mi = string.match(current[j], '^(%d+) (%-?%d+)$')
+        count, micros = tonumber(c), tonumber(mi)
+      else
+        new_minute = true
+      end
+      local add = s[2] * 1000000 + s[3]
+      local kept = true
+      if math.abs(s[2]) < 4e9 and math.abs(micros + add) < SAFE then
+        micros = micros + add
+      else
+        local carry = math.floor(s[3] / 1000000)
+        local whole = string.format('%.0f', s[2] + carry)
+        -- Past int64 even in whole units (millions of maximal events of one type in a minute)
+        -- the minute is left out whole, rather than the script aborted after the totals.
+        kept = type(redis.pcall('HINCRBY', key, 'u' .. m, whole)) == 'number'
+        if kept then
+          redis.call('HINCRBY', key, 'f' .. m, string.format('%.0f', s[3] - carry * 1000000))
+        end
+      end
+      if kept then
+        writes[#writes + 1] = m
+        writes[#writes + 1] = string.format('%.0f %.0f', count + s[1], micros)
       end
     end
-    -- A minute seen for the first time may be the hash's first: only then is the expiry (fixed
-    -- by the hour) set and the key indexed for reset, so a busy minute costs two HINCRBY.
-    if added and redis.call('HINCRBY', key, 'c' .. s.minute, s.count) == s.count
-        and not touched[s.bucket] then
-      touched[s.bucket] = true
+    if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
+    -- A new minute may be the hash's first: only then is its expiry (fixed by the hour) set and
+    -- the key indexed for reset.
+    if new_minute then
       indexed = true
-      redis.call('EXPIREAT', key, expiries[s.bucket])
-      redis.call('ZADD', index, expiries[s.bucket], key)
+      redis.call('EXPIREAT', key, expiries[b])
+      redis.call('ZADD', index, expiries[b], key)
     end
   end
   -- The index only serves reset; entries of buckets Redis has expired are dropped here.
