@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -46,3 +47,19 @@ async def test_buckets_share_the_totals_slot_and_reset_removes_every_one(
     }
     await store.reset()
     assert await redis_client.keys("*series*") == []
+
+
+async def test_merged_calls_report_each_callers_own_unbucketed_events(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Concurrent batches share script calls; each learns which of *its* events had no bucket."""
+    store = RedisStore(redis_client)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=30)
+    batches = [
+        [(f"msg:{n}-{i}", Event("a", 1, old if i == n % 5 else now)) for i in range(5)]
+        for n in range(20)
+    ]
+    results = await asyncio.gather(*(store.apply(batch) for batch in batches))
+    assert store.script_calls < len(batches)
+    assert [result.unbucketed for result in results] == [(n % 5,) for n in range(20)]
