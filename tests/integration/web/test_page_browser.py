@@ -141,13 +141,16 @@ async def test_the_page_shows_the_numbers_charts_and_rejects_the_api_returns(
     assert foreign == []  # self-contained: nothing but this origin is ever requested
 
 
-async def test_the_page_fits_a_phone_screen(browser: Browser, server: TestServer) -> None:
+async def test_the_page_fits_a_phone_screen(
+    browser: Browser, server: TestServer, tmp_path: Path
+) -> None:
     """At 390 px wide nothing scrolls sideways and every card and the rejects panel show."""
     page = await open_page(browser, server, PHONE)
     await expect(page.locator("article.type svg.chart")).to_have_count(3, timeout=UPDATE_TIMEOUT_MS)
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     await expect(page.locator("#rejected")).to_be_visible()
+    await page.screenshot(path=tmp_path / "page-phone.png", full_page=True)
 
 
 async def test_without_dashboards_configured_there_are_no_links(
