@@ -19,6 +19,7 @@ from exporter.web.errors import json_error
 # A year per step is plenty for a picture; it also keeps every answer inside datetime's range.
 MAX_STEP_SECONDS: Final = 366 * 24 * 3600
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_SECOND: Final = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds())
 _LAST_SECOND: Final = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds())
 _RFC3339: Final = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
@@ -109,8 +110,8 @@ def parse_range(query: Any) -> tuple[int, int, int]:
             f"The range holds {points} steps; at most {MAX_POINTS} are answered: "
             "shorten it or raise 'step'."
         )
-    if start + points * step > _LAST_SECOND:
-        raise BadQuery("The range must end before the year 10000.")
+    if start < _FIRST_SECOND or start + points * step > _LAST_SECOND:
+        raise BadQuery("The range must lie within the years 1 to 9999 (UTC).")
     return start, step, points
 
 

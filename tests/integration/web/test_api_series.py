@@ -103,7 +103,11 @@ async def test_rejected_counts_are_served_most_frequent_first(store: RedisStore)
         ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z", "step": "1e3"}, "whole"),
         ({"from": "2026-01-01T01:00:00Z", "to": "2026-01-01T00:00:00Z", "step": "60"}, "later"),
         ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-08T00:00:01Z", "step": "60"}, "10000"),
-        ({"from": "9999-12-31T23:00:00Z", "to": "9999-12-31T23:59:59Z", "step": "7200"}, "10000"),
+        ({"from": "9999-12-31T23:00:00Z", "to": "9999-12-31T23:59:59Z", "step": "7200"}, "9999"),
+        (
+            {"from": "0001-01-01T00:00:00+01:00", "to": "0001-01-02T00:00:00Z", "step": "3600"},
+            "1 to",
+        ),
     ],
 )
 async def test_bad_queries_are_400_naming_the_problem(
