@@ -50,7 +50,16 @@ def _common(result: dict[str, Any]) -> None:
 def test_every_benchmark_prints_one_object(results: Results) -> None:
     """Each benchmark prints exactly one JSON object with a ratio and its target."""
     assert sorted(results) == sorted(
-        ["pipeline", "store_ceiling", "end_to_end", "http", "memory", "sqs_client", "startup"]
+        [
+            "pipeline",
+            "store_ceiling",
+            "end_to_end",
+            "http",
+            "memory",
+            "sqs_client",
+            "startup",
+            "cluster",
+        ]
     )
     for result in results.values():
         _common(result)
