@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from exporter.events import Event
-from exporter.store.keys import StoreKeys
+from exporter.store.keys import StoreKeys, shard_of
 from exporter.store.redis import RedisStore
 from exporter.store.series import HOUR, SeriesPolicy
 
@@ -63,3 +63,31 @@ async def test_merged_calls_report_each_callers_own_unbucketed_events(
     results = await asyncio.gather(*(store.apply(batch) for batch in batches))
     assert store.script_calls < len(batches)
     assert [result.unbucketed for result in results] == [(n % 5,) for n in range(20)]
+
+
+async def test_with_shards_buckets_follow_their_shard_and_reset_drops_the_old_generation(
+    redis_client: aioredis.Redis,
+) -> None:
+    """With K shards each bucket hash carries the tag of the shard that applied its events and
+    the reset generation; a reset leaves no bucket of the old generation, and new buckets go to
+    the new one."""
+    shards = 4
+    store = RedisStore(redis_client, prefix="shop", shards=shards)
+    keys = StoreKeys.build("shop", shards)
+    now = datetime.now(UTC)
+    minute = int(now.timestamp() // 60)
+    hour = minute // 60
+    identities = [f"msg:{i}" for i in range(40)]
+    await store.apply([(identity, Event("a", 1, now)) for identity in identities])
+    used = {shard_of(identity, shards) for identity in identities}
+    buckets = {keys.shards[n].bucket(0, "a", hour).encode() for n in used}
+    assert set(await redis_client.keys("*:series:*")) == buckets
+    assert (await store.series("a", minute, minute + 1))[minute].count == 40
+
+    await store.reset()
+    assert await redis_client.keys("*series*") == []
+    assert await store.series("a", minute, minute + 1) == {}
+    await store.apply([("msg:new", Event("a", 1, now))])
+    shard = keys.shards[shard_of("msg:new", shards)]
+    assert await redis_client.keys("*series@*:a:*") == [shard.bucket(1, "a", hour).encode()]
+    assert (await store.series("a", minute, minute + 1))[minute].count == 1
