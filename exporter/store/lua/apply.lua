@@ -194,9 +194,13 @@ if #KEYS >= first + n then
       redis.call('ZADD', index, expiries[b], key)
     end
   end
-  -- The index only serves reset; entries of buckets Redis has expired are dropped here.
+  -- The index only serves reset; entries of buckets Redis has expired are dropped here, and the
+  -- index itself expires with its last bucket: an index that a batch in flight during a sharded
+  -- reset writes into the old generation is then never left behind.
   if indexed then
     redis.call('ZREMRANGEBYSCORE', index, '-inf', math.floor(tonumber(now) / 1000))
+    local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+    if last[2] then redis.call('EXPIREAT', index, last[2]) end
   end
 end
 return status

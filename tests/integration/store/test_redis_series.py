@@ -91,3 +91,15 @@ async def test_with_shards_buckets_follow_their_shard_and_reset_drops_the_old_ge
     shard = keys.shards[shard_of("msg:new", shards)]
     assert await redis_client.keys("*series@*:a:*") == [shard.bucket(1, "a", hour).encode()]
     assert (await store.series("a", minute, minute + 1))[minute].count == 1
+
+
+async def test_the_bucket_index_expires_with_its_last_bucket(redis_client: aioredis.Redis) -> None:
+    """The index of bucket keys gets the expiry of its latest bucket, so it never outlives them."""
+    retention = 2 * HOUR
+    store = RedisStore(redis_client, series=SeriesPolicy(retention_seconds=retention))
+    now = datetime.now(UTC)
+    await store.apply([("msg:old", Event("a", 1, now - timedelta(minutes=90)))])
+    await store.apply([("msg:new", Event("a", 1, now))])
+    index = StoreKeys.build("exporter", 1).shards[0].bucket_index(0)
+    hour = int(now.timestamp() // HOUR)
+    assert await redis_client.expiretime(index) == (hour + 1) * HOUR + retention
