@@ -38,6 +38,7 @@ class ProcessorMetrics:
     event_value: BatchedSummary
     events_invalid: Counter
     events_duplicate: Counter
+    events_unbucketed: Counter
     messages_received: Counter
     messages_dead_lettered: Counter
     batch_size: Histogram
@@ -83,6 +84,11 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
         events_duplicate=Counter(
             "exporter_events_duplicate",
             "Events whose identity was already applied (redeliveries, producer retries).",
+            registry=registry,
+        ),
+        events_unbucketed=Counter(
+            "exporter_events_unbucketed",
+            "Applied events in the totals but in no event-time bucket (too old or too far ahead).",
             registry=registry,
         ),
         messages_received=Counter(

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exporter.events import DEFAULT_MAX_MESSAGE_BYTES
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
+from exporter.store.series import DEFAULT_SERIES_RETENTION_SECONDS, HOUR
 
 # SQS refuses bodies over 256 KiB, so a larger limit could never be reached.
 SQS_MAX_BODY_BYTES = 256 * 1024
@@ -136,6 +137,20 @@ class Settings(BaseSettings):
         le=100_000,
         description="Distinct event types accepted before new ones are dead-lettered.",
     )
+    series_enabled: bool = Field(
+        True,
+        alias="EXPORTER_SERIES_ENABLED",
+        description="Keep event-time buckets (per type and UTC minute of occurred_at) for "
+        "/stats/{type}/series.",
+    )
+    series_retention: int = Field(
+        DEFAULT_SERIES_RETENTION_SECONDS,
+        alias="EXPORTER_SERIES_RETENTION",
+        ge=HOUR,
+        le=400 * 24 * HOUR,
+        description="Seconds an event-time bucket is kept (default 7 days); older events count "
+        "in the totals only.",
+    )
     max_message_bytes: int = Field(
         DEFAULT_MAX_MESSAGE_BYTES,
         alias="EXPORTER_MAX_MESSAGE_BYTES",
@@ -188,6 +203,18 @@ class Settings(BaseSettings):
         alias="EXPORTER_ADMIN_TOKEN",
         description="Bearer token for DELETE /stats (unset: reset is disabled); prefer the "
         "variable, as a flag's value shows in the process list.",
+    )
+    grafana_url: str | None = Field(
+        None,
+        alias="EXPORTER_GRAFANA_URL",
+        pattern=r"^https?://",
+        description="Grafana's address, linked from the live page (unset: no link).",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        alias="EXPORTER_PROMETHEUS_URL",
+        pattern=r"^https?://",
+        description="Prometheus's address, linked from the live page (unset: no link).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="EXPORTER_LOG_LEVEL", description="Least severe level logged."

@@ -12,6 +12,7 @@ from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store import StoreUnavailable
@@ -19,6 +20,7 @@ from exporter.store.problems import misconfiguration
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
+from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
 HELP = "Serve the stats API (/stats, /health, /metrics, the live page) over the Redis store."
@@ -29,6 +31,9 @@ SETTINGS = (
     "api_host",
     "api_port",
     "admin_token",
+    "series_retention",
+    "grafana_url",
+    "prometheus_url",
     "log_level",
     "log_format",
     *HTTP_SETTINGS,
@@ -47,14 +52,28 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
     with redis_url_checked():
         store = RedisStore.from_url(
-            settings.redis_url, prefix=settings.redis_prefix, shards=settings.redis_shards
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            shards=settings.redis_shards,
+            series=series_policy(settings),
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app = make_app(store, CollectorRegistry(), admin_token=token, close_store_on_cleanup=True)
+    shown = redacted(settings.redis_url)
+    page_info = PageInfo(
+        store_description=f"Redis {shown}, prefix {settings.redis_prefix}",
+        grafana_url=settings.grafana_url,
+        prometheus_url=settings.prometheus_url,
+    )
+    app = make_app(
+        store,
+        CollectorRegistry(),
+        admin_token=token,
+        close_store_on_cleanup=True,
+        page_info=page_info,
+    )
     async with serving(
         app, settings.api_host, settings.api_port, connection_limits(settings)
     ) as port:
-        shown = redacted(settings.redis_url)
         log.info(
             "stats API listening",
             extra={

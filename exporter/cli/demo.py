@@ -35,6 +35,7 @@ from exporter.tools.producer import (
     resolve_queue_url,
 )
 from exporter.web import make_app
+from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
 HELP = (
@@ -155,7 +156,12 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
             ),
             name="processor",
         )
-        app = make_app(chosen.store, CollectorRegistry(), admin_token=token)
+        app = make_app(
+            chosen.store,
+            CollectorRegistry(),
+            admin_token=token,
+            page_info=PageInfo(store_description=chosen.description),
+        )
         api_host = _setting(settings, "api_host")
         producer_stop = threading.Event()
         summary: SendSummary | None = None

@@ -41,6 +41,8 @@ SETTINGS = (
     "queue_depth_interval_seconds",
     "dedupe_window_seconds",
     "max_event_types",
+    "series_enabled",
+    "series_retention",
     "max_message_bytes",
     "metrics_host",
     "metrics_port",

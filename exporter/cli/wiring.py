@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.store_options import series_policy
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -40,6 +41,7 @@ def redis_store(settings: Settings) -> RedisStore:
             shards=settings.redis_shards,
             min_replicas=settings.redis_min_replicas,
             replica_timeout_ms=settings.redis_replica_timeout_ms,
+            series=series_policy(settings),
         )
 
 

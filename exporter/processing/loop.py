@@ -8,6 +8,7 @@ duplicate, or forwarded to the dead-letter queue); anything else is left for SQS
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -345,7 +346,9 @@ class Processor:
         for letter in letters:
             self._metrics.events_invalid.labels(reason=letter.reason).inc()
         if letters:
-            done += await self._dead_letter(letters, batch)
+            sent = await self._dead_letter(letters, batch)
+            await self._count_rejected(letters, sent)
+            done += sent
         if done:
             await self._delete(done, batch)
         if log.isEnabledFor(logging.DEBUG):
@@ -396,7 +399,22 @@ class Processor:
             self._processed_counter(event_type).inc(len(values), batch.exemplar)
         if duplicates:
             self._metrics.events_duplicate.inc(duplicates, batch.exemplar)
+        if result.unbucketed:
+            self._metrics.events_unbucketed.inc(len(result.unbucketed))
         return durable
+
+    async def _count_rejected(self, letters: Sequence[DeadLetter], sent: Sequence[Message]) -> None:
+        """Add the dead-lettered events to the shared rejected counts before they are deleted.
+
+        A failure raises StoreUnavailable, so the messages stay and come back: a reject may be
+        counted twice, never lost (at least once is enough for these counts, decision 0008).
+        """
+        sent_ids = {id(message) for message in sent}
+        by_reason = collections.Counter(
+            letter.reason for letter in letters if id(letter.message) in sent_ids
+        )
+        if by_reason:
+            await self._store.add_rejected(by_reason)
 
     def _processed_counter(self, event_type: str) -> Counter:
         """The labelled child of one type, looked up once per process and type."""

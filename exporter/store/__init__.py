@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Final, Literal, Protocol
 
 from exporter.events import Event, micros_to_decimal
+from exporter.store.series import MinuteTotals
 
 Outcome = Literal["applied", "duplicate", "too_many_types", "sum_overflow"]
 """What `apply` did with one event of a batch."""
@@ -76,9 +77,21 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """One outcome per event of the batch, in the batch's order."""
+    """One outcome per event of the batch, in the batch's order.
+
+    `unbucketed` holds the positions of applied events that went into the totals but into no
+    event-time bucket (older than the series retention, or too far in the future).
+    """
 
     outcomes: tuple[Outcome, ...]
+    unbucketed: tuple[int, ...] = ()
+
+    def part(self, start: int, end: int) -> ApplyResult:
+        """The result of the events at positions [start, end), renumbered from 0."""
+        return ApplyResult(
+            self.outcomes[start:end],
+            tuple(i - start for i in self.unbucketed if start <= i < end),
+        )
 
 
 class Store(Protocol):
@@ -93,7 +106,21 @@ class Store(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Forget all totals at once; identities stay remembered so redeliveries stay duplicates."""
+        """Forget all totals, buckets and rejected counts at once; identities stay remembered."""
+        ...
+
+    async def series(
+        self, event_type: str, first_minute: int, end_minute: int
+    ) -> Mapping[int, MinuteTotals]:
+        """One type's non-empty event-time buckets of the UTC minutes [first, end)."""
+        ...
+
+    async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
+        """Add to the counts of rejected events by reason (at least once, not exactly once)."""
+        ...
+
+    async def rejected(self) -> Mapping[str, int]:
+        """Rejected events by reason since the last reset."""
         ...
 
     async def ping(self) -> None:

@@ -105,7 +105,7 @@ class ApplyCoalescer:
         for batch, future in taken:
             end = start + len(batch)
             if not future.done():
-                future.set_result(ApplyResult(result.outcomes[start:end]))
+                future.set_result(result.part(start, end))
             start = end
 
 

@@ -2,8 +2,9 @@
 
 A key's hash tag (the part in braces) picks its cluster slot. The global tag `{prefix}` holds what
 must be one value for all shards: the shard count, the reset generation, the registry of known
-types and the readiness probe. Each shard has its own tag; everything a shard's script touches
-(its remembered identities, its partial totals, and whatever else lives per shard) is named here
+types, the rejected counts and the readiness probe. Each shard has its own tag; everything a
+shard's script touches (its remembered identities, its partial totals, its event-time buckets and
+their index) is named here
 from that tag, so one script call only ever touches one slot.
 
 With one shard the shard tag is the global tag and the names are those of earlier versions, so
@@ -41,6 +42,20 @@ class ShardKeys:
         base = f"{self.tag}:totals"
         return base if generation == 0 else f"{base}:{generation}"
 
+    def bucket(self, generation: int, event_type: str, hour: int) -> str:
+        """The hash of one type's event-time buckets in one UTC hour (hours since the epoch).
+
+        A type may hold `:` and digits but never `@`, so no name of one generation is ever a
+        name of another.
+        """
+        base = f"{self.tag}:series" if generation == 0 else f"{self.tag}:series@{generation}"
+        return f"{base}:{event_type}:{hour}"
+
+    def bucket_index(self, generation: int) -> str:
+        """The sorted set of this shard's bucket keys of `generation`, by expiry (for reset)."""
+        base = f"{self.tag}:series-index"
+        return base if generation == 0 else f"{base}:{generation}"
+
     @property
     def seen_prefix(self) -> bytes:
         """Prefix of the expiring key that remembers one identity."""
@@ -73,6 +88,11 @@ class StoreKeys:
     def types(self) -> str:
         """The set of known types (the global type cap), emptied by a reset."""
         return f"{self.tag}:types"
+
+    @property
+    def rejected(self) -> str:
+        """The hash of rejected events by reason, emptied by a reset with the types."""
+        return f"{self.tag}:rejected"
 
     @property
     def shard_count(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ from exporter.store import (
     Snapshot,
     TypeTotals,
 )
+from exporter.store.series import MinuteTotals, SeriesPolicy
 
 
 @dataclass(slots=True)
@@ -37,6 +38,8 @@ class MemoryStore:
         dedupe_window_seconds: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
         max_types: int = DEFAULT_MAX_TYPES,
         clock: Callable[[], float] = time.monotonic,
+        series: SeriesPolicy | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._window = dedupe_window_seconds
         self._max_types = max_types
@@ -45,6 +48,10 @@ class MemoryStore:
         # Insertion order is expiry order because every identity gets the same window.
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._series = series or SeriesPolicy()
+        self._wall_clock = wall_clock
+        self._buckets = _Buckets()
+        self._rejected: dict[str, int] = {}
 
     def _expire(self) -> None:
         now = self._clock()
@@ -98,7 +105,25 @@ class MemoryStore:
                 totals.count += delta.count
                 totals.sum_micros += delta.sum_micros
                 totals.last_applied = now
-            return ApplyResult(tuple(outcomes))
+            unbucketed = self._add_to_buckets(batch, outcomes) if self._series.enabled else ()
+            return ApplyResult(tuple(outcomes), unbucketed)
+
+    def _add_to_buckets(
+        self, batch: Sequence[tuple[str, Event]], outcomes: Sequence[Outcome]
+    ) -> tuple[int, ...]:
+        """Applied events into their type's minute; the positions of those too old or too new."""
+        now_s = self._wall_clock()
+        self._buckets.expire(self._series.readable_minutes(now_s)[0])
+        unbucketed = []
+        for index, ((_, event), outcome) in enumerate(zip(batch, outcomes, strict=True)):
+            if outcome != "applied":
+                continue
+            minute = self._series.minute_of(event.occurred_at.timestamp(), now_s)
+            if minute is None:
+                unbucketed.append(index)
+            else:
+                self._buckets.add(event.type, minute, event.value_micros)
+        return tuple(unbucketed)
 
     def _current(self, name: str) -> _Totals:
         return self._totals.get(name) or _Totals()
@@ -114,9 +139,30 @@ class MemoryStore:
             )
 
     async def reset(self) -> None:
-        """Forget all totals; remembered identities stay."""
+        """Forget all totals, buckets and rejected counts; remembered identities stay."""
         async with self._lock:
             self._totals.clear()
+            self._buckets = _Buckets()
+            self._rejected.clear()
+
+    async def series(
+        self, event_type: str, first_minute: int, end_minute: int
+    ) -> Mapping[int, MinuteTotals]:
+        """One type's buckets of [first, end), leaving out minutes past retention."""
+        async with self._lock:
+            oldest = self._series.readable_minutes(self._wall_clock())[0]
+            return self._buckets.read(event_type, max(first_minute, oldest), end_minute)
+
+    async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
+        """Add to the rejected counts."""
+        async with self._lock:
+            for reason, count in by_reason.items():
+                self._rejected[reason] = self._rejected.get(reason, 0) + count
+
+    async def rejected(self) -> Mapping[str, int]:
+        """A copy of the rejected counts."""
+        async with self._lock:
+            return dict(self._rejected)
 
     async def ping(self) -> None:
         """Always reachable."""
@@ -126,3 +172,33 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+class _Buckets:
+    """Per type and UTC minute: count and millionths; whole minutes expire together."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, dict[int, MinuteTotals]] = {}
+        self._oldest = 0  # no bucket is older than this minute
+
+    def add(self, event_type: str, minute: int, micros: int) -> None:
+        minutes = self._by_type.setdefault(event_type, {})
+        current = minutes.get(minute)
+        minutes[minute] = MinuteTotals(
+            (current.count if current else 0) + 1, (current.sum_micros if current else 0) + micros
+        )
+
+    def expire(self, oldest: int) -> None:
+        # Scanning every bucket is linear; once an hour of event time is plenty for a demo store.
+        if oldest - self._oldest < 60:
+            return
+        self._oldest = oldest
+        for minutes in self._by_type.values():
+            for minute in [m for m in minutes if m < oldest]:
+                del minutes[minute]
+
+    def read(self, event_type: str, first: int, end: int) -> dict[int, MinuteTotals]:
+        minutes = self._by_type.get(event_type, {})
+        if end - first > len(minutes):
+            return {m: t for m, t in minutes.items() if first <= m < end}
+        return {m: minutes[m] for m in range(first, end) if m in minutes}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Final, cast
@@ -27,6 +27,8 @@ from exporter.store import (
 from exporter.store.coalesce import ApplyCoalescer
 from exporter.store.errors import REDIS_ERRORS, store_error
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
+from exporter.store.redis_series import bucket_marks, read_buckets, unbucketed_positions
+from exporter.store.series import MinuteTotals, SeriesPolicy
 from exporter.store.urls import redacted
 
 # Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
@@ -53,6 +55,7 @@ class _Scripts:
         self.apply: AsyncScript = client.register_script(_lua("apply"))
         self.register: AsyncScript = client.register_script(_lua("register"))
         self.reset: AsyncScript = client.register_script(_lua("reset"))
+        self.clear: AsyncScript = client.register_script(_lua("clear"))
         self.layout: AsyncScript = client.register_script(_lua("layout"))
         self.probe: AsyncScript = client.register_script(_lua("probe"))
 
@@ -72,6 +75,7 @@ class RedisStore:
         prefix: str = "exporter",
         dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
         max_types: int = DEFAULT_MAX_TYPES,
+        series: SeriesPolicy | None = None,
         shards: int = 1,
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
@@ -83,6 +87,7 @@ class RedisStore:
         self._keys = StoreKeys.build(prefix, shards)
         self._window = dedupe_window_seconds
         self._max_types = max_types
+        self._series = series or SeriesPolicy()
         self._min_replicas = min_replicas
         self._replica_timeout_ms = replica_timeout_ms
         # Set by from_url: the node named there may belong to a cluster, found out on first use.
@@ -103,6 +108,7 @@ class RedisStore:
         prefix: str = "exporter",
         dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
         max_types: int = DEFAULT_MAX_TYPES,
+        series: SeriesPolicy | None = None,
         shards: int = 1,
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
@@ -124,6 +130,7 @@ class RedisStore:
             prefix=prefix,
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
+            series=series,
             shards=shards,
             min_replicas=min_replicas,
             replica_timeout_ms=replica_timeout_ms,
@@ -187,18 +194,37 @@ class RedisStore:
     async def _apply_now(self, batch: Sequence[Item]) -> ApplyResult:
         """One script call per shard touched (per 1000 events), the shards' calls concurrent."""
         client = await self._connected()
-        now_ms = str(int(time.time() * 1000))
+        now_s = time.time()
+        now_ms = str(int(now_s * 1000))
+        minutes = self._minutes(batch, now_s)
         try:
             if len(self._keys.shards) == 1:
-                codes = await self._apply_shard(client, self._keys.shards[0], batch, 0, now_ms)
-                return ApplyResult(tuple(_OUTCOMES[code] for code in codes))
-            return await self._apply_sharded(client, batch, now_ms)
+                shard = self._keys.shards[0]
+                codes = await self._apply_shard(
+                    client, shard, batch, minutes=minutes, generation=0, now_ms=now_ms
+                )
+                outcomes = tuple(_OUTCOMES[code] for code in codes)
+            else:
+                outcomes = await self._apply_sharded(client, batch, minutes, now_ms)
         except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis apply failed") from exc
+        unbucketed = unbucketed_positions(outcomes, minutes) if minutes is not None else ()
+        return ApplyResult(outcomes, unbucketed)
+
+    def _minutes(self, batch: Sequence[Item], now_s: float) -> list[int | None] | None:
+        """Each event's UTC minute (None: too old or too new for a bucket); None when disabled."""
+        if not self._series.enabled:
+            return None
+        minute_of = self._series.minute_of
+        return [minute_of(event.occurred_at.timestamp(), now_s) for _, event in batch]
 
     async def _apply_sharded(
-        self, client: Client, batch: Sequence[Item], now_ms: str
-    ) -> ApplyResult:
+        self,
+        client: Client,
+        batch: Sequence[Item],
+        minutes: Sequence[int | None] | None,
+        now_ms: str,
+    ) -> tuple[Outcome, ...]:
         keys = self._keys
         distinct = list(dict.fromkeys(event.type for _, event in batch))
         reply = await self._scripts.register(
@@ -218,8 +244,9 @@ class RedisStore:
                     client,
                     keys.shards[shard],
                     [batch[i] for i in positions[shard]],
-                    generation,
-                    now_ms,
+                    minutes=None if minutes is None else [minutes[i] for i in positions[shard]],
+                    generation=generation,
+                    now_ms=now_ms,
                 )
                 for shard in shard_order
             ),
@@ -232,35 +259,52 @@ class RedisStore:
                 raise codes
             for index, code in zip(positions[shard], codes, strict=True):
                 outcomes[index] = _OUTCOMES[code]
-        return ApplyResult(tuple(outcomes))
+        return tuple(outcomes)
 
     async def _apply_shard(
         self,
         client: Client,
         shard: ShardKeys,
         items: Sequence[Item],
+        *,
+        minutes: Sequence[int | None] | None,
         generation: int,
         now_ms: str,
     ) -> list[int]:
         """Apply one shard's part in order, then wait for replicas when asked to."""
         chunks = [
-            items[start : start + MAX_EVENTS_PER_SCRIPT]
+            (
+                items[start : start + MAX_EVENTS_PER_SCRIPT],
+                None if minutes is None else minutes[start : start + MAX_EVENTS_PER_SCRIPT],
+            )
             for start in range(0, len(items), MAX_EVENTS_PER_SCRIPT)
         ]
         codes: list[int] = []
         if len(chunks) == 1 and not self._min_replicas:
-            reply = await self._run_script(client, shard, chunks[0], generation, now_ms)
+            chunk, chunk_minutes = chunks[0]
+            reply = await self._run_script(
+                client, shard, chunk, minutes=chunk_minutes, generation=generation, now_ms=now_ms
+            )
             return [int(code) for code in reply]
         if isinstance(client, RedisCluster):
             # A cluster pipeline cannot load scripts; chunks go one after the other instead.
-            for chunk in chunks:
-                reply = await self._run_script(client, shard, chunk, generation, now_ms)
+            for chunk, chunk_minutes in chunks:
+                reply = await self._run_script(
+                    client,
+                    shard,
+                    chunk,
+                    minutes=chunk_minutes,
+                    generation=generation,
+                    now_ms=now_ms,
+                )
                 codes += (int(code) for code in reply)
             await self._wait_for_replicas(client, shard)
             return codes
         async with client.pipeline(transaction=False) as pipe:
-            for chunk in chunks:
-                await self._run_script(pipe, shard, chunk, generation, now_ms)
+            for chunk, chunk_minutes in chunks:
+                await self._run_script(
+                    pipe, shard, chunk, minutes=chunk_minutes, generation=generation, now_ms=now_ms
+                )
             if self._min_replicas:
                 # WAIT counts the writes of its own connection: it rides the script's pipeline.
                 pipe.execute_command("WAIT", self._min_replicas, self._replica_timeout_ms)
@@ -306,6 +350,8 @@ class RedisStore:
         client: Client | aioredis.client.Pipeline,
         shard: ShardKeys,
         chunk: Sequence[Item],
+        *,
+        minutes: Sequence[int | None] | None,
         generation: int,
         now_ms: str,
     ) -> list[int]:
@@ -318,12 +364,16 @@ class RedisStore:
             keys.append(self._keys.types)
         seen = shard.seen_prefix
         lines = []
-        for identity, event in chunk:
+        marks, bucket_keys, expiries = bucket_marks(
+            shard, generation=generation, policy=self._series, chunk=chunk, minutes=minutes
+        )
+        for (identity, event), mark in zip(chunk, marks, strict=True):
             keys.append(seen + identity.encode())
             units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
-            lines.append(f"{units} {frac} {event.type}")
+            lines.append(f"{units} {frac} {mark} {event.type}")
+        keys.extend(bucket_keys)
         cap: str | int = "global" if global_cap else self._max_types
-        args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines)]
+        args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines), expiries]
         reply: list[int] = await self._scripts.apply(keys=keys, args=args, client=client)
         return reply
 
@@ -336,7 +386,7 @@ class RedisStore:
             if len(self._keys.shards) == 1:
                 raw = await client.hgetall(self._keys.shards[0].totals(0))
                 return self._decoded([cast("dict[bytes, bytes]", raw)])
-            generation = int(await client.get(self._keys.generation) or 0)
+            generation = await self._generation(client)
             parts = await asyncio.gather(
                 *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
             )
@@ -356,21 +406,85 @@ class RedisStore:
         self._last_read = (raws, snapshot)
         return snapshot
 
-    async def reset(self) -> None:
-        """Forget every total at one point: one transaction, or one new generation when sharded."""
+    async def _generation(self, client: Client) -> int:
+        """The reset generation readers look at: always 0 with one shard."""
+        if len(self._keys.shards) == 1:
+            return 0
+        return int(await client.get(self._keys.generation) or 0)
+
+    async def series(
+        self, event_type: str, first_minute: int, end_minute: int
+    ) -> Mapping[int, MinuteTotals]:
+        """One type's buckets of [first, end), summed over shards, of hours that may still exist."""
+        oldest, newest = self._series.readable_minutes(time.time())
+        first, end = max(first_minute, oldest), min(end_minute, newest)
+        if first >= end:
+            return {}
         client = await self._connected()
         try:
-            if len(self._keys.shards) == 1:
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.delete(self._keys.shards[0].totals(0), self._keys.types)
-                    await pipe.execute()
+            generation = await self._generation(client)
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis read failed") from exc
+        minutes = await read_buckets(
+            client,
+            self._keys.shards,
+            generation=generation,
+            event_type=event_type,
+            first=first,
+            end=end,
+        )
+        return {m: t for m, t in minutes.items() if first <= m < end}
+
+    async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
+        """HINCRBY per reason in one round trip; a retried call counts again (at least once)."""
+        if not by_reason:
+            return
+        client = await self._connected()
+        try:
+            # One key of the global slot: a cluster pipeline of it is one round trip too.
+            async with client.pipeline(transaction=False) as pipe:
+                for reason, count in by_reason.items():
+                    pipe.hincrby(self._keys.rejected, reason, count)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis write failed") from exc
+
+    async def rejected(self) -> Mapping[str, int]:
+        """Rejected events by reason since the last reset."""
+        client = await self._connected()
+        try:
+            raw = cast("dict[bytes, bytes]", await client.hgetall(self._keys.rejected))
+        except REDIS_ERRORS as exc:
+            raise store_error(exc, "Redis read failed") from exc
+        return {reason.decode(): int(count) for reason, count in sorted(raw.items())}
+
+    async def reset(self) -> None:
+        """Forget every total, bucket and rejected count at one point.
+
+        With one shard one script deletes them all (they share the global tag). With K shards one
+        script on the global slot empties the types and rejected counts and starts a new
+        generation, which readers then read; the old generation is cleaned shard by shard after.
+        """
+        await self._connected()
+        keys = self._keys
+        try:
+            if len(keys.shards) == 1:
+                shard = keys.shards[0]
+                await self._scripts.clear(
+                    keys=[shard.bucket_index(0), shard.totals(0), keys.types, keys.rejected]
+                )
                 return
             generation = int(
-                await self._scripts.reset(keys=[self._keys.types, self._keys.generation])
+                await self._scripts.reset(keys=[keys.types, keys.generation, keys.rejected])
             )
-            # Readers already moved on to the new generation; the old partials are only memory.
+            # Readers already moved on to the new generation; the old partials and buckets are
+            # only memory (buckets would expire by themselves; totals would not).
+            old = generation - 1
             await asyncio.gather(
-                *(client.delete(shard.totals(generation - 1)) for shard in self._keys.shards)
+                *(
+                    self._scripts.clear(keys=[shard.bucket_index(old), shard.totals(old)])
+                    for shard in keys.shards
+                )
             )
         except REDIS_ERRORS as exc:
             raise store_error(exc, "Redis reset failed") from exc

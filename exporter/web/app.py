@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
-from importlib import resources
 from typing import Any, Final
 
 from aiohttp import web
@@ -21,6 +20,8 @@ from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
 from exporter.store.problems import misconfiguration
 from exporter.web.errors import body_limit_middleware, error_middleware, json_error
 from exporter.web.openapi import openapi_document
+from exporter.web.page import PageInfo, render_page
+from exporter.web.series import add_series_routes
 from exporter.web.snapshots import SharedSnapshots
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
 
@@ -56,8 +57,12 @@ def make_app(
     admin_token: str | None,
     store_timeout_seconds: float = 3.0,
     close_store_on_cleanup: bool = False,
+    page_info: PageInfo | None = None,
 ) -> web.Application:
-    """The stats API over `store`, with its metrics on `registry`; DELETE needs `admin_token`."""
+    """The stats API over `store`, with its metrics on `registry`; DELETE needs `admin_token`.
+
+    `page_info` tells the live page which store it reads (redacted) and where the dashboards are.
+    """
     metrics = build_api_metrics(registry)
     app = web.Application(
         middlewares=[
@@ -75,12 +80,13 @@ def make_app(
     app[STORE_TIMEOUT_KEY] = store_timeout_seconds
     app[SNAPSHOTS_KEY] = SharedSnapshots(store, store_timeout_seconds)
     app[STATS_BODY_KEY] = []
-    app[PAGE_KEY] = resources.files("exporter.web").joinpath("page/index.html").read_bytes()
+    app[PAGE_KEY] = render_page(page_info or PageInfo())
     app[OPENAPI_KEY] = openapi_document(__version__)
     app.router.add_get("/", page, name="page")
     app.router.add_get("/stats", all_stats, name="stats")
     app.router.add_delete("/stats", reset_stats, name="reset")
     app.router.add_get("/stats/{type}", one_stats, name="type_stats")
+    add_series_routes(app, store, app[SNAPSHOTS_KEY].get, store_timeout_seconds)
     app.router.add_get("/health", health, name="health")
     app.router.add_get("/metrics", metrics_page, name="metrics")
     app.router.add_get("/openapi.json", openapi, name="openapi")

@@ -21,8 +21,35 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_TYPE_PARAMETER: dict[str, Any] = {
+    "name": "type",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": _TYPE_PATTERN},
+    "example": "purchase",
+    "description": f"An event type: {TYPE_RULE} (anything else is answered 400).",
+}
+
+
+def _moment(name: str, description: str, example: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "format": "date-time"},
+        "example": example,
+        "description": description + " RFC 3339 with an offset, e.g. " + example + ".",
+    }
+
+
 _STORE_DOWN = _error("The store is not reachable; retry later.")
 _INTERNAL = _error("An unexpected failure; details are in the server log, never in the answer.")
+
+_SUM_EXACT: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]{1,6})?$",
+    "description": "Sum of values exactly, as a decimal string (six decimals at most).",
+}
 
 _TYPE_STATS: dict[str, Any] = {
     "type": "object",
@@ -32,11 +59,7 @@ _TYPE_STATS: dict[str, Any] = {
         "type": {"type": "string", "pattern": _TYPE_PATTERN, "description": "The event type."},
         "count": {"type": "integer", "minimum": 0, "description": "Events counted."},
         "sum": {"type": "number", "description": "Sum of values, rounded once to a double."},
-        "sum_exact": {
-            "type": "string",
-            "pattern": r"^-?[0-9]+(\.[0-9]{1,6})?$",
-            "description": "Sum of values exactly, as a decimal string (six decimals at most).",
-        },
+        "sum_exact": _SUM_EXACT,
         "mean": {
             "type": ["number", "null"],
             "description": "sum / count; null before the first event.",
@@ -45,6 +68,68 @@ _TYPE_STATS: dict[str, Any] = {
             "type": ["string", "null"],
             "format": "date-time",
             "description": "When an event of this type was last counted (UTC).",
+        },
+    },
+}
+
+_SERIES: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "from", "to", "step", "points"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "pattern": _TYPE_PATTERN},
+        "from": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Start of the first step: the asked `from` floored to its UTC minute.",
+        },
+        "to": {
+            "type": "string",
+            "format": "date-time",
+            "description": "End of the last step (at or after the asked `to`).",
+        },
+        "step": {"type": "integer", "description": "Seconds per point."},
+        "points": {
+            "type": "array",
+            "maxItems": 10_000,
+            "description": "Every step of the range in order, empty ones as zeros.",
+            "items": {
+                "type": "object",
+                "required": ["start", "count", "sum", "sum_exact"],
+                "additionalProperties": False,
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "count": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Events that occurred in [start, start + step).",
+                    },
+                    "sum": {"type": "number", "description": "Their sum, rounded to a double."},
+                    "sum_exact": _SUM_EXACT,
+                },
+            },
+        },
+    },
+}
+
+_REJECTED: dict[str, Any] = {
+    "type": "object",
+    "required": ["total", "reasons"],
+    "additionalProperties": False,
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "reasons": {
+            "type": "array",
+            "description": "Most frequent first.",
+            "items": {
+                "type": "object",
+                "required": ["reason", "count"],
+                "additionalProperties": False,
+                "properties": {
+                    "reason": {"type": "string", "description": "As in the dead-letter queue."},
+                    "count": {"type": "integer", "minimum": 0},
+                },
+            },
         },
     },
 }
@@ -122,23 +207,66 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "getStats",
                     "summary": "Totals of one event type.",
-                    "parameters": [
-                        {
-                            "name": "type",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": _TYPE_PATTERN},
-                            "example": "purchase",
-                            "description": f"An event type: {TYPE_RULE} "
-                            "(anything else is answered 400).",
-                        }
-                    ],
+                    "parameters": [_TYPE_PARAMETER],
                     "responses": {
                         "200": _json(
                             "The type's totals.", {"$ref": "#/components/schemas/TypeStats"}
                         ),
                         "400": _error("The name can never be an event type."),
                         "404": _error("No event of this type was counted (since the last reset)."),
+                        "503": _STORE_DOWN,
+                        "500": _INTERNAL,
+                    },
+                },
+            },
+            "/stats/{type}/series": {
+                "get": {
+                    "operationId": "getSeries",
+                    "summary": "One type's count and sum per step, by when the events occurred.",
+                    "description": "Events are bucketed by the UTC minute of `occurred_at`, "
+                    "exactly once, and kept for EXPORTER_SERIES_RETENTION. `from` is floored to "
+                    "its minute; the steps cover [from, to) and at most 10,000 are answered "
+                    "(a longer range is a 400).",
+                    "parameters": [
+                        _TYPE_PARAMETER,
+                        _moment("from", "Start of the range.", "2026-01-31T10:00:00Z"),
+                        _moment("to", "End of the range (exclusive).", "2026-01-31T11:00:00Z"),
+                        {
+                            "name": "step",
+                            "in": "query",
+                            "required": True,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 60,
+                                "maximum": 366 * 24 * 3600,
+                                "multipleOf": 60,
+                            },
+                            "example": 60,
+                            "description": "Seconds per point, a whole number of minutes.",
+                        },
+                    ],
+                    "responses": {
+                        "200": _json("The steps.", {"$ref": "#/components/schemas/Series"}),
+                        "400": _error(
+                            "A bad type name, time or step, `to` not after `from`, or more than "
+                            "10,000 steps."
+                        ),
+                        "404": _error("No event of this type was counted (since the last reset)."),
+                        "503": _STORE_DOWN,
+                        "500": _INTERNAL,
+                    },
+                },
+            },
+            "/rejected": {
+                "get": {
+                    "operationId": "getRejected",
+                    "summary": "Events dead-lettered since the last reset, by reason.",
+                    "description": "Counted at least once: a reject whose deletion failed and "
+                    "came back is counted again.",
+                    "responses": {
+                        "200": _json(
+                            "Counts by reason.", {"$ref": "#/components/schemas/Rejected"}
+                        ),
                         "503": _STORE_DOWN,
                         "500": _INTERNAL,
                     },
@@ -173,7 +301,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/": {
                 "get": {
                     "operationId": "page",
-                    "summary": "The live page: totals and rates, refreshed every two seconds.",
+                    "summary": "The live page: totals, events per minute, rejects; refreshed every "
+                    "few seconds.",
                     "responses": {
                         "200": {
                             "description": "A self-contained HTML page.",
@@ -191,7 +320,13 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": {"TypeStats": _TYPE_STATS, "Error": _ERROR, "Health": _HEALTH},
+            "schemas": {
+                "TypeStats": _TYPE_STATS,
+                "Series": _SERIES,
+                "Rejected": _REJECTED,
+                "Error": _ERROR,
+                "Health": _HEALTH,
+            },
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",

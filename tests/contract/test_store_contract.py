@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -14,17 +15,24 @@ import pytest
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store import Store
+from exporter.store import ApplyResult, Store
 from exporter.store.keys import shard_of
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
+from exporter.store.series import MinuteTotals, SeriesPolicy
 from tests.servers import wait_until
 
 WHEN = datetime(2020, 10, 6, 10, 2, 5, tzinfo=UTC)
 
 
 class StoreFactory(Protocol):
-    def __call__(self, *, dedupe_window_seconds: int = 3600, max_types: int = 1000) -> Store: ...
+    def __call__(
+        self,
+        *,
+        dedupe_window_seconds: int = 3600,
+        max_types: int = 1000,
+        series: SeriesPolicy | None = None,
+    ) -> Store: ...
 
 
 # The cluster runs with one shard (every key on one slot, as on one node) and with 16 (each
@@ -47,12 +55,22 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
     elif kind in CLUSTER_SHARDS:
         url = request.getfixturevalue("redis_cluster").url()
 
-    def make(*, dedupe_window_seconds: int = 3600, max_types: int = 1000) -> Store:
+    def make(
+        *,
+        dedupe_window_seconds: int = 3600,
+        max_types: int = 1000,
+        series: SeriesPolicy | None = None,
+    ) -> Store:
         if kind == "memory":
-            return MemoryStore(dedupe_window_seconds=dedupe_window_seconds, max_types=max_types)
+            return MemoryStore(
+                dedupe_window_seconds=dedupe_window_seconds, max_types=max_types, series=series
+            )
         if client is not None:
             return RedisStore(
-                client, dedupe_window_seconds=dedupe_window_seconds, max_types=max_types
+                client,
+                dedupe_window_seconds=dedupe_window_seconds,
+                max_types=max_types,
+                series=series,
             )
         store = RedisStore.from_url(
             url,
@@ -60,6 +78,7 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
             shards=CLUSTER_SHARDS[kind],
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
+            series=series,
         )
         stores.append(store)
         return store
@@ -276,3 +295,165 @@ async def test_concurrent_replicas_count_each_identity_once(make_store: StoreFac
 async def test_ping_answers(make_store: StoreFactory) -> None:
     """A reachable store answers ping without raising."""
     await make_store().ping()
+
+
+# -- event-time buckets and rejected counts (decision 0008) ----------------------------------------
+
+# A whole minute a while ago: inside any retention, and far from the current minute's edge.
+RECENT_MINUTE = int(time.time() // 60) - 30
+
+
+def at_minute(kind: str, value: str | int, minute: int, second: int = 0) -> Event:
+    micros = int(Decimal(value) * 1_000_000)
+    moment = datetime.fromtimestamp(minute * 60 + second, UTC)
+    return Event(type=kind, value_micros=micros, occurred_at=moment)
+
+
+async def all_minutes(store: Store, kind: str) -> dict[int, MinuteTotals]:
+    return dict(await store.series(kind, RECENT_MINUTE - 120, RECENT_MINUTE + 120))
+
+
+async def test_applied_events_land_in_the_minute_they_occurred(make_store: StoreFactory) -> None:
+    """Each applied event adds to its type's bucket for the UTC minute of occurred_at, exactly."""
+    store = make_store()
+    m = RECENT_MINUTE
+    result = await store.apply(
+        batch_of(
+            at_minute("purchase", "19.99", m, 1),
+            at_minute("purchase", "0.01", m, 59),
+            at_minute("purchase", "-3.333333", m + 1, 0),
+            at_minute("pageview", 1, m - 61, 30),  # another hour: another bucket hash
+        )
+    )
+    assert result.outcomes == ("applied",) * 4
+    assert result.unbucketed == ()
+    assert await all_minutes(store, "purchase") == {
+        m: MinuteTotals(2, 20_000_000),
+        m + 1: MinuteTotals(1, -3_333_333),
+    }
+    assert await all_minutes(store, "pageview") == {m - 61: MinuteTotals(1, 1_000_000)}
+    assert await store.series("purchase", m + 1, m + 2) == {m + 1: MinuteTotals(1, -3_333_333)}
+    assert await store.series("never", m - 10, m + 10) == {}
+
+
+async def test_bucket_sums_stay_exact_across_batches(make_store: StoreFactory) -> None:
+    """Thousands of 0.1 in one minute over many batches read back as an exact decimal."""
+    store = make_store()
+    for chunk in range(5):
+        tenths = [at_minute("tick", "0.1", RECENT_MINUTE, i % 60) for i in range(1500)]
+        await store.apply([(f"tenth:{chunk}:{i}", e) for i, e in enumerate(tenths)])
+    assert await all_minutes(store, "tick") == {RECENT_MINUTE: MinuteTotals(7500, 750_000_000)}
+
+
+async def test_bucket_sums_of_the_largest_values_stay_exact(make_store: StoreFactory) -> None:
+    """Values at the contract's bound, thousands in one minute, sum exactly in their bucket."""
+    store = make_store()
+    big = event("huge", "999999999999.999999").value_micros
+    huge = at_minute("huge", "999999999999.999999", RECENT_MINUTE)
+    for chunk in range(4):
+        await store.apply([(f"big:{chunk}:{i}", huge) for i in range(1500)])
+    assert await all_minutes(store, "huge") == {RECENT_MINUTE: MinuteTotals(6000, big * 6000)}
+
+
+async def test_a_bucket_sum_past_64_bits_of_millionths_stays_exact(
+    make_store: StoreFactory,
+) -> None:
+    """A minute's sum past 9.2e12 units, reached in many moderate calls, still reads exactly."""
+    store = make_store()
+    value = at_minute("big", 999_999_999, RECENT_MINUTE)
+    for call in range(1100):  # 9 events a call keep each call's sum just under 9e9 units
+        await store.apply([(f"b:{call}:{i}", value) for i in range(9)])
+    expected = MinuteTotals(9900, value.value_micros * 9900)
+    assert await all_minutes(store, "big") == {RECENT_MINUTE: expected}
+
+
+async def test_duplicates_and_refused_events_never_reach_a_bucket(
+    make_store: StoreFactory,
+) -> None:
+    """A redelivered identity is in its bucket once; an event refused by the type cap never."""
+    store = make_store(max_types=1)
+    m = RECENT_MINUTE
+    first = await store.apply([("msg:a", at_minute("a", 5, m)), ("msg:b", at_minute("b", 7, m))])
+    assert first.outcomes == ("applied", "too_many_types")
+    again = await store.apply([("msg:a", at_minute("a", 5, m)), ("msg:a", at_minute("a", 5, m))])
+    assert again.outcomes == ("duplicate", "duplicate")
+    assert await all_minutes(store, "a") == {m: MinuteTotals(1, 5_000_000)}
+    assert await all_minutes(store, "b") == {}
+
+
+async def test_too_old_or_too_new_events_count_in_totals_but_no_bucket(
+    make_store: StoreFactory,
+) -> None:
+    """Past retention or beyond the future tolerance: in the totals, in no bucket, reported."""
+    store = make_store(series=SeriesPolicy(retention_seconds=3600, future_tolerance_seconds=120))
+    now = datetime.now(UTC)
+    events = [
+        Event("a", 1_000_000, now - timedelta(minutes=5)),
+        Event("a", 2_000_000, now - timedelta(hours=2)),
+        Event("a", 4_000_000, now + timedelta(minutes=30)),
+        Event("a", 8_000_000, now + timedelta(seconds=30)),
+    ]
+    result = await store.apply(batch_of(*events))
+    assert result.outcomes == ("applied",) * 4
+    assert result.unbucketed == (1, 2)
+    totals = (await store.snapshot()).get("a")
+    assert totals is not None
+    assert (totals.count, totals.sum_micros) == (4, 15_000_000)
+    minute = int(now.timestamp() // 60)
+    buckets = await store.series("a", minute - 180, minute + 60)
+    assert sum(t.count for t in buckets.values()) == 2
+    assert sum(t.sum_micros for t in buckets.values()) == 9_000_000
+
+
+async def test_buckets_can_be_turned_off(make_store: StoreFactory) -> None:
+    """With the series disabled, totals count as before and no bucket or report is made."""
+    store = make_store(series=SeriesPolicy(enabled=False))
+    result = await store.apply(batch_of(at_minute("a", 1, RECENT_MINUTE)))
+    assert result == ApplyResult(("applied",))
+    assert await all_minutes(store, "a") == {}
+
+
+async def test_reset_clears_buckets_and_rejected_counts_with_the_totals(
+    make_store: StoreFactory,
+) -> None:
+    """After reset no bucket or rejected count remains; later events start the buckets afresh."""
+    store = make_store()
+    m = RECENT_MINUTE
+    await store.apply(batch_of(at_minute("a", 1, m), at_minute("a", 2, m - 90)))
+    await store.add_rejected({"bad_value": 2})
+    await store.reset()
+    assert await all_minutes(store, "a") == {}
+    assert await store.rejected() == {}
+    await store.apply(batch_of(at_minute("a", 3, m)))
+    assert await all_minutes(store, "a") == {m: MinuteTotals(1, 3_000_000)}
+
+
+async def test_buckets_reset_atomically_with_the_totals(make_store: StoreFactory) -> None:
+    """Under concurrent applies and resets, the buckets always add up to the totals."""
+    store = make_store()
+
+    async def writer(worker: int) -> None:
+        for i in range(100):
+            await store.apply(
+                [(f"w{worker}:{i}:{j}", at_minute("a", 1, RECENT_MINUTE - j)) for j in range(3)]
+            )
+
+    async def resetter() -> None:
+        for _ in range(10):
+            await store.reset()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(writer(1), writer(2), resetter())
+    totals = (await store.snapshot()).get("a")
+    buckets = await all_minutes(store, "a")
+    assert sum(t.count for t in buckets.values()) == (totals.count if totals else 0)
+
+
+async def test_rejected_counts_add_up_by_reason(make_store: StoreFactory) -> None:
+    """Rejected counts add per reason across calls and replicas' calls."""
+    store = make_store()
+    assert await store.rejected() == {}
+    await store.add_rejected({"bad_value": 2, "not_json": 1})
+    await store.add_rejected({"bad_value": 3})
+    await store.add_rejected({})
+    assert await store.rejected() == {"bad_value": 5, "not_json": 1}

@@ -57,6 +57,7 @@ class Sizes:
     sqs_seconds: float
     startup_repeats: int
     cluster_events: int
+    series_rounds: int
 
 
 FULL = Sizes(
@@ -78,6 +79,7 @@ FULL = Sizes(
     sqs_seconds=8,
     startup_repeats=3,
     cluster_events=30_000,
+    series_rounds=3,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -98,6 +100,7 @@ QUICK = Sizes(
     sqs_seconds=0.7,
     startup_repeats=1,
     cluster_events=400,
+    series_rounds=1,
 )
 
 
@@ -130,6 +133,7 @@ async def _store(run: Run) -> dict[str, Any]:
         run.redis_url,
         events=run.sizes.store_events,
         pipeline_events_per_s=run.results["pipeline"]["ours_events_per_s"],
+        series_rounds=run.sizes.series_rounds,
     )
 
 

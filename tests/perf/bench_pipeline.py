@@ -26,6 +26,8 @@ from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig, identity_of
 from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState
 from exporter.store.redis import RedisStore
+from exporter.store.series import SeriesPolicy
+from tests.perf.bench_store import redis_cpu_seconds
 
 T = TypeVar("T")
 
@@ -123,6 +125,39 @@ async def _in_parallel(
     await asyncio.gather(*(job(items[i * share : (i + 1) * share]) for i in range(workers)))
 
 
+async def _script_usec(client: aioredis.Redis) -> float:
+    """Redis's own time in script calls since the last CONFIG RESETSTAT (INFO commandstats)."""
+    stats: dict[str, Any] = await client.info("commandstats")
+    return sum(
+        float(stats[name]["usec"]) for name in ("cmdstat_evalsha", "cmdstat_eval") if name in stats
+    )
+
+
+async def _without_series(
+    client: aioredis.Redis, bodies: Sequence[bytes], batch_size: int, workers: int
+) -> dict[str, Any]:
+    """Our core again, same bodies and Redis, with event-time buckets off (decision 0008)."""
+    store = RedisStore(client, prefix="bench-no-series", series=SeriesPolicy(enabled=False))
+    processor = Processor(
+        store, AckingSource(), build_metrics(CollectorRegistry()), ProcessorConfig()
+    )
+    messages = as_messages(bodies)
+    await processor.handle_batch(messages[:batch_size])
+    measured = messages[batch_size:]
+    await client.config_resetstat()
+    cpu_before = await redis_cpu_seconds(client)
+    seconds = await _timed(
+        lambda: _in_parallel(workers, measured, lambda p: core_pipeline(processor, p, batch_size))
+    )
+    return {
+        "events_per_s": round(len(measured) / seconds),
+        "redis_usec_per_event": round(await _script_usec(client) / len(measured), 3),
+        "redis_cpu_usec_per_event": (await redis_cpu_seconds(client) - cpu_before)
+        * 1e6
+        / len(measured),
+    }
+
+
 async def pipeline(
     url: str, bodies: Sequence[bytes], *, batch_size: int = 10, workers: int = 4
 ) -> dict[str, Any]:
@@ -137,9 +172,14 @@ async def pipeline(
     baseline_bodies = bodies[: max(workers, len(bodies) // 5)]  # slow: a fifth is plenty
     await processor.handle_batch(messages[:batch_size])  # warm up: script load, connections
     measured = messages[batch_size:]
+    await client.config_resetstat()
+    redis_cpu_before = await redis_cpu_seconds(client)
     ours, ours_cpu = await _timed_with_cpu(
         lambda: _in_parallel(workers, measured, lambda p: core_pipeline(processor, p, batch_size))
     )
+    ours_redis_usec = await _script_usec(client)
+    ours_redis_cpu = (await redis_cpu_seconds(client) - redis_cpu_before) * 1e6 / len(measured)
+    without_series = await _without_series(client, bodies, batch_size, workers)
     bare_store = RedisStore(client, prefix="bench-parse-store")
     fresh = as_messages(bodies)
     parse_store = await _timed(
@@ -174,6 +214,17 @@ async def pipeline(
         "ours_wall_us_per_event": round(ours / len(measured) * 1e6, 2),
         "ours_cpu_us_per_event": round(ours_cpu / len(measured) * 1e6, 2),
         "parse_and_store_only_events_per_s": round(len(fresh) / parse_store),
+        "series": {
+            "ours_events_per_s_without_series": without_series["events_per_s"],
+            "redis_cpu_usec_per_event_with_series": round(ours_redis_cpu, 3),
+            "redis_cpu_usec_per_event_without": round(
+                without_series["redis_cpu_usec_per_event"], 3
+            ),
+            "redis_ratio": round(ours_redis_cpu / without_series["redis_cpu_usec_per_event"], 3),
+            "commandstats_ratio": round(
+                ours_redis_usec / len(measured) / without_series["redis_usec_per_event"], 3
+            ),
+        },
         "baseline_events_per_s": round(naive_rate),
         "ratio": round(ours_rate / naive_rate, 2),
         "target": ">= 10x baseline and >= 50000 events/s",

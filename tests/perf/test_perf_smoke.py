@@ -89,6 +89,17 @@ def test_store_ceiling_measured_script_calls(results: Results) -> None:
     assert result["ratio"] > 0
 
 
+def test_store_and_pipeline_measured_buckets_on_and_off(results: Results) -> None:
+    """Both benchmarks ran with event-time buckets and without, and compared Redis's time."""
+    costs = results["store_ceiling"]["series_cost"]
+    assert {cost["traffic"] for cost in costs} == {"live", "backlog over 3600 s"}
+    assert all(cost["ratio"] > 0 for cost in costs)
+    assert isinstance(results["store_ceiling"]["series_target_met"], bool)
+    series = results["pipeline"]["series"]
+    assert series["ours_events_per_s_without_series"] > 0
+    assert series["redis_ratio"] > 0
+
+
 def test_end_to_end_both_loops_drained_their_queue(results: Results) -> None:
     """Through moto our processor counted every message exactly once; the bare loop ran too."""
     result = results["end_to_end"]

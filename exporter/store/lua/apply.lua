@@ -4,15 +4,22 @@
 -- KEYS[2]  set of known types (bounded by ARGV[2]); absent when ARGV[2] is "global": then the
 --          cap was checked for the whole batch by register.lua on the global slot, and every
 --          type in this call was admitted there
--- KEYS[first..] one "seen" key per event, carrying its identity; it expires after the window
+-- KEYS[first..first+n-1] one "seen" key per event, carrying its identity; it expires after the
+--          window
+-- KEYS[first+n], only when some event has a bucket: this shard's index of bucket keys (sorted
+--          set, by expiry), then KEYS[first+n+1..] the event-time bucket hashes the events name
+--          (decision 0008); all carry the totals' hash tag and generation
 -- ARGV[1] window seconds, ARGV[2] max types or "global", ARGV[3] now (unix ms)
 -- ARGV[4] one line per event, in KEYS order: "<whole units, floored> <millionths in [0, 1e6)>
---   <type>" (one argument for the whole batch: the client frames every argument separately)
+--   <bucket: 1-based among the bucket keys, 0 for none> <minute of the hour> <type>"
+--   (one argument for the whole batch: the client frames every argument separately)
+-- ARGV[5] the bucket keys' expiry times (unix s), space-separated, in their KEYS order
 --
 -- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
 -- removed again before the script returns, so no caller ever observes a half-applied batch.
--- The script has three parts: arguments, de-duplication (with the type cap), totals.
+-- The script has four parts: arguments, de-duplication (with the type cap), totals, and
+-- event-time buckets.
 
 -- 1. Arguments ---------------------------------------------------------------------------------
 local totals = KEYS[1]
@@ -25,17 +32,17 @@ if capped then
 end
 local now = ARGV[3]
 local LIMIT = 9e18
-local n = #KEYS - first + 1
-
 -- Types never contain spaces or line breaks (the event contract), so a type ends its line.
-local types, units, fracs = {}, {}, {}
-local parsed = 0
-for u, f, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) ([^\n]+)') do
-  parsed = parsed + 1
-  units[parsed], fracs[parsed], types[parsed] = tonumber(u), tonumber(f), t
+local types, units, fracs, buckets, minutes = {}, {}, {}, {}, {}
+local n = 0
+for u, f, b, m, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) (%d+) (%d+) ([^\n]+)') do
+  n = n + 1
+  units[n], fracs[n], types[n] = tonumber(u), tonumber(f), t
+  buckets[n], minutes[n] = tonumber(b), m
 end
-if parsed ~= n then
-  return redis.error_reply('apply: ' .. parsed .. ' events for ' .. n .. ' identities')
+-- The seen keys follow the fixed ones; any keys past them are the buckets'.
+if n > #KEYS - first + 1 then
+  return redis.error_reply('apply: ' .. n .. ' events for ' .. (#KEYS - first + 1) .. ' keys')
 end
 
 -- 2. De-duplication and the type cap -------------------------------------------------------------
@@ -108,6 +115,92 @@ for _, t in ipairs(order) do
         'frac:' .. t, string.format('%.0f', f - carry * 1000000),
         'last:' .. t, now)
     end
+  end
+end
+
+-- 4. Event-time buckets -----------------------------------------------------------------------
+-- Decision 0008: only now, with every status final, are the applied events (1) added; a
+-- duplicate or a refused event never reaches a bucket. The bucket keys carry this shard's tag
+-- and generation, so a shard's buckets hold exactly the events its totals hold. A bucket hash
+-- holds one field per minute of its hour, "<count> <sum in millionths>": one HMGET and one HSET
+-- per hash and call, however many minutes a backlog spreads over (docs/benchmarks.md). A sum
+-- past 4e15 millionths, no longer exact in Lua's doubles, continues in u<m> and f<m> (whole
+-- units and millionths, added by Redis in 64-bit integers, as the totals); readers add all.
+if #KEYS >= first + n then
+  local index = KEYS[first + n]
+  local expiries = {}
+  for e in string.gmatch(ARGV[5], '%d+') do expiries[#expiries + 1] = e end
+  local by_key, key_order = {}, {}
+  for i = 1, n do
+    local b = buckets[i]
+    if b > 0 and status[i] == 1 then
+      local k = by_key[b]
+      if k == nil then
+        k = {sums = {}, order = {}}
+        by_key[b] = k
+        key_order[#key_order + 1] = b
+      end
+      local m = minutes[i]
+      local s = k.sums[m]
+      if s == nil then
+        s = {0, 0, 0}
+        k.sums[m] = s
+        k.order[#k.order + 1] = m
+      end
+      s[1], s[2], s[3] = s[1] + 1, s[2] + units[i], s[3] + fracs[i]
+    end
+  end
+  local SAFE = 4e15
+  local indexed = false
+  for _, b in ipairs(key_order) do
+    local key, k = KEYS[first + n + b], by_key[b]
+    local current = redis.call('HMGET', key, unpack(k.order))
+    local writes = {}
+    local new_minute = false
+    for j, m in ipairs(k.order) do
+      local s = k.sums[m]
+      local count, micros = 0, 0
+      if current[j] then
+        local c, mi = string.match(current[j], '^(%d+) (%-?%d+)$')
+        count, micros = tonumber(c), tonumber(mi)
+      else
+        new_minute = true
+      end
+      local add = s[2] * 1000000 + s[3]
+      local kept = true
+      if math.abs(s[2]) < 4e9 and math.abs(micros + add) < SAFE then
+        micros = micros + add
+      else
+        local carry = math.floor(s[3] / 1000000)
+        local whole = string.format('%.0f', s[2] + carry)
+        -- Past int64 even in whole units (millions of maximal events of one type in a minute)
+        -- the minute is left out whole, rather than the script aborted after the totals.
+        kept = type(redis.pcall('HINCRBY', key, 'u' .. m, whole)) == 'number'
+        if kept then
+          redis.call('HINCRBY', key, 'f' .. m, string.format('%.0f', s[3] - carry * 1000000))
+        end
+      end
+      if kept then
+        writes[#writes + 1] = m
+        writes[#writes + 1] = string.format('%.0f %.0f', count + s[1], micros)
+      end
+    end
+    if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
+    -- A new minute may be the hash's first: only then is its expiry (fixed by the hour) set and
+    -- the key indexed for reset.
+    if new_minute then
+      indexed = true
+      redis.call('EXPIREAT', key, expiries[b])
+      redis.call('ZADD', index, expiries[b], key)
+    end
+  end
+  -- The index only serves reset; entries of buckets Redis has expired are dropped here, and the
+  -- index itself expires with its last bucket: an index that a batch in flight during a sharded
+  -- reset writes into the old generation is then never left behind.
+  if indexed then
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', math.floor(tonumber(now) / 1000))
+    local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+    if last[2] then redis.call('EXPIREAT', index, last[2]) end
   end
 end
 return status

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from tests.integration.web.api_support import add, event, redis_store, unique_prefix
-from tests.servers import RedisServer, free_port, scaled, start_process, wait_ready
+from tests.servers import (
+    RedisServer,
+    end_process,
+    free_port,
+    scaled,
+    start_process,
+    wait_ready,
+)
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 TOKEN = "cli-admin-token-xyz"
@@ -108,6 +115,45 @@ async def test_it_reads_the_shared_store_and_resets_with_the_token(
     assert code == 0
     assert "statistics reset" in stderr
     assert TOKEN not in stderr
+
+
+def test_the_page_names_the_store_without_its_password_and_links_dashboards(
+    redis_server: RedisServer,
+) -> None:
+    """The page says which Redis it reads, password redacted, and links the configured URLs."""
+    secret_url = redis_server.url.replace("redis://", "redis://:pw-hunter2@")
+    env = {
+        **os.environ,
+        "REDIS_URL": secret_url,
+        "EXPORTER_GRAFANA_URL": "http://grafana.example:3000",
+        "EXPORTER_PROMETHEUS_URL": "http://prometheus.example:9090",
+    }
+    port = free_port()
+    process = start_process(
+        [EXPORTER, "api", "--api-host", "127.0.0.1", "--api-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+
+    def page() -> bytes:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            return b""
+
+    try:
+        wait_ready(process, lambda: page() != b"", message="exporter api")
+        body = page()
+    finally:
+        end_process(process)
+    assert b"pw-hunter2" not in body
+    assert b":***@127.0.0.1" in body
+    assert b'"grafana": "http://grafana.example:3000"' in body
+    assert b'"prometheus": "http://prometheus.example:9090"' in body
 
 
 def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServer) -> None:

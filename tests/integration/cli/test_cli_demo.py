@@ -79,8 +79,15 @@ class Demo:
         out, err = self.process.communicate(timeout=STOP_TIMEOUT_SECONDS)
         return self.process.returncode, out, err
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
+    def stop(self) -> None:
+        """End the demo if it still runs: Ctrl-C first, so that it stops its private redis-server
+        (a killed demo leaves that server running); killed only if Ctrl-C is not enough."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.communicate(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.communicate()
 
@@ -96,7 +103,7 @@ def fixture_demo(dead_redis_url: str) -> Iterator[Demo]:
     """A demo whose REDIS_URL does not answer (so it starts a private redis-server)."""
     demo = Demo(dead_redis_url)
     yield demo
-    demo.kill()
+    demo.stop()
 
 
 def counted(stats: list[dict[str, Any]]) -> int:
@@ -143,7 +150,7 @@ def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisSe
         )
         code, out, _ = demo.interrupt()
     finally:
-        demo.kill()
+        demo.stop()
     assert code == 0
     assert f"Redis at {redis_server.url} (REDIS_URL), keys under 'exporter-demo': empty" in out
     assert client.exists("{exporter-demo}:totals")
@@ -167,7 +174,7 @@ def test_without_redis_it_falls_back_to_memory_and_says_so(
         )
         code, out, err = demo.interrupt()
     finally:
-        demo.kill()
+        demo.stop()
     assert code == 0
     assert "IN-MEMORY store" in out
     assert "redis://:***@127.0.0.1" in out
@@ -186,7 +193,7 @@ def test_a_private_redis_server_that_fails_is_one_line_and_exit_1(
     try:
         _, err = demo.process.communicate(timeout=scaled(30))
     finally:
-        demo.kill()
+        demo.stop()
     assert demo.process.returncode == 1
     assert "Traceback" not in err
     assert "exporter demo: the private redis-server at redis://127.0.0.1:" in err
@@ -239,7 +246,7 @@ def test_with_redis_url_set_it_says_it_continues_the_totals_there(
         )
         code, out, _ = demo.interrupt()
     finally:
-        demo.kill()
+        demo.stop()
         client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
         client.close()
     assert code == 0
@@ -278,7 +285,7 @@ def test_without_redis_url_no_redis_of_yours_is_touched_and_nothing_is_left(
             )
             code, out, err = demo.interrupt()
         finally:
-            demo.kill()
+            demo.stop()
         new_keys = set(watched.scan_iter(count=1000)) - before
     finally:
         watched.close()
@@ -336,7 +343,7 @@ def test_the_banner_commands_work_as_printed(dead_redis_url: str) -> None:
             check=False,
         )
     finally:
-        demo.kill()
+        demo.stop()
     assert peeked.returncode == 0, peeked.stderr
     assert f"{malformed} message(s) in the dead-letter queue shown" in peeked.stderr
     assert len(peeked.stdout.splitlines()) == malformed

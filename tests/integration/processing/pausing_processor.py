@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from exporter.cli.signals import stop_on_signals
@@ -17,6 +17,7 @@ from exporter.cli.wiring import redis_store, run_processor
 from exporter.events import Event
 from exporter.settings import load_settings
 from exporter.store import ApplyResult, Snapshot, Store
+from exporter.store.series import MinuteTotals
 
 
 class PausingStore:
@@ -40,6 +41,20 @@ class PausingStore:
     async def reset(self) -> None:
         """The inner store's reset."""
         await self._inner.reset()
+
+    async def series(
+        self, event_type: str, first_minute: int, end_minute: int
+    ) -> Mapping[int, MinuteTotals]:
+        """The inner store's buckets."""
+        return await self._inner.series(event_type, first_minute, end_minute)
+
+    async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
+        """The inner store's rejected counts."""
+        await self._inner.add_rejected(by_reason)
+
+    async def rejected(self) -> Mapping[str, int]:
+        """The inner store's rejected counts."""
+        return await self._inner.rejected()
 
     async def ping(self) -> None:
         """The inner store's ping."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from exporter.events import Event
 from exporter.store import ApplyResult, Snapshot
 from exporter.store.redis import RedisStore
+from exporter.store.series import MinuteTotals
 from tests.integration.web.api_support import TOKEN, api_client, redis_store
 from tests.servers import RedisServer, free_port
 
@@ -37,6 +38,17 @@ class BrokenStore:
         raise RuntimeError(self.secret)
 
     async def reset(self) -> None:
+        raise RuntimeError(self.secret)
+
+    async def series(
+        self, event_type: str, first_minute: int, end_minute: int
+    ) -> Mapping[int, MinuteTotals]:
+        raise RuntimeError(self.secret)
+
+    async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
+        raise NotImplementedError
+
+    async def rejected(self) -> Mapping[str, int]:
         raise RuntimeError(self.secret)
 
     async def ping(self) -> None:

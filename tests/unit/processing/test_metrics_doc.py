@@ -45,6 +45,7 @@ def test_the_contract_names_are_the_exposed_names() -> None:
         "exporter_event_value",
         "exporter_events_invalid_total",
         "exporter_events_duplicate_total",
+        "exporter_events_unbucketed_total",
         "exporter_messages_received_total",
         "exporter_messages_dead_lettered_total",
         "exporter_batch_size",
