@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         description="How long a batch waits for EXPORTER_REDIS_MIN_REPLICAS acknowledgements; "
         "without them the batch is not deleted and SQS redelivers it.",
     )
+    startup_timeout_seconds: float = Field(
+        60.0,
+        alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",
+        ge=0,
+        le=86_400,
+        description="How long a processor or API waits at start-up for Redis to first answer "
+        "before exiting 1 (0: wait for ever); a configuration Redis refuses (password, "
+        "database) exits 2 at once. Once reached, losing Redis only pauses.",
+    )
     sqs_queue_name: str = Field(
         "events", alias="SQS_QUEUE_NAME", min_length=1, description="Name of the event queue."
     )
