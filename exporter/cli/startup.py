@@ -50,7 +50,8 @@ async def first_contact(
             # A call that neither answers nor fails must not carry the wait past its deadline.
             limit = None if deadline is None else max(deadline - time.monotonic(), 1.0)
             async with asyncio.timeout(limit):
-                await check()
+                if not await _unless_stopped(check(), stop):
+                    return False
         except TimeoutError:
             exc_text = "no answer in time"
             if deadline is not None and time.monotonic() >= deadline:
@@ -82,6 +83,33 @@ async def first_contact(
         log.info("store answers", extra={"store": store})
         return True
     return False
+
+
+async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await `call`, or cancel it when `stop` is set first (SIGTERM during a hanging check must
+    end the command at once); True when the call finished."""
+    task = asyncio.ensure_future(call)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # our own deadline (or a cancellation): the call must not run on
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return False
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _never(store: str, timeout_seconds: float, cause: str) -> str:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
 from tests.integration.processing.processor_support import queue_depth, send
-from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready
+from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready, wait_until
 
 
 def sqs_client(endpoint: str) -> SQSClient:
@@ -249,3 +250,58 @@ def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("{"):
             yield json.loads(line)
+
+
+def ready(port: int) -> bool:
+    """Whether the processor on `port` answers /ready with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def processed(stack: Stack) -> int:
+    """Valid events counted so far, as the stack's API reports them."""
+    assert stack.api is not None
+    return sum(count for count, _ in stats(stack.api.port).values())
+
+
+def settle(stack: Stack, traffic: Traffic, timeout: float = 180) -> dict[str, tuple[int, Decimal]]:
+    """Wait until the queue is empty and the totals are complete; return them."""
+    assert stack.api is not None
+    client = sqs_client(stack.sqs_endpoint)
+    url = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
+    api_port = stack.api.port
+
+    def done() -> bool:
+        return queue_empty(client, url) and processed(stack) >= traffic.valid_events
+
+    try:
+        wait_until(done, timeout=timeout, interval=0.5, message="queue drained and totals complete")
+    except TimeoutError:
+        logs = "\n".join(p.tail(15) for p in stack.processors)
+        raise AssertionError(
+            f"not settled: {stats(api_port)} of {traffic.valid_events} valid events; "
+            f"{queue_depth(client, url)} messages left in the queue (visible, in flight or "
+            f"delayed)\n{logs}"
+        ) from None
+    return stats(api_port)
+
+
+def queue_urls(stack: Stack) -> tuple[str, str]:
+    """The URLs of the stack's queue and its dead-letter queue."""
+    client = sqs_client(stack.sqs_endpoint)
+    main = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
+    dlq = client.get_queue_url(QueueName=f"{stack.queue}-dlq")["QueueUrl"]
+    return main, dlq
+
+
+def wait_processed(stack: Stack, at_least: int) -> None:
+    """Wait until the API counts at least `at_least` valid events."""
+    wait_until(
+        lambda: processed(stack) >= at_least,
+        timeout=120,
+        interval=0.1,
+        message=f"{at_least} events processed",
+    )
