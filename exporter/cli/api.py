@@ -17,6 +17,7 @@ from exporter.cli.startup import StoreNeverReached, first_contact
 from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
+from exporter.store import StoreMisconfigured
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
@@ -105,6 +106,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_main(settings))
+    except StoreMisconfigured as exc:  # the data was written with another shard count
+        print(f"exporter api: {exc}", file=sys.stderr)
+        return 2
     except StoreNeverReached as exc:
         print(f"exporter api: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from typing import Final
 
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
-from exporter.store import StoreRefused, StoreUnavailable
+from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
 from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
@@ -57,6 +57,8 @@ async def first_contact(
             if deadline is not None and time.monotonic() >= deadline:
                 raise StoreNeverReached(_never(store, timeout_seconds, exc_text)) from None
             continue
+        except StoreMisconfigured:
+            raise  # it names the setting and both values already
         except StoreRefused as exc:
             raise ConfigurationError(
                 f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"

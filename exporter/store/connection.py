@@ -106,6 +106,10 @@ class RedisConnection:
         """Whether the Redis is a cluster; None until first found out."""
         return self._cluster
 
+    def current_client(self) -> Client | None:
+        """The client calls use now (None before the first call); for tests and diagnostics."""
+        return None if self._current is None else self._current.client
+
     # -- using the client ----------------------------------------------------------------------
 
     @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ what an operator should change, from redis-py's exception types."""
 from __future__ import annotations
 
 import pytest
+from redis.asyncio.connection import Connection
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
@@ -107,8 +108,6 @@ def test_a_readonly_primary_is_refused_but_worth_a_new_client() -> None:
 async def test_an_error_raised_inside_redis_py_is_an_outage_for_a_new_client() -> None:
     """redis-py raising something not its own (its state broken) is told apart from our bugs:
     an outage that only a rebuilt client clears; the same error from our code is no store error."""
-    from redis.asyncio.connection import Connection  # noqa: PLC0415 - only this test needs it
-
     with pytest.raises(AttributeError) as broken:
         # A connection without its writer, as a cluster pipeline left one after a node restart.
         await Connection()._send_packed_command([b"PING"])
