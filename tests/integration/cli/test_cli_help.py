@@ -18,6 +18,19 @@ EXPORTER = str(Path(sys.executable).parent / "exporter")
 INSTALLED = [name for name in SUBCOMMANDS if _load_command(name) is not None]
 
 
+def _runnable() -> list[tuple[str, ...]]:
+    """Every command line a user can run: each command, and each action of one that has them."""
+    paths: list[tuple[str, ...]] = []
+    for name in INSTALLED:
+        actions = getattr(_load_command(name), "ACTIONS", {})
+        paths += [(name, action) for action in actions] or [(name,)]
+    return paths
+
+
+RUNNABLE = _runnable()
+COMMON_FLAGS = ("log_level", "log_format")
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     # Wide columns: argparse would otherwise wrap "us-east-1" at its hyphen.
     env = {**os.environ, "COLUMNS": "400"}
@@ -56,6 +69,54 @@ def test_every_setting_flag_names_its_variable_and_default(command: str) -> None
         default = _describe_default(own.get(field, Settings.model_fields[field].default))
         assert "--" + field.replace("_", "-") in text
         assert f"[env {env_name(field)}; default {default}]" in text, field
+
+
+def test_every_command_a_user_can_run_is_checked_below() -> None:
+    """The commands and actions the README names are all among those checked for help and flags
+    (a command added later is checked without being listed here)."""
+    named = {
+        ("processor",),
+        ("api",),
+        ("produce",),
+        ("dlq", "peek"),
+        ("dlq", "redrive"),
+        ("demo",),
+    }
+    assert named <= set(RUNNABLE)
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)
+def test_each_command_and_action_has_its_own_help_and_the_common_flags(
+    path: tuple[str, ...],
+) -> None:
+    """`exporter <command> [action] --help` prints that command's own usage and description (an
+    action's, not its command's) and the common flags with their variables and defaults."""
+    module = _load_command(path[0])
+    assert module is not None
+    own = module.ACTIONS[path[1]] if len(path) > 1 else module.HELP
+    result = run(*path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: exporter {' '.join(path)} ")
+    text = " ".join(result.stdout.split())
+    assert " ".join(own.split()) in text
+    if len(path) > 1:
+        assert " ".join(module.HELP.split()) not in text, "the command's help, not the action's"
+    for field in COMMON_FLAGS:
+        default = _describe_default(Settings.model_fields[field].default)
+        assert f"--{field.replace('_', '-')} " in text
+        assert f"[env {env_name(field)}; default {default}]" in text
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)
+def test_each_command_and_action_parses_the_common_flags(path: tuple[str, ...]) -> None:
+    """The common flags are parsed by every command and action: a bad level is refused by that
+    command line itself, exit 2, one line naming the flag and the value."""
+    result = run(*path, "--log-format", "json", "--log-level", "LOUD")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        f"exporter {' '.join(path)}: error: argument --log-level: invalid choice: 'LOUD'"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_the_demo_help_gives_the_defaults_it_uses() -> None:
