@@ -215,4 +215,4 @@ async def rejected(request: web.Request) -> web.Response:
     )
 
 
-__all__ = ["PARAMETERS", "add_series_routes", "parse_range"]
+__all__ = ["add_series_routes", "parse_range"]
