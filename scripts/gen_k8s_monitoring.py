@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
     if args.check and stale:
         names = ", ".join(str(path) for path in stale)
-        print(f"out of date: {names}; run `uv run python {Path(__file__).relative_to(ROOT)}`")
+        print(f"out of date: {names}; run `uv run python scripts/gen_k8s_monitoring.py`")
         return 1
     return 0
 
