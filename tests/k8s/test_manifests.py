@@ -33,6 +33,7 @@ from tests.k8s.manifests import (
     pod_templates,
     render,
 )
+from tests.stack.files import github_anchors
 
 # The oldest Kubernetes the manifests are written for (matchLabelKeys, unhealthyPodEvictionPolicy
 # and sidecar-free probes need nothing newer), and the newest kubernetes-validate knows.
@@ -370,3 +371,15 @@ def test_images_are_the_repository_targets_at_the_project_version() -> None:
     instructions = (KUBERNETES / "overlays/local/kustomization.yaml").read_text()
     assert "docker build -t sqs-metrics-exporter:local ." in instructions
     assert "docker build --target demo -t sqs-metrics-exporter-demo:local ." in instructions
+
+
+def test_docs_the_manifests_cite_exist() -> None:
+    """Every docs/<file>.md#anchor a manifest's comment cites names an existing heading."""
+    cited = {
+        (match.group(1), match.group(2))
+        for path in KUBERNETES.rglob("*.yaml")
+        for match in re.finditer(r"docs/([\w-]+\.md)#([\w-]+)", path.read_text())
+    }
+    assert cited
+    for doc, anchor in cited:
+        assert anchor in github_anchors((ROOT / "docs" / doc).read_text()), f"{doc}#{anchor}"
