@@ -35,30 +35,22 @@ def _generator() -> ModuleType:
     return module
 
 
+def _succeeds(command: list[str], cwd: Path) -> None:
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=cwd, timeout=scaled(60)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def _promtool_check_rules(groups: list[dict[str, Any]], tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": groups}))
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "rules", str(rules)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=scaled(60),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _succeeds([require_binary("promtool"), "check", "rules", str(rules)], tmp_path)
 
 
 def test_generated_files_are_current() -> None:
     """The committed PrometheusRule and dashboard ConfigMap are what the script writes today."""
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=scaled(60),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _succeeds([sys.executable, str(SCRIPT), "--check"], ROOT)
 
 
 def test_a_changed_rule_makes_the_check_fail_until_regenerated(
@@ -195,12 +187,4 @@ def test_the_adapter_query_counts_each_queue_once_whatever_its_labels(tmp_path: 
     tests.write_text(
         yaml.safe_dump({"rule_files": [rules.name], "evaluation_interval": "1m", "tests": cases})
     )
-    result = subprocess.run(
-        [require_binary("promtool"), "test", "rules", str(tests)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        timeout=scaled(60),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _succeeds([require_binary("promtool"), "test", "rules", str(tests)], tmp_path)
