@@ -1,7 +1,13 @@
-# One image for every role: `exporter processor|api|produce|demo|dlq` (the ENTRYPOINT is `exporter`).
-# Build: docker build -t sqs-metrics-exporter .     Run: docker run --rm sqs-metrics-exporter --help
+# Two images from one file (the ENTRYPOINT of both is `exporter`):
+#   runtime (the default, last stage): `exporter processor|api|dlq|produce`, and nothing else: no moto,
+#            no demo, no dev tools. What Kubernetes and production run.
+#            docker build -t sqs-metrics-exporter .
+#   demo:    the runtime plus moto's server: `exporter demo`, and `moto_server` as the SQS emulator of
+#            the compose stack and of the local Kubernetes overlay.
+#            docker build --target demo -t sqs-metrics-exporter-demo .
+# Run: docker run --rm sqs-metrics-exporter --help
 
-# --- builder: resolve and install the locked dependencies into a virtual environment -------------
+# --- builder: resolve and install the locked runtime dependencies into a virtual environment ------
 FROM python:3.11.13-slim-bookworm AS builder
 
 # uv comes from PyPI, pinned, so the build needs nothing but the Python base image.
@@ -18,25 +24,29 @@ WORKDIR /src
 
 # Dependencies first, in their own layer, so a code change does not reinstall them.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --extra demo --no-install-project
+RUN uv sync --frozen --no-dev --no-install-project
 
 # Then the project itself, as a regular (not editable) install, so the runtime needs no source tree.
 COPY README.md ./
 COPY exporter ./exporter
+RUN uv sync --frozen --no-dev --no-editable
+
+# --- demo-builder: the same venv plus the demo extra (moto's server and what it needs) ------------
+FROM builder AS demo-builder
 RUN uv sync --frozen --no-dev --extra demo --no-editable
 
-# --- runtime: the same Python, the venv, a non-root user; no compilers, no uv, no pip cache ------
-FROM python:3.11.13-slim-bookworm AS runtime
+# --- base: the same Python, a non-root user, the health probe; no compilers, no uv, no pip cache --
+FROM python:3.11.13-slim-bookworm AS base
 
 # A fixed numeric id, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 RUN groupadd --system --gid 10001 exporter \
     && useradd --system --uid 10001 --gid exporter --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin exporter
 
-COPY --from=builder /app/.venv /app/.venv
 COPY docker/healthcheck.py /usr/local/bin/exporter-healthcheck
 
-# JSON logs in containers; Python output unbuffered so log lines reach `docker logs` at once.
+# JSON logs in containers; Python output unbuffered so log lines reach `docker logs` at once; no
+# bytecode written at run time (it is compiled at build, and the root file system may be read-only).
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -53,3 +63,11 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 EXPOSE 8000 9108
 ENTRYPOINT ["exporter"]
 CMD ["--help"]
+
+# --- demo: `exporter demo`, and moto's server for the compose stack and the local overlay ---------
+FROM base AS demo
+COPY --from=demo-builder /app/.venv /app/.venv
+
+# --- runtime (default): what `exporter processor` and `exporter api` need, nothing more -----------
+FROM base AS runtime
+COPY --from=builder /app/.venv /app/.venv

@@ -20,7 +20,6 @@ KINDS = {
     "library/python": "python",
     "library/redis": "redis",
     "prom/prometheus": "prometheus",
-    "motoserver/moto": "moto",
 }
 
 

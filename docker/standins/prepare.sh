@@ -77,9 +77,6 @@ while read -r kind image; do
     python)
       ensure_python_base
       podman tag "$python_base" "$image" ;;
-    moto)
-      ensure_python_base
-      build moto "$image" -- "MOTO_VERSION=${image##*:}" ;;
     *)
       ensure_debian
       build "$kind" "$image" ;;

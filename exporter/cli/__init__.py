@@ -23,7 +23,11 @@ SUBCOMMANDS = ("processor", "api", "produce", "demo", "dlq")
 
 
 class Command(Protocol):
-    """What a subcommand module provides (checked structurally, modules are not classes)."""
+    """What a subcommand module provides (checked structurally, modules are not classes).
+
+    A module with actions (`exporter dlq peek`) also has `ACTIONS`, each action's name and help:
+    every action is a subcommand of its own, with its own help, `add_arguments` and the settings.
+    """
 
     HELP: str
     SETTINGS: tuple[str, ...]
@@ -113,11 +117,26 @@ def build_parser(load: Collection[str] = SUBCOMMANDS) -> argparse.ArgumentParser
             continue
         command = cast(Command, module)
         sub = subparsers.add_parser(name, help=command.HELP, description=command.HELP)
-        command.add_arguments(sub)
-        # A command whose defaults differ from the settings' (the demo's) says so in DEFAULTS.
-        add_setting_flags(sub, command.SETTINGS, getattr(module, "DEFAULTS", None))
+        _describe_command(sub, module)
+        actions: Mapping[str, str] = getattr(module, "ACTIONS", {})
+        if actions:
+            # Each action parses what follows it, so it needs every flag itself; the command keeps
+            # them too, so that `exporter dlq --limit 5 peek` works as it always did.
+            choices = "{" + ",".join(actions) + "}"  # named in the error when none is given
+            nested = sub.add_subparsers(dest="action", metavar=choices, required=True)
+            for action, action_help in actions.items():
+                leaf = nested.add_parser(action, help=action_help, description=action_help)
+                _describe_command(leaf, module)
         sub.set_defaults(_command=command)
     return parser
+
+
+def _describe_command(parser: argparse.ArgumentParser, module: ModuleType) -> None:
+    """A command's own flags and its settings' flags on `parser`."""
+    command = cast(Command, module)
+    command.add_arguments(parser)
+    # A command whose defaults differ from the settings' (the demo's) says so in DEFAULTS.
+    add_setting_flags(parser, command.SETTINGS, getattr(module, "DEFAULTS", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

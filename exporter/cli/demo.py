@@ -6,16 +6,15 @@ import argparse
 import asyncio
 import logging
 import shlex
-import shutil
 import sys
 import threading
 from collections.abc import Mapping
 from contextlib import suppress
-from pathlib import Path
 from typing import Final
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.paste import exporter_command
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import run_processor
@@ -247,7 +246,7 @@ def _print_banner(
     traffic = (
         f"{args.rate:g} events/s of synthetic traffic, {args.malformed_ratio:.0%} malformed"
         if args.rate
-        else "none (--rate 0): send your own with `exporter produce`"
+        else "none (--rate 0): send your own with the first command below"
     )
     sqs = shlex.join(
         [
@@ -256,12 +255,14 @@ def _print_banner(
             "--sqs-queue-name", settings.sqs_queue_name,
         ]
     )  # fmt: skip
-    # Copy-paste commands: the credentials are the demo's (moto takes any), given inline.
+    # Copy-paste commands for a fresh shell in any directory: the credentials are the demo's
+    # (moto takes any), given inline; the flags win over the shell's own AWS_ENDPOINT_URL,
+    # AWS_DEFAULT_REGION and SQS_QUEUE_NAME.
     env = (
         f"AWS_ACCESS_KEY_ID={DEMO_CREDENTIALS.access_key_id} "
         f"AWS_SECRET_ACCESS_KEY={DEMO_CREDENTIALS.secret_access_key}"
     )
-    command = _exporter_command()
+    command = exporter_command()
     print(
         "\n".join(
             [
@@ -282,14 +283,3 @@ def _print_banner(
         ),
         flush=True,
     )
-
-
-def _exporter_command() -> str:
-    """How this shell can run `exporter` again: the name when it is on PATH, else the path."""
-    program = sys.argv[0]
-    if program.endswith("__main__.py"):  # python -m exporter
-        return f"{shlex.quote(sys.executable)} -m exporter"
-    on_path = shutil.which("exporter")
-    if on_path is not None and Path(on_path).resolve() == Path(program).resolve():
-        return "exporter"
-    return shlex.quote(str(Path(program).resolve()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Protocol, TextIO
 
 from exporter.cli.wiring import sqs_config
+from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.messages import Message, SourceMisconfigured, SourceUnavailable
 from exporter.sqs.source import SqsSource
@@ -21,27 +22,36 @@ HELP = (
     "one JSON object per line, leaving it in place) or move its messages back to the main "
     "queue (redrive: deleted from the dead-letter queue only after the send succeeded)."
 )
+ACTIONS: Final = {
+    "peek": "Print up to --limit dead-lettered messages, one JSON object per line with its "
+    "reason, detail and original MessageId, and leave every one of them in the queue.",
+    "redrive": "Move up to --limit dead-lettered messages back to the main queue once the cause "
+    "is fixed; each is deleted from the dead-letter queue only after SQS accepted it.",
+}
 SETTINGS = (
     "sqs_queue_name",
     "sqs_queue_url",
     "sqs_dlq_name",
     "aws_endpoint_url",
     "aws_region",
+    "log_level",
+    "log_format",
 )
+DEFAULT_LIMIT: Final = 100
 # Long enough to read the whole queue once without seeing a message twice; released at the end.
 PEEK_VISIBILITY_SECONDS: Final = 30
 REDRIVE_VISIBILITY_SECONDS: Final = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The action and how many messages it may touch."""
-    parser.add_argument("action", choices=("peek", "redrive"), help="what to do")
+    """How many messages an action may touch (on `dlq` and on each action, see `exporter.cli`)."""
     parser.add_argument(
         "--limit",
         type=int,
-        default=100,
+        # Unset unless given, so that an action's parser never hides a `dlq --limit` before it.
+        default=argparse.SUPPRESS,
         metavar="N",
-        help="handle at most N messages (default 100)",
+        help=f"handle at most N messages (default {DEFAULT_LIMIT})",
     )
 
 
@@ -125,7 +135,8 @@ async def redrive(source: DeadLetterQueue, limit: int) -> Redriven:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable or a redriven
     message could not be deleted from the dead-letter queue."""
-    limit: int = args.limit
+    configure_logging(settings.log_level, settings.log_format)
+    limit: int = getattr(args, "limit", DEFAULT_LIMIT)
     if limit < 1:
         print("exporter dlq: --limit must be at least 1", file=sys.stderr)
         return 2

@@ -24,9 +24,13 @@ from exporter.store.urls import redacted
 
 log = logging.getLogger("exporter.demo")
 
+# One line for both places moto can be missing: a checkout or a pip install, and the slim runtime
+# image (Dockerfile target `runtime`), which leaves moto out on purpose.
 INSTALL_MOTO: Final = (
     "exporter demo runs an embedded SQS endpoint from moto, which is not installed; "
-    "install it with `uv sync --extra demo` (or `pip install 'sqs-metrics-exporter[demo]'`)"
+    "install it with `uv sync --extra demo` (or `pip install 'sqs-metrics-exporter[demo]'`), "
+    "or in a container use the image's demo target (`docker build --target demo .`), "
+    "not the runtime image"
 )
 REDIS_START_SECONDS: Final = 10.0
 _PR_SET_PDEATHSIG: Final = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.events import TYPE_PATTERN, TYPE_RULE
+from exporter.web.series import DEFAULT_STEP_SECONDS, MAX_STEP_SECONDS
 
 # JSON Schema's `pattern` is a search, not a full match: anchor the event contract's own rule.
 _TYPE_PATTERN = f"^{TYPE_PATTERN.pattern}$"
@@ -35,7 +36,7 @@ def _moment(name: str, description: str, example: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
-        "required": True,
+        "required": False,
         "schema": {"type": "string", "format": "date-time"},
         "example": example,
         "description": description + " RFC 3339 with an offset, e.g. " + example + ".",
@@ -226,20 +227,32 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "description": "Events are bucketed by the UTC minute of `occurred_at`, "
                     "exactly once, and kept for EXPORTER_SERIES_RETENTION. `from` is floored to "
                     "its minute; the steps cover [from, to) and at most 10,000 are answered "
-                    "(a longer range is a 400).",
+                    "(a longer range is a 400). Every parameter is optional: without any, the "
+                    "last hour per minute, ending with the current minute (the live page's "
+                    "chart). Each may be given once; this route takes no other parameter.",
                     "parameters": [
                         _TYPE_PARAMETER,
-                        _moment("from", "Start of the range.", "2026-01-31T10:00:00Z"),
-                        _moment("to", "End of the range (exclusive).", "2026-01-31T11:00:00Z"),
+                        _moment(
+                            "from",
+                            "Start of the range (default: one hour before `to`).",
+                            "2026-01-31T10:00:00Z",
+                        ),
+                        _moment(
+                            "to",
+                            "End of the range, exclusive (default: the end of the current "
+                            "UTC minute).",
+                            "2026-01-31T11:00:00Z",
+                        ),
                         {
                             "name": "step",
                             "in": "query",
-                            "required": True,
+                            "required": False,
                             "schema": {
                                 "type": "integer",
                                 "minimum": 60,
-                                "maximum": 366 * 24 * 3600,
+                                "maximum": MAX_STEP_SECONDS,
                                 "multipleOf": 60,
+                                "default": DEFAULT_STEP_SECONDS,
                             },
                             "example": 60,
                             "description": "Seconds per point, a whole number of minutes.",
@@ -248,8 +261,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json("The steps.", {"$ref": "#/components/schemas/Series"}),
                         "400": _error(
-                            "A bad type name, time or step, `to` not after `from`, or more than "
-                            "10,000 steps."
+                            "A bad type name; or, all named in one message, a bad, repeated or "
+                            "unknown parameter, `to` not after `from`, or more than 10,000 steps."
                         ),
                         "404": _error("No event of this type was counted (since the last reset)."),
                         "503": _STORE_DOWN,

@@ -48,8 +48,9 @@ def cpu_seconds(pid: int) -> float:
 class StandInServer:
     """The stand-in, in a process of its own so that its CPU is never counted as a client's."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_ms: float = 0.0) -> None:
         self.port = free_port()
+        self.latency_ms = latency_ms
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -60,7 +61,7 @@ class StandInServer:
     def start(self) -> None:
         """Start it and wait until it listens."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.perf.sqs_standin", str(self.port)],
+            [sys.executable, "-m", "tests.perf.sqs_standin", str(self.port), str(self.latency_ms)],
             stdout=subprocess.PIPE,
             # A consumer killed mid-request makes aiohttp log a traceback; not the benchmark's news.
             stderr=subprocess.DEVNULL,

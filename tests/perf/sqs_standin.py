@@ -1,4 +1,4 @@
-"""An SQS stand-in that answers at once: `python -m tests.perf.sqs_standin PORT`.
+"""An SQS stand-in that answers at once: `python -m tests.perf.sqs_standin PORT [LATENCY_MS]`.
 
 It speaks SQS's JSON protocol (`application/x-amz-json-1.0`, `X-Amz-Target: AmazonSQS.<Op>`) for
 the calls the processor and the benchmarks make, with an endless supply of valid events: every
@@ -6,9 +6,11 @@ ReceiveMessage returns 10 new messages with correct MD5s, receipt handles and at
 not check signatures (it only counts requests that carry none), so a benchmark against it sees the
 client's own cost and nothing of the server's.
 
-`GET /counts` tells what it served; `POST /faults {"fail_next": N, "status": 500}` makes the next N
-calls fail (the transient-error tests use it). A queue whose name starts with `missing` does not
-exist, and the access key `refused` is refused.
+With LATENCY_MS, every SQS call is answered that many milliseconds late, as a network round trip
+to SQS would be (tests/perf/measure_k8s_sizing.py). `GET /counts` tells what it served;
+`POST /faults {"fail_next": N, "status": 500}` makes the next N calls fail (the transient-error
+tests use it). A queue whose name starts with `missing` does not exist, and the access key
+`refused` is refused.
 """
 
 from __future__ import annotations
@@ -166,8 +168,8 @@ def _missing(request: Mapping[str, Any]) -> bool:
     return str(name).startswith("missing")
 
 
-def make_app(state: StandIn) -> web.Application:
-    """The stand-in's aiohttp application."""
+def make_app(state: StandIn, latency_seconds: float = 0.0) -> web.Application:
+    """The stand-in's aiohttp application; SQS calls answered `latency_seconds` late."""
     operations: dict[str, Callable[[Mapping[str, Any]], Reply]] = {
         "ReceiveMessage": state.receive,
         "DeleteMessageBatch": state.delete,
@@ -204,6 +206,8 @@ def make_app(state: StandIn) -> web.Application:
             headers["x-amzn-query-error"] = "AWS.SimpleQueueService.NonExistentQueue;Sender"
         else:
             status, reply = operations[operation](payload)
+        if latency_seconds > 0:
+            await asyncio.sleep(latency_seconds)
         return web.Response(
             status=status, body=json.dumps(reply).encode(), content_type=JSON_TYPE, headers=headers
         )
@@ -229,10 +233,10 @@ def prepared_bodies(count: int = 1000) -> list[tuple[str, str]]:
     return [(body.decode(), md5_of_body(body.decode())) for body in make_bodies(count)]
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, latency_ms: float = 0.0) -> None:
     """Serve on 127.0.0.1:`port` until cancelled; print `ready` once listening."""
     state = StandIn(f"http://127.0.0.1:{port}", prepared_bodies())
-    runner = web.AppRunner(make_app(state), access_log=None)
+    runner = web.AppRunner(make_app(state, latency_ms / 1000), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("ready", flush=True)
@@ -244,6 +248,6 @@ async def serve(port: int) -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(serve(int(sys.argv[1])))
+        asyncio.run(serve(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))
     except KeyboardInterrupt:
         sys.exit(0)

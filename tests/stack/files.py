@@ -22,8 +22,10 @@ DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yaml"
 DASHBOARD_PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "dashboards.yaml"
 OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 
-# Names of the exporter's own services in the compose file (they run the image built from here).
+# The images the compose file builds from this repository: the slim runtime (processors, API) and
+# the demo target (the SQS emulator and the synthetic producer).
 EXPORTER_IMAGE = "sqs-metrics-exporter:local"
+DEMO_IMAGE = "sqs-metrics-exporter-demo:local"
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -40,11 +42,11 @@ def compose_services() -> dict[str, dict[str, Any]]:
 
 
 def exporter_services() -> dict[str, dict[str, Any]]:
-    """The services that run the exporter image."""
+    """The services that run `exporter` from an image built here (runtime or demo target)."""
     return {
         name: service
         for name, service in compose_services().items()
-        if service.get("image") == EXPORTER_IMAGE
+        if service.get("image") in (EXPORTER_IMAGE, DEMO_IMAGE) and "entrypoint" not in service
     }
 
 

@@ -16,6 +16,8 @@ from tests.stack.files import (
     COMPOSE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
+    DEMO_IMAGE,
+    EXPORTER_IMAGE,
     PROMETHEUS_CONFIG,
     ROOT,
     compose_services,
@@ -95,6 +97,23 @@ def test_every_exporter_command_parses_with_the_real_cli() -> None:
         except SystemExit:
             pytest.fail(f"{name}: `exporter {' '.join(command)}` is rejected by the CLI")
         assert args.command == command[0]
+
+
+def test_production_roles_run_the_slim_image_and_demo_roles_the_demo_target() -> None:
+    """Processors and the API run the runtime target (no moto); the SQS emulator and the producer
+    the demo target, the emulator being moto's server from it (the release uv.lock pins)."""
+    services = compose_services()
+    for name in ("processor", "api"):
+        assert services[name]["image"] == EXPORTER_IMAGE, name
+        assert services[name]["build"] == {"context": ".", "target": "runtime"}, name
+    for name in ("sqs", "producer"):
+        assert services[name]["image"] == DEMO_IMAGE, name
+        assert services[name]["build"] == {"context": ".", "target": "demo"}, name
+    assert services["sqs"]["entrypoint"] == ["moto_server"]
+    assert services["sqs"]["command"][-2:] == ["-p", "5000"]
+    assert "http://sqs:5000" in {
+        _environment(service).get("AWS_ENDPOINT_URL") for service in exporter_services().values()
+    }
 
 
 def test_every_exporter_variable_is_one_the_settings_or_sdks_read() -> None:

@@ -34,10 +34,26 @@ def _instructions() -> list[tuple[str, str]]:
     return pairs
 
 
-def _final_stage() -> list[tuple[str, str]]:
-    instructions = _instructions()
-    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
-    return instructions[last_from:]
+def _stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Each stage by name: (what it starts FROM, its instructions after the FROM), in file order."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, rest in _instructions():
+        if keyword == "FROM":
+            base, _, name = rest.partition(" AS ")
+            current = []
+            stages[name.strip() or f"stage-{len(stages)}"] = (base.strip(), current)
+        else:
+            current.append((keyword, rest))
+    return stages
+
+
+def _target(name: str) -> list[tuple[str, str]]:
+    """The instructions that make up one target: its base stages' first, then its own."""
+    stages = _stages()
+    base, own = stages[name]
+    inherited = _target(base) if base in stages else []
+    return inherited + own
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -53,45 +69,65 @@ def test_hadolint_finds_nothing() -> None:
 
 
 def test_base_images_are_official_and_pinned() -> None:
-    """Every stage starts from the slim official Python image pinned to a patch version."""
-    bases = [rest.split()[0] for keyword, rest in _instructions() if keyword == "FROM"]
-    assert len(bases) == 2, "a builder and a runtime stage"
-    for base in bases:
+    """Every stage starts from the slim official Python image pinned to a patch version, or from
+    another stage of the file."""
+    stages = _stages()
+    external = {base for base, _ in stages.values() if base not in stages}
+    assert external, "no base image"
+    for base in external:
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    assert {"builder", "demo-builder", "base", "demo", "runtime"} <= set(stages)
+
+
+def test_the_default_target_is_the_slim_runtime() -> None:
+    """`docker build .` builds the last stage, `runtime`; the demo image is asked for by name."""
+    assert list(_stages())[-1] == "runtime"
 
 
 def test_dependencies_are_locked_without_dev_tools() -> None:
-    """The builder installs from uv.lock with the demo extra and without the dev group."""
-    runs = [rest for keyword, rest in _instructions() if keyword == "RUN"]
-    syncs = [run for run in runs if "uv sync" in run]
-    assert syncs, "no uv sync"
-    for sync in syncs:
+    """Every install is from uv.lock without the dev group; only the demo builder adds the demo
+    extra (moto), and the runtime image copies the venv built without it."""
+    stages = _stages()
+    syncs = {
+        name: [rest for keyword, rest in own if keyword == "RUN" and "uv sync" in rest]
+        for name, (_, own) in stages.items()
+    }
+    every = [sync for runs in syncs.values() for sync in runs]
+    assert every, "no uv sync"
+    for sync in every:
         assert "--frozen" in sync
         assert "--no-dev" in sync
-        assert "--extra demo" in sync
+    assert syncs["builder"], "the builder installs nothing"
+    assert all("--extra" not in sync for sync in syncs["builder"]), "the runtime venv has extras"
+    assert any("--extra demo" in sync for sync in syncs["demo-builder"])
+    assert ("COPY", "--from=builder /app/.venv /app/.venv") in _target("runtime")
+    assert ("COPY", "--from=demo-builder /app/.venv /app/.venv") in _target("demo")
+    runs = [rest for keyword, rest in _instructions() if keyword == "RUN"]
     assert any(re.search(r"pip install .*uv==\d+\.\d+\.\d+", run) for run in runs), "uv unpinned"
 
 
-def test_final_stage_runs_as_a_non_root_user_without_build_tools() -> None:
-    """The runtime stage installs nothing, copies the venv, and runs as a numeric non-root user."""
-    final = _final_stage()
-    for keyword, rest in final:
+@pytest.mark.parametrize("target", ["runtime", "demo"])
+def test_images_run_as_a_non_root_user_without_build_tools(target: str) -> None:
+    """The images install nothing of their own, copy a venv, and run as a numeric non-root user."""
+    instructions = _target(target)
+    for keyword, rest in instructions:
         if keyword == "RUN":
             assert not re.search(r"\b(pip|uv|apt-get|apk)\b", rest), rest
-    users = [rest for keyword, rest in final if keyword == "USER"]
-    assert users, "the final stage has no USER"
+    users = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert users, f"{target} has no USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), "a numeric uid lets runAsNonRoot verify it"
     assert int(uid) != 0
-    assert ("COPY", "--from=builder /app/.venv /app/.venv") in final
 
 
-def test_entrypoint_and_healthcheck() -> None:
+@pytest.mark.parametrize("target", ["runtime", "demo"])
+def test_entrypoint_and_healthcheck(target: str) -> None:
     """ENTRYPOINT is the exporter command; HEALTHCHECK runs the script the image installs."""
-    final = dict(_final_stage())
+    instructions = _target(target)
+    final = dict(instructions)
     assert final["ENTRYPOINT"] == '["exporter"]'
     assert "/usr/local/bin/exporter-healthcheck" in final["HEALTHCHECK"]
-    assert ("COPY", "docker/healthcheck.py /usr/local/bin/exporter-healthcheck") in _final_stage()
+    assert ("COPY", "docker/healthcheck.py /usr/local/bin/exporter-healthcheck") in instructions
     for name in ("processor", "api"):
         test = compose_services()[name]["healthcheck"]["test"]
         assert test == ["CMD", "python", "/usr/local/bin/exporter-healthcheck"], name

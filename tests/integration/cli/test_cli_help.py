@@ -10,12 +10,25 @@ from pathlib import Path
 import pytest
 
 from exporter import __version__
-from exporter.cli import SUBCOMMANDS, _describe_default, _load_command
+from exporter.cli import SUBCOMMANDS, _describe_default, _load_command, main
 from exporter.settings import Settings, env_name
 from tests.servers import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 INSTALLED = [name for name in SUBCOMMANDS if _load_command(name) is not None]
+
+
+def _runnable() -> list[tuple[str, ...]]:
+    """Every command line a user can run: each command, and each action of one that has them."""
+    paths: list[tuple[str, ...]] = []
+    for name in INSTALLED:
+        actions = getattr(_load_command(name), "ACTIONS", {})
+        paths += [(name, action) for action in actions] or [(name,)]
+    return paths
+
+
+RUNNABLE = _runnable()
+COMMON_FLAGS = ("log_level", "log_format")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,20 +55,63 @@ def test_the_top_level_help_lists_the_subcommands() -> None:
         assert name in result.stdout
 
 
-@pytest.mark.parametrize("command", INSTALLED)
-def test_every_setting_flag_names_its_variable_and_default(command: str) -> None:
-    """Each subcommand's --help shows, per setting, the flag, the env variable and the default
-    (the command's own where it has one: the demo binds loopback)."""
-    module = _load_command(command)
+def test_every_command_a_user_can_run_is_checked_below() -> None:
+    """The commands and actions the README names are all among those checked for help and flags
+    (a command added later is checked without being listed here)."""
+    named = {
+        ("processor",),
+        ("api",),
+        ("produce",),
+        ("dlq", "peek"),
+        ("dlq", "redrive"),
+        ("demo",),
+    }
+    assert named <= set(RUNNABLE)
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)
+def test_each_command_and_action_has_its_own_help_naming_every_setting(
+    path: tuple[str, ...],
+) -> None:
+    """`exporter <command> [action] --help` prints that command line's own usage and description
+    (an action's, not its command's) and, per setting (the common --log-level and --log-format
+    among them), the flag, the env variable and the default (the command's own where it has one:
+    the demo binds loopback)."""
+    module = _load_command(path[0])
     assert module is not None
+    assert set(COMMON_FLAGS) <= set(module.SETTINGS)
+    description = module.ACTIONS[path[1]] if len(path) > 1 else module.HELP
     own = getattr(module, "DEFAULTS", {})
-    result = run(command, "--help")
+    result = run(*path, "--help")
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: exporter {' '.join(path)} ")
     text = " ".join(result.stdout.split())
+    assert " ".join(description.split()) in text
+    if len(path) > 1:
+        assert " ".join(module.HELP.split()) not in text, "the command's help, not the action's"
     for field in module.SETTINGS:
         default = _describe_default(own.get(field, Settings.model_fields[field].default))
-        assert "--" + field.replace("_", "-") in text
+        assert "--" + field.replace("_", "-") + " " in text
         assert f"[env {env_name(field)}; default {default}]" in text, field
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)
+def test_each_command_and_action_parses_the_common_flags(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The common flags are parsed by every command and action (in-process, as the help above
+    already ran each command): a bad level is refused by that command line itself, exit 2, one
+    line naming the flag and the value."""
+    with pytest.raises(SystemExit) as exited:
+        main([*path, "--log-format", "json", "--log-level", "LOUD"])
+    assert exited.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith(
+            f"exporter {' '.join(path)}: error: argument --log-level: invalid choice: 'LOUD'"
+        )
+    )
 
 
 def test_the_demo_help_gives_the_defaults_it_uses() -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,9 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+from tests.servers import scaled
+
+EXPORTER = str(Path(sys.executable).parent / "exporter")
 
 
 def dead_letter_queue(endpoint: str, count: int) -> tuple[str, str, str]:
@@ -94,3 +101,44 @@ def test_the_missing_queue_advice_names_only_what_dlq_accepts(
     accepted = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().out))
     named = set(re.findall(r"--[a-z][a-z-]+", advice))
     assert named <= accepted, named - accepted
+
+
+def test_flags_may_come_before_or_after_the_action(
+    sqs_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dlq --limit 2 ... peek` (flags before the action, as it always worked) and `dlq peek
+    --limit 2 ...` read the same flags; a flag after the action wins over the same one before."""
+    name, _, _ = dead_letter_queue(sqs_endpoint, 3)
+    where = ["--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
+    assert main(["dlq", "--limit", "2", *where, "peek"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["dlq", "peek", "--limit", "2", *where]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["dlq", "--limit", "3", "peek", "--limit", "1", *where]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_the_log_flags_shape_what_dlq_peek_logs(sqs_endpoint: str) -> None:
+    """`exporter dlq peek --log-format json` logs JSON lines on stderr before its one summary
+    line; with `--log-level WARNING` the summary is all it prints there."""
+    name, _, _ = dead_letter_queue(sqs_endpoint, 1)
+    where = ["--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
+    command = [EXPORTER, "dlq", "peek", *where]
+    runs = {
+        level: subprocess.run(
+            [*command, "--log-format", "json", "--log-level", level],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EXPORTER_LOG_FORMAT": "text"},  # the flag must win
+            timeout=scaled(60),
+            check=False,
+        )
+        for level in ("INFO", "WARNING")
+    }
+    for result in runs.values():
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[-1] == "1 message(s) in the dead-letter queue shown"
+        assert json.loads(result.stdout)["reason"] == "not_json"
+    logged = [json.loads(line) for line in runs["INFO"].stderr.splitlines()[:-1]]
+    assert [record["message"] for record in logged] == ["queues ready"]
+    assert runs["WARNING"].stderr.splitlines() == ["1 message(s) in the dead-letter queue shown"]

@@ -109,6 +109,8 @@ async def test_real_responses_match_the_document(store: RedisStore) -> None:
             ("GET", f"/stats/purchase/series?{RANGE}", SERIES, {}, 200),
             ("GET", f"/stats/refund/series?{RANGE}", SERIES, {}, 404),
             ("GET", "/stats/purchase/series?step=61", SERIES, {}, 400),
+            ("GET", "/stats/purchase/series", SERIES, {}, 200),
+            ("GET", f"/stats/purchase/series?{RANGE}&from=2026-01-01T10:30:00Z", SERIES, {}, 400),
             ("GET", "/rejected", "/rejected", {}, 200),
             ("GET", "/health", "/health", {}, 200),
             ("GET", "/metrics", "/metrics", {}, 200),
