@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from prometheus_client.parser import text_string_to_metric_families
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
@@ -305,3 +307,61 @@ def wait_processed(stack: Stack, at_least: int) -> None:
         interval=0.1,
         message=f"{at_least} events processed",
     )
+
+
+# The promise of docs/reliability.md: consuming again within 10 s of the store being healthy.
+RESUME_LIMIT_SECONDS = 10.0
+_COUNTED = ("exporter_events_processed", "exporter_events_duplicate")
+
+
+def consumed(port: int) -> float:
+    """Events a processor applied or recognised as duplicates so far, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+        text = reply.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in _COUNTED
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def _answers(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def time_to_consume(stack: Stack, processors: list[Exporter], scenario: str) -> dict[str, float]:
+    """Called the moment the store is healthy again: seconds until each of `processors` counts
+    an event again and the API answers /stats; fails past RESUME_LIMIT_SECONDS (scaled)."""
+    healthy_at = time.monotonic()
+    marks = {p.port: consumed(p.port) for p in processors}
+    assert stack.api is not None
+    api = stack.api.port
+    times: dict[str, float] = {}
+
+    def back() -> bool:
+        elapsed = time.monotonic() - healthy_at
+        for index, proc in enumerate(processors):
+            name = f"processor {index}"
+            if name not in times and consumed(proc.port) > marks[proc.port]:
+                times[name] = elapsed
+        if "api" not in times and _answers(api, "/stats"):
+            times["api"] = elapsed
+        return len(times) == len(processors) + 1
+
+    try:
+        wait_until(
+            back,
+            timeout=RESUME_LIMIT_SECONDS,
+            interval=0.05,
+            message=f"consuming again within {RESUME_LIMIT_SECONDS:g} s of a healthy store",
+        )
+    except TimeoutError as exc:
+        logs = "\n".join(p.tail(20) for p in processors)
+        raise AssertionError(f"{scenario}: {exc}; resumed so far: {times}\n{logs}") from None
+    return times

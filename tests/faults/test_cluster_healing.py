@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.harness import (
     Exporter,
@@ -31,40 +27,17 @@ from tests.faults.harness import (
     send_all,
     settle,
     sqs_client,
+    time_to_consume,
     wait_processed,
 )
 from tests.faults.traffic import Traffic, make_traffic
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import MotoServer, scaled, wait_until
 
-# The issue's promise: consuming again within 10 s of the cluster being healthy.
-RESUME_LIMIT_SECONDS = 10.0
 # Bodies sent per request and the pause between requests until the processors have resumed: the
 # stream must still flow when they do, or "consuming again" could not be seen.
 PACE_BODIES = 10
 PACE_SECONDS = 0.1
-_COUNTED = ("exporter_events_processed", "exporter_events_duplicate")
-
-
-def consumed(port: int) -> float:
-    """Events a processor applied or recognised as duplicates so far, from its /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-        text = reply.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name in _COUNTED
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    )
-
-
-def _answers(port: int, path: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
-            return bool(reply.status == 200)
-    except urllib.error.HTTPError:
-        return False
 
 
 @dataclass
@@ -98,35 +71,9 @@ class Healing:
 
     def resumed(self, scenario: str, *, processors: list[Exporter] | None = None) -> None:
         """Once the cluster is healthy, time until each processor consumes again and the API
-        answers /stats; fail past RESUME_LIMIT_SECONDS (scaled for the machine)."""
+        answers /stats (harness.time_to_consume)."""
         wait_until(self.cluster.healthy, timeout=120, interval=0.1, message="a healthy cluster")
-        healthy_at = time.monotonic()
-        watched = processors or self.stack.processors
-        marks = {p.port: consumed(p.port) for p in watched}
-        assert self.stack.api is not None
-        api = self.stack.api.port
-        times: dict[str, float] = {}
-
-        def back() -> bool:
-            elapsed = time.monotonic() - healthy_at
-            for index, proc in enumerate(watched):
-                name = f"processor {index}"
-                if name not in times and consumed(proc.port) > marks[proc.port]:
-                    times[name] = elapsed
-            if "api" not in times and _answers(api, "/stats"):
-                times["api"] = elapsed
-            return len(times) == len(watched) + 1
-
-        try:
-            wait_until(
-                back,
-                timeout=RESUME_LIMIT_SECONDS,
-                interval=0.05,
-                message=f"consuming again within {RESUME_LIMIT_SECONDS:g} s of a healthy cluster",
-            )
-        except TimeoutError as exc:
-            logs = "\n".join(p.tail(20) for p in watched)
-            raise AssertionError(f"{scenario}: {exc}; resumed so far: {times}\n{logs}") from None
+        times = time_to_consume(self.stack, processors or self.stack.processors, scenario)
         self.report.append(
             f"{scenario}: cluster healthy -> consuming again: "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(times.items()))
