@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://localhost:6379/0",
         alias="REDIS_URL",
-        description="Redis that holds the totals (redis://, rediss:// or unix://).",
+        description="Redis that holds the totals (redis://, rediss:// or unix://); several "
+        "nodes of a Redis Cluster may be listed, separated by commas.",
     )
     redis_prefix: str = Field(
         "exporter",
