@@ -307,7 +307,10 @@ class RedisConnection:
         old = self._current
         if old is not None:
             self._remember(old.client)
-        self._current = self._new_generation(self._build(self.seeds[0]))
+        # Not known yet whether it is a cluster (the first contact failed): the next call finds
+        # out again rather than guess a kind of client.
+        fresh = None if self._cluster is None else self._build(self.seeds[0])
+        self._current = None if fresh is None else self._new_generation(fresh)
         self.rebuilds += 1
         log.warning(
             "Redis answers again but the store's calls still fail; rebuilt the Redis client "
