@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://localhost:6379/0",
         alias="REDIS_URL",
-        description="Redis that holds the totals (redis://, rediss:// or unix://).",
+        description="Redis that holds the totals (redis://, rediss:// or unix://); several "
+        "nodes of a Redis Cluster may be listed, separated by commas.",
     )
     redis_prefix: str = Field(
         "exporter",
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
         le=60_000,
         description="How long a batch waits for EXPORTER_REDIS_MIN_REPLICAS acknowledgements; "
         "without them the batch is not deleted and SQS redelivers it.",
+    )
+    startup_timeout_seconds: float = Field(
+        60.0,
+        alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",
+        ge=0,
+        le=86_400,
+        description="How long a processor or API waits at start-up for Redis to first answer "
+        "before exiting 1 (0: wait for ever); a configuration Redis refuses (password, "
+        "database) exits 2 at once. Once reached, losing Redis only pauses.",
     )
     sqs_queue_name: str = Field(
         "events", alias="SQS_QUEUE_NAME", min_length=1, description="Name of the event queue."

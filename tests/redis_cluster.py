@@ -8,7 +8,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.servers import require_binary, wait_until
+import redis
+
+from tests.servers import end_process, require_binary, start_process, wait_until
 
 # The cluster bus listens on port + 10000, which must stay a valid port.
 MAX_NODE_PORT = 55535
@@ -43,14 +45,19 @@ def _command(port: int, *args: str) -> bytes:
 
 
 class RedisClusterNodes:
-    """`masters` masters (and `replicas` replicas each) on loopback, each in its own directory."""
+    """`masters` masters (and `replicas` replicas each) on loopback, each in its own directory;
+    with `appendonly` every write is on disk before it is acknowledged (appendfsync always), so a
+    node killed and restarted comes back with everything it acknowledged."""
 
-    def __init__(self, workdir: Path, *, masters: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, *, masters: int = 3, replicas: int = 0, appendonly: bool = False
+    ) -> None:
         self.server = require_binary("redis-server")
         self.cli = require_binary("redis-cli")
         self.workdir = workdir
         self.ports = [cluster_port() for _ in range(masters * (1 + replicas))]
         self.replicas = replicas
+        self.appendonly = appendonly
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def url(self, port: int | None = None) -> str:
@@ -92,18 +99,24 @@ class RedisClusterNodes:
             "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", "2000",
             "--save", "",
-            "--appendonly", "no",
             "--daemonize", "no",
             "--logfile", str(directory / "redis.log"),
         ]  # fmt: skip
-        self.processes[port] = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_until(
-            lambda: _command(port, "PING").startswith(b"+PONG"),
-            timeout=60,
-            message=f"cluster node on {port}",
-        )
+        if self.appendonly:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        process = start_process(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes[port] = process
+        try:
+            wait_until(
+                lambda: _command(port, "PING").startswith(b"+PONG"),
+                timeout=60,
+                message=f"cluster node on {port}",
+            )
+        except BaseException:
+            end_process(process)
+            raise
 
     def healthy(self) -> bool:
         """The cluster is whole, and every master has its replicas in sync."""
@@ -135,6 +148,116 @@ class RedisClusterNodes:
     def restart(self, port: int) -> None:
         """Start a killed node again; it rejoins the cluster (a failed-over master as a replica)."""
         self._start_node(port)
+
+    def node_id(self, port: int) -> str:
+        """The cluster's id of the node on `port`."""
+        return _command(port, "CLUSTER", "MYID").decode().split("\r\n")[1]
+
+    def slot_of(self, key: str) -> int:
+        """The hash slot of `key`."""
+        return int(_command(self.masters()[0], "CLUSTER", "KEYSLOT", key)[1:].strip())
+
+    def owner_of_slot(self, slot: int) -> int:
+        """The port of the master serving `slot` now, as the first live master tells it."""
+        nodes = _command(self.masters()[0], "CLUSTER", "NODES").decode()
+        for line in nodes.splitlines():
+            fields = line.split()
+            if len(fields) < 9 or "master" not in fields[2]:
+                continue
+            for part in fields[8:]:
+                first, _, last = part.partition("-")
+                if not first[0].isdigit():
+                    continue
+                if int(first) <= slot <= int(last or first):
+                    return int(fields[1].split("@")[0].rpartition(":")[2])
+        raise AssertionError(f"no master serves slot {slot}")
+
+    def replica_of(self, master: int) -> int:
+        """The port of a live replica of `master`."""
+        master_id = self.node_id(master)
+        for port, process in self.processes.items():
+            if process.poll() is None and port != master:
+                info = _command(port, "CLUSTER", "NODES").decode()
+                mine = next(line for line in info.splitlines() if "myself" in line)
+                if mine.split()[3] == master_id:
+                    return port
+        raise AssertionError(f"no live replica of {master}")
+
+    def manual_failover(self, replica: int) -> None:
+        """CLUSTER FAILOVER on `replica`: it takes over its master's slots, nothing lost."""
+        reply = _command(replica, "CLUSTER", "FAILOVER")
+        assert reply.startswith(b"+OK"), reply
+
+    def add_node(self, *, replica_of: int | None = None) -> int:
+        """Start one more node and join it: an empty master, or a replica of `replica_of`."""
+        port = cluster_port()
+        self.ports.append(port)
+        self._start_node(port)
+        join = [
+            self.cli,
+            "--cluster",
+            "add-node",
+            f"127.0.0.1:{port}",
+            f"127.0.0.1:{self.masters()[0]}",
+        ]
+        if replica_of is not None:
+            join += ["--cluster-slave", "--cluster-master-id", self.node_id(replica_of)]
+        subprocess.run(join, check=True, capture_output=True, timeout=60)
+        wait_until(
+            lambda: (
+                b"cluster_state:ok" in _command(port, "CLUSTER", "INFO")
+                and all(
+                    self.node_id(port).encode() in _command(other, "CLUSTER", "NODES")
+                    for other in self.live()
+                )
+            ),
+            timeout=60,
+            interval=0.2,
+            message=f"node {port} known to every node",
+        )
+        return port
+
+    def move_slot(self, slot: int, target: int) -> int:
+        """Migrate `slot` with its keys to the master on `target`, as resharding does (clients
+        meet ASK while it moves and MOVED after); returns how many keys moved."""
+        source = self.owner_of_slot(slot)
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        assert _command(target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id).startswith(
+            b"+OK"
+        )
+        assert _command(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id).startswith(
+            b"+OK"
+        )
+        moved = 0
+        with redis.Redis(port=source) as client:
+            while keys := client.cluster("GETKEYSINSLOT", slot, 100):
+                client.execute_command(
+                    "MIGRATE", "127.0.0.1", target, "", 0, 5000, "REPLACE", "KEYS", *keys
+                )
+                moved += len(keys)
+        for port in self.masters():
+            _command(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+        return moved
+
+    def forget(self, port: int) -> None:
+        """Remove a node that is gone for good from every live node's table."""
+        node = self.node_id_of_dead(port)
+        for other in self.live():
+            _command(other, "CLUSTER", "FORGET", node)
+        self.processes.pop(port, None)
+
+    def node_id_of_dead(self, port: int) -> str:
+        """The id a dead node had, as the live nodes still list it."""
+        nodes = _command(self.live()[0], "CLUSTER", "NODES").decode()
+        for line in nodes.splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[1].split("@")[0].endswith(f":{port}"):
+                return fields[0]
+        raise AssertionError(f"no node on {port} is listed")
+
+    def live(self) -> list[int]:
+        """Ports of the nodes running now."""
+        return [port for port, proc in self.processes.items() if proc.poll() is None]
 
     def flush(self) -> None:
         """Empty every master."""

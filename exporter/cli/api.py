@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from prometheus_client import CollectorRegistry
 
@@ -12,11 +13,11 @@ from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.startup import StoreNeverReached, first_contact
 from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
-from exporter.store import StoreUnavailable
-from exporter.store.problems import misconfiguration
+from exporter.store import StoreMisconfigured
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
@@ -28,6 +29,7 @@ SETTINGS = (
     "redis_url",
     "redis_prefix",
     "redis_shards",
+    "startup_timeout_seconds",
     "api_host",
     "api_port",
     "admin_token",
@@ -39,8 +41,6 @@ SETTINGS = (
     *HTTP_SETTINGS,
 )
 
-STORE_CHECK_SECONDS = 3.0
-
 log = logging.getLogger("exporter.api")
 
 
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
-    with redis_url_checked():
+    with redis_url_checked(settings.redis_url):
         store = RedisStore.from_url(
             settings.redis_url,
             prefix=settings.redis_prefix,
@@ -84,30 +84,15 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
                 "prefix": settings.redis_prefix,
             },
         )
-        await _check_store(store, shown)
-        await stop.wait()
+        # Until Redis first answers the API serves 503s; a refusal or the deadline ends it.
+        if await first_contact(
+            store.ping,
+            store=shown,
+            timeout_seconds=settings.startup_timeout_seconds,
+            stop=stop,
+        ):
+            await stop.wait()
         log.info("stats API stopping")
-
-
-async def _check_store(store: RedisStore, shown: str) -> None:
-    """Say at start whether the store answers, is down, or refuses this configuration."""
-    try:
-        async with asyncio.timeout(STORE_CHECK_SECONDS):
-            await store.ping()
-    except (StoreUnavailable, TimeoutError) as exc:
-        problem = misconfiguration(exc)
-        if problem is not None:
-            log.error(  # noqa: TRY400 - one line naming the fix; a trace adds nothing
-                "Redis refuses this configuration; fix REDIS_URL, retrying will not help",
-                extra={"store": shown, "problem": problem},
-            )
-        else:
-            log.warning(
-                "Redis is not reachable yet; the API answers 503 until it is",
-                extra={"store": shown, "detail": str(exc) or "no answer in time"},
-            )
-        return
-    log.info("store answers", extra={"store": shown})
 
 
 async def _main(settings: Settings) -> None:
@@ -121,6 +106,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_main(settings))
+    except StoreMisconfigured as exc:  # the data was written with another shard count
+        print(f"exporter api: {exc}", file=sys.stderr)
+        return 2
+    except StoreNeverReached as exc:
+        print(f"exporter api: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the port is taken or the address does not exist
         log.error("cannot serve on %s:%s: %s", settings.api_host, settings.api_port, exc)  # noqa: TRY400
         return 1

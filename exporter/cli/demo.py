@@ -13,7 +13,6 @@ from contextlib import suppress
 from typing import Final
 
 from prometheus_client import CollectorRegistry
-from redis.connection import parse_url
 
 from exporter.cli.paste import exporter_command
 from exporter.cli.redis_url import redis_url_checked
@@ -24,6 +23,7 @@ from exporter.settings import Settings
 from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.store import StoreUnavailable
+from exporter.store.urls import node_urls
 from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs
 from exporter.tools.producer import (
     Producer,
@@ -112,9 +112,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)
         return 2
     try:
-        with redis_url_checked():
-            # One line and exit 2 before anything starts (redis-py ships this parser untyped).
-            parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+        with redis_url_checked(settings.redis_url):
+            node_urls(settings.redis_url)  # one line and exit 2 before anything starts
         with embedded_sqs() as endpoint:
             asyncio.run(_demo(settings, args, endpoint))
     except MotoMissing as exc:

@@ -9,6 +9,7 @@ import sys
 
 from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.startup import StoreNeverReached
 from exporter.cli.wiring import redis_store, run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -27,6 +28,7 @@ SETTINGS = (
     "redis_shards",
     "redis_min_replicas",
     "redis_replica_timeout_ms",
+    "startup_timeout_seconds",
     "sqs_queue_name",
     "sqs_queue_url",
     "sqs_dlq_name",
@@ -80,6 +82,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except (SourceMisconfigured, StoreMisconfigured) as exc:
         print(f"exporter processor: {exc}", file=sys.stderr)
         return 2
+    except StoreNeverReached as exc:
+        print(f"exporter processor: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the metrics port is taken or not ours to bind
         print(
             f"exporter processor: cannot serve metrics on "

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.startup import first_contact
 from exporter.cli.store_options import series_policy
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
@@ -32,7 +33,7 @@ def redis_store(settings: Settings) -> RedisStore:
 
     The connection pool is lazy: nothing connects before the event loop runs.
     """
-    with redis_url_checked():
+    with redis_url_checked(settings.redis_url):
         return RedisStore.from_url(
             settings.redis_url,
             prefix=settings.redis_prefix,
@@ -72,6 +73,12 @@ def processor_config(settings: Settings) -> ProcessorConfig:
     )
 
 
+def _store_shown(store: Store) -> str:
+    if isinstance(store, RedisStore):
+        return store.connection.shown
+    return type(store).__name__
+
+
 async def _not_resolved() -> None:
     raise RuntimeError("queues not resolved yet")
 
@@ -94,6 +101,15 @@ async def run_processor(
     limits = connection_limits(settings)
     async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
+        # Nothing is received before the store first takes a write: a refusal or the start-up
+        # deadline ends the command instead (exporter.cli.startup).
+        if not await first_contact(
+            store.probe_write,
+            store=_store_shown(store),
+            timeout_seconds=settings.startup_timeout_seconds,
+            stop=stop,
+        ):
+            return
         environ: Mapping[str, str] = os.environ
         if sqs_credentials is not None:
             # Given to the client only: the process's environment stays as the user left it.

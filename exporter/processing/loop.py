@@ -66,6 +66,9 @@ class ProcessorConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     backoff_base_seconds: float = 0.2
     backoff_cap_seconds: float = 10.0
+    # A paused processor probes the store at least this often: polling resumes within about
+    # this long of Redis taking writes again (docs/reliability.md measures it).
+    store_probe_cap_seconds: float = 1.0
 
 
 def _has_attributes(message: Message) -> bool:
@@ -118,7 +121,7 @@ class Processor:
             metrics,
             self._stopping,
             on_change=self._publish_ready,
-            backoff=Backoff(config.backoff_base_seconds, config.backoff_cap_seconds),
+            backoff=Backoff(config.backoff_base_seconds, config.store_probe_cap_seconds),
         )
         self._store_ok = self._recovery.ok
         self._source_ok = True

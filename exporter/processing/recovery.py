@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from typing import Final
 
 from exporter.metrics import ProcessorMetrics
 from exporter.retry import Backoff
@@ -20,9 +22,22 @@ from exporter.store import Store, StoreRefused, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+# A probe that neither succeeds nor fails within this long counts as failed.
+PROBE_TIMEOUT_SECONDS: Final = 30.0
+# While paused, the cause is logged again after a minute, then every five minutes.
+FIRST_REMINDER_SECONDS: Final = 60.0
+REMINDER_SECONDS: Final = 300.0
+
 
 class StoreRecovery:
-    """Whether the store works now, why not, and the task that finds out when it works again."""
+    """Whether the store works now, why not, and the task that finds out when it works again.
+
+    The probing task must never end before the store works again or the processor stops: if it
+    did, the pollers would wait for ever (seen: an error raised inside redis-py ended it after a
+    cluster node restarted). So it survives any error of a probe, bounds each probe in time, and
+    probes at least every `backoff.cap_seconds`, so that polling resumes within about that long
+    of the store taking writes again.
+    """
 
     def __init__(
         self,
@@ -32,15 +47,20 @@ class StoreRecovery:
         *,
         on_change: Callable[[], None],
         backoff: Backoff,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._stopping = stopping
         self._on_change = on_change
         self._backoff = backoff
+        self._clock = clock
         self.ok = asyncio.Event()
         self.ok.set()
         self.cause: str | None = None
+        self._refused = False
+        self._paused_at = 0.0
+        self._next_reminder = 0.0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -56,6 +76,8 @@ class StoreRecovery:
         self._note(exc)
         if self.ok.is_set():
             self.ok.clear()
+            self._paused_at = self._clock()
+            self._next_reminder = self._paused_at + FIRST_REMINDER_SECONDS
             self._on_change()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._recover(), name="store-recovery")
@@ -64,12 +86,29 @@ class StoreRecovery:
         """Log a cause once, when it first appears: a flapping log hides what is wrong."""
         cause = str(exc)
         if cause == self.cause and not self.ok.is_set():
+            self._remind()
             return
         self.cause = cause
-        if isinstance(exc, StoreRefused):
+        self._refused = isinstance(exc, StoreRefused)
+        if self._refused:
             log.error("Redis refuses the store's calls; not receiving until this clears: %s", cause)
         else:
             log.warning("Redis is unavailable; pausing polling and deleting: %s", cause)
+
+    def _remind(self) -> None:
+        """Say again, now and then, that polling is still paused: one line at the start of a long
+        outage is easy to miss, and an operator should not have to infer it from silence."""
+        now = self._clock()
+        if now < self._next_reminder:
+            return
+        self._next_reminder = now + REMINDER_SECONDS
+        level = logging.ERROR if self._refused else logging.WARNING
+        log.log(
+            level,
+            "still not receiving: Redis has failed every probe for %.0f s: %s",
+            now - self._paused_at,
+            self.cause,
+        )
 
     async def wait(self) -> None:
         """Return once the store works again or the processor is stopping."""
@@ -84,24 +123,46 @@ class StoreRecovery:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._backoff.next_delay())
-            try:
+            if self._stopping.is_set():
+                return
+            if await self._probe():
+                log.info("Redis is back: resuming (it was: %s)", self.cause)
+                self.cause = None
+                self.ok.set()
+                self._on_change()
+                return
+
+    async def _probe(self) -> bool:
+        """One write probe; False (and the cause noted) for any failure, never an exception."""
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
                 await self._store.probe_write()
-            except StoreUnavailable as exc:
-                self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
-                self._note(exc)
-                continue
-            log.info("Redis is back: resuming (it was: %s)", self.cause)
-            self.cause = None
-            self.ok.set()
-            self._on_change()
-            return
+        except StoreUnavailable as exc:
+            self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
+            self._note(exc)
+            return False
+        except TimeoutError:
+            self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
+            self._note(
+                StoreUnavailable(f"no answer to the write probe in {PROBE_TIMEOUT_SECONDS}s")
+            )
+            return False
+        except Exception as exc:  # a bug must not end the probing, or nothing resumes polling
+            self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
+            if str(exc) != self.cause:
+                log.exception("the write probe failed unexpectedly; probing goes on")
+            self.cause = str(exc) or type(exc).__name__
+            return False
+        return True
 
     async def close(self) -> None:
-        """Stop probing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop probing; never raises (a shutdown must end cleanly in every state)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 __all__ = ["StoreRecovery"]

@@ -30,13 +30,26 @@ class StoreRefused(StoreUnavailable):
     """The store answered but refused the call for a cause that waiting alone will not clear.
 
     READONLY (a replica or a demoted primary), out of memory, a script or type error, a refused
-    password, a cluster that is down: the message carries Redis's own words, so an operator sees
-    what to fix. Nothing of the call was applied.
+    password, a database that does not exist: the message carries Redis's own words, so an
+    operator sees what to fix. Nothing of the call was applied. `advice` says what to change
+    when the configuration itself is refused (REDIS_URL, the shard count).
     """
+
+    def __init__(self, message: str, *, advice: str | None = None) -> None:
+        super().__init__(message)
+        self.advice = advice
+
+    @property
+    def configuration(self) -> bool:
+        """Whether the settings are what is refused: fixing them, not the data, clears it."""
+        return self.advice is not None
 
 
 class StoreMisconfigured(StoreRefused):
     """The data in the store was laid out with other settings (the shard count); never retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, advice=message)
 
 
 @dataclass(frozen=True, slots=True)

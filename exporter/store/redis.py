@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -25,11 +26,11 @@ from exporter.store import (
     TypeTotals,
 )
 from exporter.store.coalesce import ApplyCoalescer
-from exporter.store.errors import REDIS_ERRORS, store_error
+from exporter.store.connection import Client, Generation, RedisConnection
+from exporter.store.errors import classify, is_redis_failure
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
 from exporter.store.redis_series import bucket_marks, read_buckets, unbucketed_positions
 from exporter.store.series import MinuteTotals, SeriesPolicy
-from exporter.store.urls import redacted
 
 # Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
 MAX_EVENTS_PER_SCRIPT: Final = 1000
@@ -40,8 +41,14 @@ _OUTCOMES: Final[dict[int, Outcome]] = {
     3: "sum_overflow",
 }
 
-Client = aioredis.Redis | RedisCluster
 Item = tuple[str, Event]
+T = TypeVar("T")
+# Longest one call may take on top of the socket timeouts' worth of tries: a call that neither
+# answers nor fails (a lock or state inside the client that never clears) must not hold a batch,
+# and with it its messages' visibility, for ever.
+_SOCKET_TIMEOUTS_PER_CALL: Final = 3
+# Closing waits this long for an apply in flight to finish.
+CLOSE_DRAIN_SECONDS: Final = 5.0
 
 
 def _lua(name: str) -> str:
@@ -70,7 +77,7 @@ class RedisStore:
 
     def __init__(
         self,
-        client: Client,
+        client: Client | RedisConnection,
         *,
         prefix: str = "exporter",
         dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
@@ -79,22 +86,23 @@ class RedisStore:
         shards: int = 1,
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
-        url: str | None = None,
         timeout_seconds: float = 5.0,
     ) -> None:
-        self._client: Client = client
-        self._scripts = _Scripts(client)
+        """A store on `client`: a RedisConnection (which rebuilds its client when it gets stuck),
+        or a client made elsewhere, used as it is (tests)."""
+        if not isinstance(client, RedisConnection):
+            client = RedisConnection("redis://this-redis", client=client)
+        self._connection = client
         self._keys = StoreKeys.build(prefix, shards)
         self._window = dedupe_window_seconds
         self._max_types = max_types
         self._series = series or SeriesPolicy()
         self._min_replicas = min_replicas
         self._replica_timeout_ms = replica_timeout_ms
-        # Set by from_url: the node named there may belong to a cluster, found out on first use.
-        self._url = url
-        self._timeout = timeout_seconds
-        self._ready = False
-        self._connecting = asyncio.Lock()
+        self._deadline = _SOCKET_TIMEOUTS_PER_CALL * timeout_seconds + replica_timeout_ms / 1000
+        # The client generation whose layout was checked, with the scripts registered on it.
+        self._prepared: tuple[int, _Scripts] | None = None
+        self._preparing = asyncio.Lock()
         # Batches from several pollers that arrive while a call is in flight share the next one
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
@@ -114,19 +122,15 @@ class RedisStore:
         replica_timeout_ms: int = 1000,
         timeout_seconds: float = 5.0,
     ) -> RedisStore:
-        """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://).
+        """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://; several nodes of
+        a cluster separated by commas); raises BadRedisUrl (a ValueError) for a URL that cannot
+        name a Redis.
 
-        When the node answers that it belongs to a Redis Cluster, the store switches to redis-py's
-        cluster client on first use, with the same URL (so TLS and the password carry over).
+        When the node answers that it belongs to a Redis Cluster, the store uses redis-py's
+        cluster client, with the same URL (so TLS and the password carry over).
         """
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            health_check_interval=30,
-        )
         return cls(
-            client,
+            RedisConnection(url, timeout_seconds=timeout_seconds),
             prefix=prefix,
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
@@ -134,54 +138,67 @@ class RedisStore:
             shards=shards,
             min_replicas=min_replicas,
             replica_timeout_ms=replica_timeout_ms,
-            url=url,
             timeout_seconds=timeout_seconds,
         )
+
+    @property
+    def connection(self) -> RedisConnection:
+        """The connection the store's calls go through (rebuilds are counted there)."""
+        return self._connection
 
     @property
     def script_calls(self) -> int:
         """Merged apply calls sent so far (each one round trip); for tests and benchmarks."""
         return self._coalescer.calls
 
-    # -- connecting ----------------------------------------------------------------------------
+    # -- calling Redis ---------------------------------------------------------------------------
 
-    async def _connected(self) -> Client:
-        """The client to use, after finding out (once) whether it is a cluster and checking K."""
-        if self._ready:
-            return self._client
-        async with self._connecting:
-            if not self._ready:
-                try:
-                    await self._connect()
-                except REDIS_ERRORS as exc:
-                    raise store_error(exc, "Redis start-up check failed") from exc
-                self._ready = True
-        return self._client
+    async def _call(self, doing: str, work: Callable[[Client, _Scripts], Awaitable[T]]) -> T:
+        """Run `work` on the current client; every failure of Redis becomes the store's error.
 
-    async def _connect(self) -> None:
-        if self._url is not None and not isinstance(self._client, RedisCluster):
-            info = await self._client.info("cluster")
-            if info.get("cluster_enabled") in (1, "1"):
-                await self._client.aclose()
-                self._client = RedisCluster.from_url(
-                    self._url,
-                    socket_timeout=self._timeout,
-                    socket_connect_timeout=self._timeout,
-                    health_check_interval=30,
-                )
-                self._scripts = _Scripts(self._client)
-        recorded = await self._scripts.layout(
-            keys=[self._keys.shard_count, self._keys.legacy_totals],
-            args=[len(self._keys.shards)],
-        )
-        recorded_count = int(recorded)
-        if recorded_count != len(self._keys.shards):
-            where = redacted(self._url) if self._url else "this Redis"
-            raise StoreMisconfigured(
-                f"EXPORTER_REDIS_SHARDS is {len(self._keys.shards)} but the data at {where} "
-                f"was written with {recorded_count} shards; start with "
-                f"EXPORTER_REDIS_SHARDS={recorded_count} (docs/operations.md)"
+        The one place where the store's calls meet redis-py: errors are classified once
+        (exporter.store.errors), and a failure a new client could clear is reported to the
+        connection, which rebuilds the client when the servers answer again.
+        """
+        try:
+            async with asyncio.timeout(self._deadline), self._connection.lease() as generation:
+                scripts = await self._prepare(generation)
+                result = await work(generation.client, scripts)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if not is_redis_failure(exc):
+                raise  # a bug of ours stays a bug, with its trace
+            fault = classify(exc)
+            await self._connection.failed(fault)
+            raise fault.error(doing) from exc
+        self._connection.succeeded()
+        return result
+
+    async def _prepare(self, generation: Generation) -> _Scripts:
+        """The scripts of this client, after checking (once per client) the recorded K."""
+        prepared = self._prepared
+        if prepared is not None and prepared[0] == generation.number:
+            return prepared[1]
+        async with self._preparing:
+            prepared = self._prepared
+            if prepared is not None and prepared[0] == generation.number:
+                return prepared[1]
+            scripts = _Scripts(generation.client)
+            recorded = await scripts.layout(
+                keys=[self._keys.shard_count, self._keys.legacy_totals],
+                args=[len(self._keys.shards)],
+                client=generation.client,
             )
+            recorded_count = int(recorded)
+            if recorded_count != len(self._keys.shards):
+                raise StoreMisconfigured(
+                    f"EXPORTER_REDIS_SHARDS is {len(self._keys.shards)} but the data at "
+                    f"{self._connection.shown} was written with {recorded_count} shards; start "
+                    f"with EXPORTER_REDIS_SHARDS={recorded_count} (docs/operations.md)"
+                )
+            self._prepared = (generation.number, scripts)
+            return scripts
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -193,21 +210,20 @@ class RedisStore:
 
     async def _apply_now(self, batch: Sequence[Item]) -> ApplyResult:
         """One script call per shard touched (per 1000 events), the shards' calls concurrent."""
-        client = await self._connected()
         now_s = time.time()
         now_ms = str(int(now_s * 1000))
         minutes = self._minutes(batch, now_s)
-        try:
+
+        async def work(client: Client, scripts: _Scripts) -> tuple[Outcome, ...]:
             if len(self._keys.shards) == 1:
                 shard = self._keys.shards[0]
                 codes = await self._apply_shard(
-                    client, shard, batch, minutes=minutes, generation=0, now_ms=now_ms
+                    client, scripts, shard, batch, minutes=minutes, generation=0, now_ms=now_ms
                 )
-                outcomes = tuple(_OUTCOMES[code] for code in codes)
-            else:
-                outcomes = await self._apply_sharded(client, batch, minutes, now_ms)
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis apply failed") from exc
+                return tuple(_OUTCOMES[code] for code in codes)
+            return await self._apply_sharded(client, scripts, batch, minutes, now_ms)
+
+        outcomes = await self._call("Redis apply failed", work)
         unbucketed = unbucketed_positions(outcomes, minutes) if minutes is not None else ()
         return ApplyResult(outcomes, unbucketed)
 
@@ -221,14 +237,15 @@ class RedisStore:
     async def _apply_sharded(
         self,
         client: Client,
+        scripts: _Scripts,
         batch: Sequence[Item],
         minutes: Sequence[int | None] | None,
         now_ms: str,
     ) -> tuple[Outcome, ...]:
         keys = self._keys
         distinct = list(dict.fromkeys(event.type for _, event in batch))
-        reply = await self._scripts.register(
-            keys=[keys.types, keys.generation], args=[self._max_types, *distinct]
+        reply = await scripts.register(
+            keys=[keys.types, keys.generation], args=[self._max_types, *distinct], client=client
         )
         generation = int(reply[0])
         admitted = {name for name, ok in zip(distinct, reply[1:], strict=True) if int(ok)}
@@ -242,6 +259,7 @@ class RedisStore:
             *(
                 self._apply_shard(
                     client,
+                    scripts,
                     keys.shards[shard],
                     [batch[i] for i in positions[shard]],
                     minutes=None if minutes is None else [minutes[i] for i in positions[shard]],
@@ -264,6 +282,7 @@ class RedisStore:
     async def _apply_shard(
         self,
         client: Client,
+        scripts: _Scripts,
         shard: ShardKeys,
         items: Sequence[Item],
         *,
@@ -283,7 +302,13 @@ class RedisStore:
         if len(chunks) == 1 and not self._min_replicas:
             chunk, chunk_minutes = chunks[0]
             reply = await self._run_script(
-                client, shard, chunk, minutes=chunk_minutes, generation=generation, now_ms=now_ms
+                client,
+                scripts,
+                shard,
+                chunk,
+                minutes=chunk_minutes,
+                generation=generation,
+                now_ms=now_ms,
             )
             return [int(code) for code in reply]
         if isinstance(client, RedisCluster):
@@ -291,6 +316,7 @@ class RedisStore:
             for chunk, chunk_minutes in chunks:
                 reply = await self._run_script(
                     client,
+                    scripts,
                     shard,
                     chunk,
                     minutes=chunk_minutes,
@@ -303,7 +329,13 @@ class RedisStore:
         async with client.pipeline(transaction=False) as pipe:
             for chunk, chunk_minutes in chunks:
                 await self._run_script(
-                    pipe, shard, chunk, minutes=chunk_minutes, generation=generation, now_ms=now_ms
+                    pipe,
+                    scripts,
+                    shard,
+                    chunk,
+                    minutes=chunk_minutes,
+                    generation=generation,
+                    now_ms=now_ms,
                 )
             if self._min_replicas:
                 # WAIT counts the writes of its own connection: it rides the script's pipeline.
@@ -348,6 +380,7 @@ class RedisStore:
     async def _run_script(
         self,
         client: Client | aioredis.client.Pipeline,
+        scripts: _Scripts,
         shard: ShardKeys,
         chunk: Sequence[Item],
         *,
@@ -374,26 +407,25 @@ class RedisStore:
         keys.extend(bucket_keys)
         cap: str | int = "global" if global_cap else self._max_types
         args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines), expiries]
-        reply: list[int] = await self._scripts.apply(keys=keys, args=args, client=client)
+        reply: list[int] = await scripts.apply(keys=keys, args=args, client=client)
         return reply
 
     # -- reading and resetting -----------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
         """The exact sum of every shard's partial totals, all of one reset generation."""
-        client = await self._connected()
-        try:
+
+        async def work(client: Client, _: _Scripts) -> list[dict[bytes, bytes]]:
             if len(self._keys.shards) == 1:
                 raw = await client.hgetall(self._keys.shards[0].totals(0))
-                return self._decoded([cast("dict[bytes, bytes]", raw)])
+                return [cast("dict[bytes, bytes]", raw)]
             generation = await self._generation(client)
             parts = await asyncio.gather(
                 *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
             )
-            raws = cast("list[dict[bytes, bytes]]", parts)
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis read failed") from exc
-        return self._decoded(raws)
+            return cast("list[dict[bytes, bytes]]", parts)
+
+        return self._decoded(await self._call("Redis read failed", work))
 
     def _decoded(self, raws: list[dict[bytes, bytes]]) -> Snapshot:
         # Decoding is most of a read's CPU (docs/benchmarks.md, measured again for decision 0005):
@@ -420,42 +452,41 @@ class RedisStore:
         first, end = max(first_minute, oldest), min(end_minute, newest)
         if first >= end:
             return {}
-        client = await self._connected()
-        try:
-            generation = await self._generation(client)
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis read failed") from exc
-        minutes = await read_buckets(
-            client,
-            self._keys.shards,
-            generation=generation,
-            event_type=event_type,
-            first=first,
-            end=end,
-        )
+
+        async def work(client: Client, _: _Scripts) -> Mapping[int, MinuteTotals]:
+            return await read_buckets(
+                client,
+                self._keys.shards,
+                generation=await self._generation(client),
+                event_type=event_type,
+                first=first,
+                end=end,
+            )
+
+        minutes = await self._call("Redis read failed", work)
         return {m: t for m, t in minutes.items() if first <= m < end}
 
     async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
         """HINCRBY per reason in one round trip; a retried call counts again (at least once)."""
         if not by_reason:
             return
-        client = await self._connected()
-        try:
+
+        async def work(client: Client, _: _Scripts) -> None:
             # One key of the global slot: a cluster pipeline of it is one round trip too.
             async with client.pipeline(transaction=False) as pipe:
                 for reason, count in by_reason.items():
                     pipe.hincrby(self._keys.rejected, reason, count)
                 await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis write failed") from exc
+
+        await self._call("Redis write failed", work)
 
     async def rejected(self) -> Mapping[str, int]:
         """Rejected events by reason since the last reset."""
-        client = await self._connected()
-        try:
-            raw = cast("dict[bytes, bytes]", await client.hgetall(self._keys.rejected))
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis read failed") from exc
+
+        async def work(client: Client, _: _Scripts) -> dict[bytes, bytes]:
+            return cast("dict[bytes, bytes]", await client.hgetall(self._keys.rejected))
+
+        raw = await self._call("Redis read failed", work)
         return {reason.decode(): int(count) for reason, count in sorted(raw.items())}
 
     async def reset(self) -> None:
@@ -465,60 +496,64 @@ class RedisStore:
         script on the global slot empties the types and rejected counts and starts a new
         generation, which readers then read; the old generation is cleaned shard by shard after.
         """
-        await self._connected()
         keys = self._keys
-        try:
+
+        async def work(client: Client, scripts: _Scripts) -> None:
             if len(keys.shards) == 1:
                 shard = keys.shards[0]
-                await self._scripts.clear(
-                    keys=[shard.bucket_index(0), shard.totals(0), keys.types, keys.rejected]
+                await scripts.clear(
+                    keys=[shard.bucket_index(0), shard.totals(0), keys.types, keys.rejected],
+                    client=client,
                 )
                 return
             generation = int(
-                await self._scripts.reset(keys=[keys.types, keys.generation, keys.rejected])
+                await scripts.reset(
+                    keys=[keys.types, keys.generation, keys.rejected], client=client
+                )
             )
             # Readers already moved on to the new generation; the old partials and buckets are
             # only memory (buckets would expire by themselves; totals would not).
             old = generation - 1
             await asyncio.gather(
                 *(
-                    self._scripts.clear(keys=[shard.bucket_index(old), shard.totals(old)])
+                    scripts.clear(keys=[shard.bucket_index(old), shard.totals(old)], client=client)
                     for shard in keys.shards
                 )
             )
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis reset failed") from exc
+
+        await self._call("Redis reset failed", work)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers PING."""
-        try:
-            client = await self._connected()
+
+        async def work(client: Client, _: _Scripts) -> None:
             await client.ping()
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis is not reachable") from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+
+        await self._call("Redis is not reachable", work)
 
     async def probe_write(self) -> None:
         """Raise unless a script that writes runs: READONLY, OOM, NOAUTH and the like show here."""
-        try:
-            client = await self._connected()
-            await self._scripts.probe(
+
+        async def work(client: Client, scripts: _Scripts) -> None:
+            await scripts.probe(
                 keys=[self._keys.probe], args=[int(time.time() * 1000)], client=client
             )
             # With replicas required, writing is not enough: each shard's master must have them.
             await asyncio.gather(
                 *(self._wait_for_replicas(client, shard) for shard in self._keys.shards)
             )
-        except REDIS_ERRORS as exc:
-            raise store_error(exc, "Redis write probe failed") from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+
+        await self._call("Redis write probe failed", work)
 
     async def close(self) -> None:
-        """Finish an apply in flight, then close the connection pool."""
-        await self._coalescer.wait_idle()
-        await self._client.aclose()
+        """Let an apply in flight finish (for a few seconds at most), then close every client.
+
+        Never raises: a shutdown must end cleanly whatever state the connection is in.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_DRAIN_SECONDS):
+                await self._coalescer.wait_idle()
+        await self._connection.close()
 
 
 def _decode_totals(parts: Sequence[dict[bytes, bytes]]) -> Snapshot:

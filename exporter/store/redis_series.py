@@ -16,7 +16,6 @@ from redis.asyncio.cluster import RedisCluster
 
 from exporter.events import MICROS_PER_UNIT, Event
 from exporter.store import Outcome
-from exporter.store.errors import REDIS_ERRORS, store_error
 from exporter.store.keys import ShardKeys
 from exporter.store.series import HOUR, MinuteTotals, SeriesPolicy, merge
 
@@ -79,15 +78,13 @@ async def read_buckets(
     hours outside [first, end).
     """
     hours = range(first // 60, (end - 1) // 60 + 1)
-    try:
-        # A cluster pipeline sends each key to its slot's master, the masters in parallel.
-        async with client.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                for hour in hours:
-                    pipe.hgetall(shard.bucket(generation, event_type, hour))
-            replies: list[dict[bytes, bytes]] = await pipe.execute()
-    except REDIS_ERRORS as exc:
-        raise store_error(exc, "Redis read failed") from exc
+    # A cluster pipeline sends each key to its slot's master, the masters in parallel. Errors are
+    # the caller's to classify (RedisStore runs every call through one place).
+    async with client.pipeline(transaction=False) as pipe:
+        for shard in shards:
+            for hour in hours:
+                pipe.hgetall(shard.bucket(generation, event_type, hour))
+        replies: list[dict[bytes, bytes]] = await pipe.execute()
     return merge(
         _decode_hour(hours[number % len(hours)], raw) for number, raw in enumerate(replies)
     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -29,6 +33,7 @@ INSTALL_MOTO: Final = (
     "not the runtime image"
 )
 REDIS_START_SECONDS: Final = 10.0
+_PR_SET_PDEATHSIG: Final = 1
 
 
 class MotoMissing(Exception):
@@ -125,6 +130,25 @@ async def demo_store(redis_url: str | None, prefix: str) -> AsyncIterator[Chosen
         )
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the private redis-server runs before it starts, on Linux: the kernel kills it when
+    the demo dies, even by SIGKILL (no cleanup of ours runs then); None elsewhere.
+
+    The libc function is looked up here, in the parent, so the child only makes the one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    prctl = ctypes.CDLL(name, use_errno=True).prctl
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+    return arm
+
+
 @asynccontextmanager
 async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisStore, str]]:
     """A redis-server of the demo's own in a temporary directory, removed with it afterwards."""
@@ -139,6 +163,9 @@ async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisS
             "--appendonly", "no",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            # The signal is tied to the forking thread: this runs on the event loop's, which
+            # lives as long as the demo.
+            preexec_fn=_die_with_parent(),
         )  # fmt: skip
         url = f"redis://127.0.0.1:{port}/0"
         private = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)

@@ -16,9 +16,13 @@ from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
 from exporter.events import TYPE_RULE, is_valid_type, micros_to_text
-from exporter.store import Snapshot, Store, StoreUnavailable, TypeTotals
-from exporter.store.problems import misconfiguration
-from exporter.web.errors import body_limit_middleware, error_middleware, json_error
+from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable, TypeTotals
+from exporter.web.errors import (
+    body_limit_middleware,
+    error_middleware,
+    json_error,
+    refusal_problem,
+)
 from exporter.web.openapi import openapi_document
 from exporter.web.page import PageInfo, render_page
 from exporter.web.series import add_series_routes
@@ -188,12 +192,12 @@ async def health(request: web.Request) -> web.Response:
         async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
-        problem = misconfiguration(exc)
         body: dict[str, Any] = {"status": "unavailable", "version": __version__}
-        if problem is None:
-            log.warning("health: store failing", extra={"detail": str(exc)})
+        if not isinstance(exc, StoreRefused):
+            log.warning("health: store failing", extra={"detail": str(exc) or "no answer in time"})
             body["checks"] = {"store": "failing"}
         else:
+            problem = refusal_problem(exc)
             # One line naming the fix; a trace adds nothing.
             log.error("health: store misconfigured", extra={"problem": problem})  # noqa: TRY400
             body |= {"checks": {"store": "misconfigured"}, "problem": problem}

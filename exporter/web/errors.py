@@ -13,14 +13,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
-from exporter.store import StoreUnavailable
-from exporter.store.problems import misconfiguration
+from exporter.store import StoreRefused, StoreUnavailable
 from exporter.web.limits import ConnectionLimits
 
 log = logging.getLogger("exporter.api")
 http_log = logging.getLogger("exporter.http")
 
 GENERIC_FAILURE: Final = "The server failed to answer; this was logged."
+# How much of Redis's own message a refusal shows; its code and first words say what it is.
+MAX_REDIS_WORDS: Final = 160
 # aiohttp raises these itself (router, body limits); each gets a stable slug and a plain sentence.
 _SLUGS: Final[Mapping[int, tuple[str, str]]] = {
     400: ("bad_request", "The request could not be understood."),
@@ -59,10 +60,9 @@ def error_middleware(routes: str) -> Middleware:
             headers = {name: exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
             return json_error(exc.status, error, message.format(routes=routes), headers)
         except StoreUnavailable as exc:
-            problem = misconfiguration(exc)
-            if problem is not None:
+            if isinstance(exc, StoreRefused):
                 # One line naming the fix; a trace adds nothing.
-                log.error("store misconfigured", extra={"problem": problem})  # noqa: TRY400
+                log.error("store misconfigured", extra={"problem": refusal_problem(exc)})  # noqa: TRY400
                 return json_error(
                     503,
                     "store_misconfigured",
@@ -82,6 +82,15 @@ def error_middleware(routes: str) -> Middleware:
             return json_error(500, "internal_error", GENERIC_FAILURE)
 
     return middleware
+
+
+def refusal_problem(exc: StoreRefused) -> str:
+    """What an operator should fix, in the API's words: the change to make when the settings are
+    refused, with what Redis said; else Redis's own words (READONLY, OOM, WRONGTYPE ...)."""
+    said = str(exc)[:MAX_REDIS_WORDS]
+    if exc.advice is None or exc.advice == str(exc):
+        return said
+    return f"{exc.advice} (Redis said: {said})"
 
 
 def body_limit_middleware(max_bytes: int) -> Middleware:

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from prometheus_client.parser import text_string_to_metric_families
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
 from tests.integration.processing.processor_support import queue_depth, send
-from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready
+from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready, wait_until
 
 
 def sqs_client(endpoint: str) -> SQSClient:
@@ -249,3 +252,116 @@ def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("{"):
             yield json.loads(line)
+
+
+def ready(port: int) -> bool:
+    """Whether the processor on `port` answers /ready with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def processed(stack: Stack) -> int:
+    """Valid events counted so far, as the stack's API reports them."""
+    assert stack.api is not None
+    return sum(count for count, _ in stats(stack.api.port).values())
+
+
+def settle(stack: Stack, traffic: Traffic, timeout: float = 180) -> dict[str, tuple[int, Decimal]]:
+    """Wait until the queue is empty and the totals are complete; return them."""
+    assert stack.api is not None
+    client = sqs_client(stack.sqs_endpoint)
+    url = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
+    api_port = stack.api.port
+
+    def done() -> bool:
+        return queue_empty(client, url) and processed(stack) >= traffic.valid_events
+
+    try:
+        wait_until(done, timeout=timeout, interval=0.5, message="queue drained and totals complete")
+    except TimeoutError:
+        logs = "\n".join(p.tail(15) for p in stack.processors)
+        raise AssertionError(
+            f"not settled: {stats(api_port)} of {traffic.valid_events} valid events; "
+            f"{queue_depth(client, url)} messages left in the queue (visible, in flight or "
+            f"delayed)\n{logs}"
+        ) from None
+    return stats(api_port)
+
+
+def queue_urls(stack: Stack) -> tuple[str, str]:
+    """The URLs of the stack's queue and its dead-letter queue."""
+    client = sqs_client(stack.sqs_endpoint)
+    main = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
+    dlq = client.get_queue_url(QueueName=f"{stack.queue}-dlq")["QueueUrl"]
+    return main, dlq
+
+
+def wait_processed(stack: Stack, at_least: int) -> None:
+    """Wait until the API counts at least `at_least` valid events."""
+    wait_until(
+        lambda: processed(stack) >= at_least,
+        timeout=120,
+        interval=0.1,
+        message=f"{at_least} events processed",
+    )
+
+
+# The promise of docs/reliability.md: consuming again within 10 s of the store being healthy.
+RESUME_LIMIT_SECONDS = 10.0
+_COUNTED = ("exporter_events_processed", "exporter_events_duplicate")
+
+
+def consumed(port: int) -> float:
+    """Events a processor applied or recognised as duplicates so far, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+        text = reply.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in _COUNTED
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def _answers(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def time_to_consume(stack: Stack, processors: list[Exporter], scenario: str) -> dict[str, float]:
+    """Called the moment the store is healthy again: seconds until each of `processors` counts
+    an event again and the API answers /stats; fails past RESUME_LIMIT_SECONDS (scaled)."""
+    healthy_at = time.monotonic()
+    marks = {p.port: consumed(p.port) for p in processors}
+    assert stack.api is not None
+    api = stack.api.port
+    times: dict[str, float] = {}
+
+    def back() -> bool:
+        elapsed = time.monotonic() - healthy_at
+        for index, proc in enumerate(processors):
+            name = f"processor {index}"
+            if name not in times and consumed(proc.port) > marks[proc.port]:
+                times[name] = elapsed
+        if "api" not in times and _answers(api, "/stats"):
+            times["api"] = elapsed
+        return len(times) == len(processors) + 1
+
+    try:
+        wait_until(
+            back,
+            timeout=RESUME_LIMIT_SECONDS,
+            interval=0.05,
+            message=f"consuming again within {RESUME_LIMIT_SECONDS:g} s of a healthy store",
+        )
+    except TimeoutError as exc:
+        logs = "\n".join(p.tail(20) for p in processors)
+        raise AssertionError(f"{scenario}: {exc}; resumed so far: {times}\n{logs}") from None
+    return times

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.integration.web.api_support import add, event, redis_store, unique_prefix
 from tests.servers import (
@@ -23,6 +24,7 @@ from tests.servers import (
     scaled,
     start_process,
     wait_ready,
+    wait_until,
 )
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
@@ -175,29 +177,44 @@ def _logged(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def test_a_database_index_out_of_range_is_told_apart_from_an_outage(
-    redis_server: RedisServer,
-) -> None:
-    """REDIS_URL naming database 99 (Redis has 16): the start-up log names the store and says
-    it refuses the configuration; /health says misconfigured with the fix, /stats says retrying
-    will not help."""
-    url = redis_server.url.rsplit("/", 1)[0] + "/99"
-    api = ApiProcess(url, unique_prefix(), health=503)
+def test_a_refusal_after_start_is_told_apart_from_an_outage(tmp_path: Path) -> None:
+    """Redis's password rotated under a running API (its connections dropped): /health says
+    misconfigured and names the fix, /stats says retrying will not help, the log says it once as
+    an error; no password anywhere. (A refusal found at start-up exits 2 instead:
+    test_cli_lifecycle.py.)"""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
     try:
-        health = json.loads(api.get("/health")[1])
-        stats_status, stats_body = api.get("/stats")
+        with redis.Redis(port=server.port) as admin:
+            admin.config_set("requirepass", "first-secret")
+        url = f"redis://:first-secret@127.0.0.1:{server.port}/0"
+        api = ApiProcess(url, unique_prefix())
+        try:
+            with redis.Redis(port=server.port, password="first-secret") as admin:
+                admin.config_set("requirepass", "second-secret")
+                admin.client_kill_filter(_type="normal", skipme=True)
+            # The first call may meet the dropped connection (an outage); the next ones the refusal.
+            wait_until(
+                lambda: json.loads(api.get("/health")[1])["checks"] == {"store": "misconfigured"},
+                timeout=30,
+                message="/health saying misconfigured",
+            )
+            health = json.loads(api.get("/health")[1])
+            stats_status, stats_body = api.get("/stats")
+        finally:
+            code, stderr = api.stop(signal.SIGTERM)
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        server.kill()
     assert code == 0
     assert health["checks"] == {"store": "misconfigured"}
-    assert "database number in REDIS_URL does not exist" in health["problem"]
+    assert "Redis refused the user or password in REDIS_URL" in health["problem"]
     assert stats_status == 503
     assert json.loads(stats_body)["error"] == "store_misconfigured"
+    assert "secret" not in stderr + json.dumps(health)
     logged = _logged(stderr)
-    listening = next(r for r in logged if r["message"] == "stats API listening")
-    assert listening["store"] == url
-    refusals = [r for r in logged if r["message"].startswith("Redis refuses this configuration")]
-    assert [r["level"] for r in refusals] == ["error"]
+    refusals = [r for r in logged if r["message"] == "health: store misconfigured"]
+    assert refusals
+    assert {r["level"] for r in refusals} == {"error"}
 
 
 def test_an_unreachable_redis_is_named_redacted_and_called_an_outage() -> None:

@@ -17,8 +17,12 @@ EXPORTER = str(Path(sys.executable).parent / "exporter")
 @pytest.mark.parametrize("command", ["processor", "api", "demo"])
 @pytest.mark.parametrize(
     ("url", "problem"),
-    [("http://localhost:6379/0", "scheme"), ("redis://:s3cret-pw@localhost:99999/0", "Port")],
-    ids=["scheme", "port"],
+    [
+        ("http://localhost:6379/0", "scheme"),
+        ("redis://:s3cret-pw@localhost:99999/0", "port"),
+        ("redis://:s3cret-pw@@localhost:6379/0", "%40"),
+    ],
+    ids=["scheme", "port", "stray-at"],
 )
 def test_an_unusable_redis_url_is_one_line_and_exit_2(command: str, url: str, problem: str) -> None:
     """Exit 2 and one stderr line naming REDIS_URL and what is wrong: no traceback, no password."""

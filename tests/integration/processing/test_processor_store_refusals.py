@@ -36,7 +36,7 @@ from tests.integration.processing.processor_support import (
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
 
-# Generous: a refused probe backs off up to 10 s, and the machine is shared.
+# Generous: the machine is shared.
 WITHIN = 90.0
 
 
@@ -85,8 +85,8 @@ def probes_failed(processor: RunningProcessor) -> float:
 
 
 async def assert_paused_for(processor: RunningProcessor, words: str) -> dict[str, Any]:
-    """/ready names `words` for redis and the processor; the recovery probe keeps failing and
-    not one message was received meanwhile."""
+    """/ready names `words` for redis and the processor, and the recovery probe keeps failing
+    while not one more message is received."""
 
     async def named() -> bool:
         status, body = await ready(processor)
@@ -96,8 +96,12 @@ async def assert_paused_for(processor: RunningProcessor, words: str) -> dict[str
         )  # fmt: skip
 
     await eventually(named, within=WITHIN, message=f"/ready naming {words}")
-    await eventually(lambda: probes_failed(processor) >= 3, within=WITHIN, message="probes")
-    assert processor.value("exporter_messages_received_total") == 0
+    received = processor.value("exporter_messages_received_total")
+    failed = probes_failed(processor)
+    await eventually(
+        lambda: probes_failed(processor) >= failed + 3, within=WITHIN, message="probes"
+    )
+    assert processor.value("exporter_messages_received_total") == received
     return (await ready(processor))[1]
 
 
@@ -110,68 +114,73 @@ def queue_urls(settings: Settings) -> tuple[str, str]:
     )
 
 
-async def test_a_read_only_replica_pauses_polling_until_it_is_promoted(
+async def test_a_primary_demoted_under_a_processor_pauses_polling_until_promoted(
     tmp_path: Path, sqs_endpoint: str
 ) -> None:
-    """REDIS_URL naming a replica: READONLY in the log and /ready, nothing received (so no receive
-    count is spent), nothing dead-lettered; once promoted, every event counts exactly once."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
+    """The processor's Redis becomes a read-only replica while it runs (a failover behind its
+    back): READONLY in the log and /ready, nothing more received (no receive count spent),
+    nothing dead-lettered; once promoted again, every event counts exactly once. (A REDIS_URL
+    naming a replica at start-up exits instead: tests/integration/cli/test_cli_startup.py.)"""
+    primary, other = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "other")
     primary.start()
     try:
-        replica.start()
-        client = aioredis.Redis.from_url(replica.url)
+        other.start()
+        client = aioredis.Redis.from_url(primary.url)
         try:
-            await client.replicaof("127.0.0.1", str(primary.port))
-            settings = processor_settings(replica.url, sqs_endpoint)
+            settings = processor_settings(primary.url, sqs_endpoint)
             async with started_processor(settings) as processor:
-                await assert_paused_for(processor, "READONLY")
+                await eventually(lambda: processor.value("exporter_ready") == 1, within=WITHIN)
+                await client.replicaof("127.0.0.1", str(other.port))  # demoted under it
                 queue_url, dlq_url = queue_urls(settings)
                 sqs = sqs_client(sqs_endpoint)
                 send(sqs, queue_url, [event_body("view", "1.5") for _ in range(20)])
-                after_send = probes_failed(processor)
-                # One more failed probe: a whole pause cycle passed with the messages waiting.
-                await eventually(lambda: probes_failed(processor) > after_send, within=WITHIN)
-                assert processor.value("exporter_messages_received_total") == 0
-                await client.replicaof("NO", "ONE")  # the replica is promoted
+                await assert_paused_for(processor, "READONLY")
+                await client.replicaof("NO", "ONE")  # promoted again
                 await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
-                totals = await _totals(replica.url)
+                totals = await _totals(primary.url)
                 assert totals == {"view": (20, 30_000_000)}
                 assert queue_depth(sqs, dlq_url) == 0
         finally:
             await client.aclose()
     finally:
-        replica.kill()
+        other.kill()
         primary.kill()
 
 
-async def test_a_refused_password_pauses_polling_and_is_never_shown(
+async def test_a_password_rotated_under_a_processor_pauses_it_and_is_never_shown(
     tmp_path: Path, sqs_endpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A wrong password: /ready and the log name the refusal but never the password; polling
-    resumes by itself once Redis takes that password."""
+    """Redis's password changes while the processor runs and its connections drop: /ready and
+    the log name the refusal (WRONGPASS) but never a password; polling resumes by itself once
+    Redis takes the processor's password again."""
     caplog.set_level(logging.INFO)
     server = RedisServer(tmp_path / "redis")
     server.start()
     try:
         admin = aioredis.Redis.from_url(server.url)
-        await admin.config_set("requirepass", "the-right-one")
+        await admin.config_set("requirepass", "the-first-one")
         await admin.aclose()
-        url = f"redis://:not-the-password@127.0.0.1:{server.port}/0"
+        url = f"redis://:the-first-one@127.0.0.1:{server.port}/0"
         settings = processor_settings(url, sqs_endpoint)
         async with started_processor(settings) as processor:
-            body = await assert_paused_for(processor, "WRONGPASS")
-            assert "not-the-password" not in json.dumps(body)
+            await eventually(lambda: processor.value("exporter_ready") == 1, within=WITHIN)
+            rotated = aioredis.Redis.from_url(url)
+            await rotated.config_set("requirepass", "the-second-one")
+            await rotated.client_kill_filter(_type="normal", skipme=True)
+            await rotated.aclose()
             queue_url, dlq_url = queue_urls(settings)
             sqs = sqs_client(sqs_endpoint)
             send(sqs, queue_url, [event_body("view", "2") for _ in range(10)])
-            fixed = aioredis.Redis.from_url(f"redis://:the-right-one@127.0.0.1:{server.port}/0")
-            await fixed.config_set("requirepass", "not-the-password")
+            body = await assert_paused_for(processor, "WRONGPASS")
+            assert "the-first-one" not in json.dumps(body)
+            fixed = aioredis.Redis.from_url(f"redis://:the-second-one@127.0.0.1:{server.port}/0")
+            await fixed.config_set("requirepass", "the-first-one")
             await fixed.aclose()
             await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
             assert await _totals(url) == {"view": (10, 20_000_000)}
             assert queue_depth(sqs, dlq_url) == 0
         assert any("WRONGPASS" in r.getMessage() for r in caplog.records)
-        assert all("not-the-password" not in r.getMessage() for r in caplog.records)
+        assert all("the-first-one" not in r.getMessage() for r in caplog.records)
     finally:
         server.kill()
 

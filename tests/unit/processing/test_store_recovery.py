@@ -1,0 +1,77 @@
+"""The store recovery cannot get stuck: whatever a probe raises, probing goes on until a write
+goes through or the processor stops, and closing it never raises."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from exporter.metrics import build_metrics
+from exporter.processing.recovery import StoreRecovery
+from exporter.retry import Backoff
+from exporter.store import StoreRefused, StoreUnavailable
+
+
+@dataclass
+class ScriptedProbe:
+    """A store whose write probe raises each of `failures` in turn, then succeeds."""
+
+    failures: Sequence[BaseException]
+    calls: int = 0
+    hang: bool = False
+    called: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def probe_write(self) -> None:
+        self.calls += 1
+        self.called.set()
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.calls <= len(self.failures):
+            raise self.failures[self.calls - 1]
+
+
+def _recovery(store: ScriptedProbe, stopping: asyncio.Event) -> StoreRecovery:
+    return StoreRecovery(
+        # Only probe_write is called: the rest of the Store protocol is not needed here.
+        store,  # type: ignore[arg-type]
+        build_metrics(CollectorRegistry()),
+        stopping,
+        on_change=lambda: None,
+        backoff=Backoff(0.001, 0.01),
+    )
+
+
+async def test_probing_survives_errors_that_are_not_the_stores() -> None:
+    """A probe raising an AttributeError (redis-py's broken state, seen in a cluster restart) or
+    a bug of ours no longer ends the probing: polling resumes once a probe passes."""
+    store = ScriptedProbe(
+        [
+            StoreUnavailable("Redis write probe failed: Error 111"),
+            AttributeError("'NoneType' object has no attribute 'writelines'"),
+            RuntimeError("a bug"),
+            StoreRefused("Redis write probe failed: READONLY"),
+        ]
+    )
+    stopping = asyncio.Event()
+    recovery = _recovery(store, stopping)
+    recovery.failed(StoreUnavailable("Redis apply failed: Error 111"), "apply")
+    assert recovery.problem is not None
+    await asyncio.wait_for(recovery.ok.wait(), timeout=10)
+    assert store.calls == 5
+    assert recovery.problem is None
+    await recovery.close()
+
+
+async def test_closing_while_a_probe_hangs_or_failed_never_raises() -> None:
+    """Stopping in any state, a probe hanging in the middle of a call included, returns cleanly."""
+    store = ScriptedProbe([], hang=True)
+    stopping = asyncio.Event()
+    recovery = _recovery(store, stopping)
+    recovery.failed(StoreUnavailable("Redis apply failed: timeout"), "apply")
+    await asyncio.wait_for(store.called.wait(), timeout=5)
+    stopping.set()
+    await asyncio.wait_for(recovery.close(), timeout=5)
+    assert not recovery.ok.is_set()
