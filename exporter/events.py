@@ -143,9 +143,15 @@ def _exact_decode(text: str) -> Any:
         raise InvalidEvent("not_json", "body is nested too deeply to be an event") from None
 
 
-def _validate(data: Any) -> Event:
+def validate_event(data: Any, what: str = "body") -> Event:
+    """Validate a JSON value decoded exactly (numbers as int or Decimal, as `json.loads` with
+    `parse_float=Decimal` gives them); `what` names it in a rejection's detail."""
+    return _validate(data, what)
+
+
+def _validate(data: Any, what: str = "body") -> Event:
     if not isinstance(data, dict):
-        raise InvalidEvent("not_object", f"body must be a JSON object, got {_json_kind(data)}")
+        raise InvalidEvent("not_object", f"{what} must be a JSON object, got {_json_kind(data)}")
     return Event(
         type=_check_type(data),
         value_micros=_check_value(data),
@@ -301,4 +307,5 @@ __all__ = [
     "micros_to_text",
     "parse_event",
     "parse_timestamp",
+    "validate_event",
 ]

@@ -52,7 +52,8 @@ class SqsConfig:
 
     def specs(self) -> tuple[QueueSpec, ...]:
         """The queues to consume, in order, each once (URLs are checked by the CLI first)."""
-        urls = list(dict.fromkeys([*([self.queue_url] if self.queue_url else []), *self.queue_urls]))
+        first = [self.queue_url] if self.queue_url else []
+        urls = list(dict.fromkeys([*first, *self.queue_urls]))
         if not urls:
             return (QueueSpec(self.queue_name, None, self.dlq_name),)
         return tuple(

@@ -89,6 +89,10 @@ class Source(Protocol):
         """Raise `SourceUnavailable` unless the queue answers."""
         ...
 
+    def dead_letter_queue(self, queue: str) -> str:
+        """The name of the dead-letter queue that messages of `queue` are forwarded to."""
+        ...
+
     async def depths(self) -> Sequence[QueueDepth]:
         """Approximate message counts of every queue read and every dead-letter queue."""
         ...

@@ -18,9 +18,7 @@ FIFO_SUFFIX: Final = ".fifo"
 DLQ_SUFFIX: Final = "-dlq"
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
-NAME_RULE: Final = (
-    "1-80 letters, digits, hyphens or underscores (a FIFO queue's ending in .fifo)"
-)
+NAME_RULE: Final = "1-80 letters, digits, hyphens or underscores (a FIFO queue's ending in .fifo)"
 URL_EXAMPLE: Final = "https://sqs.<region>.amazonaws.com/<account id>/<queue name>"
 
 

@@ -190,7 +190,7 @@ async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[Resolved
     resolved = []
     for plan in plans:
         dlq_url = dlq_urls[plan.dlq_name]
-        assert dlq_url is not None  # noqa: S101 - created above
+        assert dlq_url is not None
         url = plan.url
         if url is None:
             dlq_arn = (await _attributes(client, dlq_url, ["QueueArn"]))["QueueArn"]
