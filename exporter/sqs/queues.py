@@ -141,11 +141,6 @@ async def _plan(client: SqsClient, spec: QueueSpec, config: SqsConfig) -> _Plan:
     else:
         url = await find_queue(client, spec.name)
         attributes = await _attributes(client, url, _MAIN_ATTRIBUTES) if url else {}
-        if url is None and not config.create_queues:
-            raise SourceMisconfigured(
-                f"queue {spec.name!r} does not exist; create it, set SQS_QUEUE_URL, or "
-                f"{config.missing_queue_advice}"
-            )
     target = redrive_target(attributes)
     try:
         dlq_name = spec.dlq_name or (
@@ -167,6 +162,27 @@ async def _plan(client: SqsClient, spec: QueueSpec, config: SqsConfig) -> _Plan:
     return _Plan(spec, url, dlq_name)
 
 
+def _refuse_missing(plans: Sequence[_Plan], missing_dlqs: Sequence[str], advice: str) -> None:
+    """SourceMisconfigured naming the first queue missing, and its dead-letter queue if that is
+    missing too, when queues may not be created."""
+    for plan in plans:
+        dlq_missing = plan.dlq_name in missing_dlqs
+        if plan.url is None and dlq_missing:
+            raise SourceMisconfigured(
+                f"queue {plan.spec.name!r} does not exist, nor does its dead-letter queue "
+                f"{plan.dlq_name!r}; create them, set SQS_QUEUE_URL, or {advice}"
+            )
+        if plan.url is None:
+            raise SourceMisconfigured(
+                f"queue {plan.spec.name!r} does not exist; create it, set SQS_QUEUE_URL, or "
+                f"{advice}"
+            )
+        if dlq_missing:
+            raise SourceMisconfigured(
+                f"dead-letter queue {plan.dlq_name!r} does not exist; create it or {advice}"
+            )
+
+
 async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[ResolvedQueue, ...]:
     """Every configured queue with its dead-letter queue, created when allowed, after all of them
     were found and checked."""
@@ -176,11 +192,8 @@ async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[Resolved
         if plan.dlq_name not in dlq_urls:
             dlq_urls[plan.dlq_name] = await find_queue(client, plan.dlq_name)
     missing = [name for name, url in dlq_urls.items() if url is None]
-    if missing and not config.create_queues:
-        raise SourceMisconfigured(
-            f"dead-letter queue {missing[0]!r} does not exist; create it or "
-            f"{config.missing_queue_advice}"
-        )
+    if not config.create_queues:
+        _refuse_missing(plans, missing, config.missing_queue_advice)
     # Everything was checked: only now is anything created, dead-letter queues first, since a
     # queue's redrive policy names its dead-letter queue's ARN.
     for name in missing:
