@@ -40,4 +40,16 @@ def checked_queue_names(settings: Settings) -> list[str]:
     return names
 
 
-__all__ = ["checked_queue_names"]
+def checked_send_target(settings: Settings) -> None:
+    """ConfigurationError unless the one queue a producer sends to (SQS_QUEUE_URL, else
+    SQS_QUEUE_NAME) is named as SQS allows."""
+    try:
+        if settings.sqs_queue_url:
+            name_from_url("SQS_QUEUE_URL", settings.sqs_queue_url)
+        else:
+            check_name("SQS_QUEUE_NAME", settings.sqs_queue_name)
+    except BadQueueName as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+__all__ = ["checked_queue_names", "checked_send_target"]

@@ -39,9 +39,12 @@ def is_queue_name(name: str) -> bool:
 
 def _shown(value: str) -> str:
     """`value` for an error message: cut short, any password in a URL hidden."""
-    parts = urlsplit(value) if "://" in value else None
-    if parts is not None and parts.password:
-        value = value.replace(f":{parts.password}@", ":***@", 1)
+    try:
+        password = urlsplit(value).password if "://" in value else None
+    except ValueError:  # an unbalanced IPv6 bracket: no password to find
+        password = None
+    if password:
+        value = value.replace(f":{password}@", ":***@", 1)
     return repr(value if len(value) <= 120 else value[:117] + "...")
 
 
