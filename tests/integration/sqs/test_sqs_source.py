@@ -76,6 +76,44 @@ async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
     assert source.queue_url == url
 
 
+async def test_an_existing_fifo_queue_dead_letters_where_its_redrive_policy_says(
+    sqs_endpoint: str,
+) -> None:
+    """An existing queue's dead-letter queue is the one its redrive policy names (not a new
+    `<name>-dlq`); on FIFO queues a dead letter keeps its group, and a second forward of the same
+    message within SQS's deduplication interval is not a second copy."""
+    client = sqs_client(sqs_endpoint)
+    dead = client.create_queue(
+        QueueName=unique_queue_name("their-dead") + ".fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]
+    policy = {"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": "3"}
+    url = client.create_queue(
+        QueueName=unique_queue_name("theirs") + ".fifo",
+        Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(policy)},
+    )["QueueUrl"]
+    before = sorted(client.list_queues()["QueueUrls"])
+    source = await SqsSource.open(config(sqs_endpoint, queue_url=url, dlq_name=None))
+    try:
+        assert (source.queues[0].dlq_url, source.queues[0].fifo) == (dead, True)
+        assert sorted(client.list_queues()["QueueUrls"]) == before
+        client.send_message(
+            QueueUrl=url, MessageBody="{", MessageGroupId="g-7", MessageDeduplicationId="d-1"
+        )
+        [message] = await source.receive(10)
+        assert message.group_id == "g-7"
+        letter = DeadLetter(message, "not_json", "body is not JSON")
+        assert await source.dead_letter([letter]) == [message]
+        assert await source.dead_letter([letter]) == [message]  # a retried forward
+    finally:
+        await source.close()
+    reply = client.receive_message(
+        QueueUrl=dead, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )
+    [forwarded] = reply["Messages"]
+    assert forwarded["Attributes"]["MessageGroupId"] == "g-7"
+
+
 async def test_missing_queue_without_create_is_a_configuration_error(sqs_endpoint: str) -> None:
     """With create_queues off, a missing queue, then a missing dead-letter queue, raises
     SourceMisconfigured naming it; with both there, the source opens."""
