@@ -4,6 +4,7 @@ the queue it came from."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 
 def test_peek_and_redrive_route_each_dead_letter_to_its_own_queue(
@@ -26,7 +30,7 @@ def test_peek_and_redrive_route_each_dead_letter_to_its_own_queue(
     shared = unique_queue_name("shared-dlq")
     dlq_url = client.create_queue(QueueName=shared)["QueueUrl"]
     for body, source in (("from-second", second), ("from-first", first), ("moved", None)):
-        attributes = (
+        attributes: dict[str, MessageAttributeValueTypeDef] = (
             {"source_queue": {"DataType": "String", "StringValue": source}} if source else {}
         )
         client.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes)

@@ -68,8 +68,9 @@ async def test_an_idle_queue_keeps_its_pollers_and_takes_no_more() -> None:
     fake = FakeSqs(busy={"busy"})
     sqs = source(fake, ["idle", "busy"])
     pollers = [asyncio.create_task(_poll(sqs, 20)) for _ in range(4)]
-    while sum(fake.answered.values()) < 40:
-        await asyncio.sleep(0)
+    done, _ = await asyncio.wait(pollers, timeout=10)
+    assert len(done) == 2  # the two on the busy queue finished; two still wait on the idle one
+    assert fake.answered["busy"] == 40
     assert fake.most["idle"] == 2
     assert fake.in_progress["idle"] == 2
     fake.release.set()
