@@ -68,7 +68,14 @@ async def test_an_idle_queue_keeps_its_pollers_and_takes_no_more() -> None:
     fake = FakeSqs(busy={"busy"})
     sqs = source(fake, ["idle", "busy"])
     pollers = [asyncio.create_task(_poll(sqs, 20)) for _ in range(4)]
-    done, _ = await asyncio.wait(pollers, timeout=10)
+    done: set[asyncio.Task[list[str]]] = set()
+    pending = set(pollers)
+    while len(done) < 2:
+        finished, pending = await asyncio.wait(
+            pending, timeout=10, return_when=asyncio.FIRST_COMPLETED
+        )
+        assert finished, "the pollers of the busy queue did not finish"
+        done |= finished
     assert len(done) == 2  # the two on the busy queue finished; two still wait on the idle one
     assert fake.answered["busy"] == 40
     assert fake.most["idle"] == 2
