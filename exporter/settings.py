@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         alias="EXPORTER_CONCURRENCY",
         ge=1,
         le=64,
-        description="Concurrent pollers per processor.",
+        description="Concurrent pollers of each queue a processor reads.",
     )
     shutdown_timeout_seconds: float = Field(
         20.0,

@@ -43,7 +43,7 @@ def _load_command(name: str) -> ModuleType | None:
 
 
 def _describe_default(value: object) -> str:
-    if value is None:
+    if value is None or value == ():
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
