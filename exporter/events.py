@@ -105,6 +105,11 @@ def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Even
         raise InvalidEvent(
             "not_json", f"body is not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+    return parse_event_text(text)
+
+
+def parse_event_text(text: str) -> Event:
+    """Validate a body already decoded from UTF-8 (its size checked by the caller)."""
     data = _fast_decode(text)
     if data is not _UNDECODED:
         try:
@@ -306,6 +311,7 @@ __all__ = [
     "micros_to_decimal",
     "micros_to_text",
     "parse_event",
+    "parse_event_text",
     "parse_timestamp",
     "validate_event",
 ]
