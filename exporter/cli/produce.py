@@ -33,7 +33,8 @@ from exporter.tracing import configure_tracing
 
 HELP = (
     "Send events to the queue in batches of 10: synthetic traffic like the prototype's "
-    "(some malformed on purpose) or a JSON Lines file; print exactly what SQS accepted."
+    "(some malformed on purpose) or a JSON Lines file; print exactly what SQS accepted. "
+    "On a FIFO queue (*.fifo) each event's type is its message group."
 )
 SETTINGS = (
     "sqs_queue_name",
