@@ -1,4 +1,4 @@
-"""`exporter produce` into a FIFO queue of a real moto server: every event lands, grouped by type."""
+"""`exporter produce` into a FIFO queue of moto: every event lands, grouped by its type."""
 
 from __future__ import annotations
 
