@@ -105,6 +105,11 @@ def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Even
         raise InvalidEvent(
             "not_json", f"body is not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+    return parse_event_text(text)
+
+
+def parse_event_text(text: str) -> Event:
+    """Validate a body already decoded from UTF-8 (its size checked by the caller)."""
     data = _fast_decode(text)
     if data is not _UNDECODED:
         try:
@@ -143,9 +148,15 @@ def _exact_decode(text: str) -> Any:
         raise InvalidEvent("not_json", "body is nested too deeply to be an event") from None
 
 
-def _validate(data: Any) -> Event:
+def validate_event(data: Any, what: str = "body") -> Event:
+    """Validate a JSON value decoded exactly (numbers as int or Decimal, as `json.loads` with
+    `parse_float=Decimal` gives them); `what` names it in a rejection's detail."""
+    return _validate(data, what)
+
+
+def _validate(data: Any, what: str = "body") -> Event:
     if not isinstance(data, dict):
-        raise InvalidEvent("not_object", f"body must be a JSON object, got {_json_kind(data)}")
+        raise InvalidEvent("not_object", f"{what} must be a JSON object, got {_json_kind(data)}")
     return Event(
         type=_check_type(data),
         value_micros=_check_value(data),
@@ -300,5 +311,7 @@ __all__ = [
     "micros_to_decimal",
     "micros_to_text",
     "parse_event",
+    "parse_event_text",
     "parse_timestamp",
+    "validate_event",
 ]

@@ -93,13 +93,14 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
         ),
         messages_received=Counter(
             "exporter_messages_received",
-            "Messages received from SQS, redeliveries included.",
+            "Messages received from SQS, redeliveries included, by queue.",
+            ["queue_name"],
             registry=registry,
         ),
         messages_dead_lettered=Counter(
             "exporter_messages_dead_lettered",
-            "Messages forwarded to the dead-letter queue by this replica, by reason.",
-            ["reason"],
+            "Messages forwarded to a dead-letter queue by this replica, by reason and queue.",
+            ["reason", "queue_name"],
             registry=registry,
         ),
         batch_size=Histogram(
@@ -123,8 +124,8 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
         ),
         queue_messages=Gauge(
             "exporter_queue_messages",
-            "Approximate messages in the main and dead-letter queues, by state.",
-            ["queue", "state"],
+            "Approximate messages in each queue read and its dead-letter queue, by state.",
+            ["queue", "queue_name", "state"],
             registry=registry,
         ),
         messages_in_flight=Gauge(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from exporter.events import DEFAULT_MAX_MESSAGE_BYTES
+from exporter.sqs.names import default_dlq_name
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
 from exporter.store.series import DEFAULT_SERIES_RETENTION_SECONDS, HOUR
 
@@ -77,11 +78,19 @@ class Settings(BaseSettings):
     sqs_queue_url: str | None = Field(
         None, alias="SQS_QUEUE_URL", description="URL of the event queue; overrides the name."
     )
+    # NoDecode: a comma-separated list, not the JSON pydantic-settings expects of a tuple.
+    sqs_queue_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        alias="SQS_QUEUE_URLS",
+        description="URLs of more queues to read, comma-separated (the flag may also be "
+        "repeated); each has its own pollers and dead-letter queue. With SQS_QUEUE_URL, both "
+        "are read; SQS_QUEUE_NAME is then unused.",
+    )
     sqs_dlq_name: str | None = Field(
         None,
         alias="SQS_DLQ_NAME",
-        description="Name of the dead-letter queue (default: <queue name>-dlq, the queue name "
-        "read from SQS_QUEUE_URL when that is set).",
+        description="Name of the dead-letter queue, shared by every queue read (default: each "
+        "queue's redrive policy's, else <queue name>-dlq, or <base>-dlq.fifo for a FIFO queue).",
     )
     aws_endpoint_url: str | None = Field(
         None,
@@ -120,7 +129,7 @@ class Settings(BaseSettings):
         alias="EXPORTER_CONCURRENCY",
         ge=1,
         le=64,
-        description="Concurrent pollers per processor.",
+        description="Concurrent pollers of each queue a processor reads.",
     )
     shutdown_timeout_seconds: float = Field(
         20.0,
@@ -160,6 +169,12 @@ class Settings(BaseSettings):
         le=400 * 24 * HOUR,
         description="Seconds an event-time bucket is kept (default 7 days); older events count "
         "in the totals only.",
+    )
+    unwrap_envelopes: bool = Field(
+        True,
+        alias="EXPORTER_UNWRAP_ENVELOPES",
+        description="Read the event inside an SNS notification or an EventBridge event (raw "
+        "delivery needs nothing); off for producers whose own events look like an envelope.",
     )
     max_message_bytes: int = Field(
         DEFAULT_MAX_MESSAGE_BYTES,
@@ -235,6 +250,18 @@ class Settings(BaseSettings):
         description="Log line format; auto is text on a terminal and JSON otherwise.",
     )
 
+    @field_validator("sqs_queue_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """`a,b` from the environment, or a list of such from repeated flags, as one tuple."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(
+                part.strip() for item in value for part in str(item).split(",") if part.strip()
+            )
+        return value
+
     @property
     def queue_name(self) -> str:
         """The event queue's name: the last part of SQS_QUEUE_URL when set, as it overrides."""
@@ -244,9 +271,9 @@ class Settings(BaseSettings):
 
     @property
     def dlq_name(self) -> str:
-        """The dead-letter queue's name (with SQS_QUEUE_URL=.../orders, `orders-dlq`, never the
-        default queue name's `events-dlq`)."""
-        return self.sqs_dlq_name or f"{self.queue_name}-dlq"
+        """The first queue's dead-letter queue by name (with SQS_QUEUE_URL=.../orders,
+        `orders-dlq`; for `orders.fifo`, `orders-dlq.fifo`); a redrive policy may name another."""
+        return self.sqs_dlq_name or default_dlq_name("SQS_QUEUE_NAME", self.queue_name)
 
 
 def env_name(field: str) -> str:

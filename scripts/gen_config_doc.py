@@ -91,7 +91,7 @@ These are read by the libraries, not by `Settings`, and keep their usual meaning
 
 
 def _default(value: object) -> str:
-    if value is None:
+    if value is None or value == ():
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"

@@ -47,7 +47,7 @@ def _load_command(name: str) -> ModuleType | None:
 
 
 def _describe_default(value: object) -> str:
-    if value is None:
+    if value is None or value == ():
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -82,6 +82,10 @@ def add_setting_flags(
         elif annotation in (int, float):
             kwargs["type"] = annotation
             kwargs["metavar"] = "N"
+        elif get_origin(annotation) is tuple:
+            # A list setting: the flag may be repeated, and each value may hold several.
+            kwargs["action"] = "append"
+            kwargs["metavar"] = "A,B"
         else:
             kwargs["metavar"] = "SECRET" if SecretStr in get_args(annotation) else "TEXT"
         group.add_argument(flag, **kwargs)

@@ -15,6 +15,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.paste import exporter_command
+from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import run_processor
@@ -76,6 +77,9 @@ DEMO_OVERRIDES: Final = {
     "queue_depth_interval_seconds": 5.0,
     "create_queues": True,
     "sqs_queue_url": None,
+    # One queue, by name, with its default dead-letter queue: nothing of a deployment's own.
+    "sqs_queue_urls": (),
+    "sqs_dlq_name": None,
 }
 
 log = logging.getLogger("exporter.demo")
@@ -107,6 +111,7 @@ def _setting(settings: Settings, field: str) -> str:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Entry point of `exporter demo`: 0 after a clean stop."""
+    checked_queue_names(settings.model_copy(update=DEMO_OVERRIDES))
     configure_logging(settings.log_level, settings.log_format)
     if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
         print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)

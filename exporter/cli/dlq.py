@@ -14,6 +14,7 @@ from typing import Final, Protocol, TextIO
 from exporter.cli.wiring import sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
+from exporter.sqs.dead_letter_queues import SqsDeadLetterQueue, dead_letter_queues
 from exporter.sqs.messages import Message, SourceMisconfigured, SourceUnavailable
 from exporter.sqs.source import SqsSource
 
@@ -31,6 +32,7 @@ ACTIONS: Final = {
 SETTINGS = (
     "sqs_queue_name",
     "sqs_queue_url",
+    "sqs_queue_urls",
     "sqs_dlq_name",
     "aws_endpoint_url",
     "aws_region",
@@ -57,22 +59,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def describe(message: Message) -> dict[str, object]:
     """One dead-lettered message as printed by `peek`; reason null means SQS's redrive moved it."""
-    return {
+    described: dict[str, object] = {
         "message_id": message.message_id,
+        "queue": message.queue,
+        "source_queue": message.attributes.get("source_queue"),
         "reason": message.attributes.get("reason"),
         "detail": message.attributes.get("detail"),
         "original_message_id": message.attributes.get("original_message_id"),
         "first_received_at": message.attributes.get("first_received_at"),
         "body": message.body.decode("utf-8", "replace"),
     }
+    if message.group_id is not None:
+        described["group_id"] = message.group_id
+    return described
 
 
-async def peek(source: SqsSource, limit: int, out: TextIO) -> int:
-    """Print up to `limit` messages and leave every one of them in the queue."""
+async def peek(queue: DeadLetterQueue, limit: int, out: TextIO) -> int:
+    """Print up to `limit` messages and leave every one of them in the queue.
+
+    On a FIFO queue SQS hands out a group's next messages only once the earlier ones are gone,
+    so a peek, which leaves them, shows at most the first ten of each message group.
+    """
     seen: dict[str, Message] = {}
     try:
         while len(seen) < limit:
-            batch = await source.receive_dead_letters(
+            batch = await queue.receive_dead_letters(
                 min(10, limit - len(seen)), PEEK_VISIBILITY_SECONDS
             )
             fresh = [m for m in batch if m.message_id not in seen]
@@ -82,12 +93,12 @@ async def peek(source: SqsSource, limit: int, out: TextIO) -> int:
                 seen[message.message_id] = message
                 out.write(json.dumps(describe(message)) + "\n")
     finally:
-        await source.release_dead_letters(list(seen.values()))
+        await queue.release_dead_letters(list(seen.values()))
     return len(seen)
 
 
 class DeadLetterQueue(Protocol):
-    """What redrive needs of the source (an `SqsSource`)."""
+    """What peek and redrive need of a dead-letter queue (an `SqsDeadLetterQueue`)."""
 
     async def receive_dead_letters(
         self, max_messages: int, visibility_seconds: int
@@ -132,6 +143,12 @@ async def redrive(source: DeadLetterQueue, limit: int) -> Redriven:
     return Redriven(moved, ())
 
 
+def _where(queues: Sequence[SqsDeadLetterQueue]) -> str:
+    if len(queues) == 1:
+        return "the dead-letter queue"
+    return "the dead-letter queues " + ", ".join(repr(queue.name) for queue in queues)
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable or a redriven
     message could not be deleted from the dead-letter queue."""
@@ -151,12 +168,32 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         stop.set()  # one attempt to find the queues: a CLI should fail fast, not retry forever
         source = await SqsSource.open(config, stop=stop, environ=os.environ)
         try:
+            queues = dead_letter_queues(source)
             if args.action == "peek":
-                count = await peek(source, limit, sys.stdout)
-                print(f"{count} message(s) in the dead-letter queue shown", file=sys.stderr)
+                count = 0
+                for queue in queues:
+                    count += await peek(queue, limit - count, sys.stdout)
+                    if count >= limit:
+                        break
+                where = _where(queues)
+                print(f"{count} message(s) in {where} shown", file=sys.stderr)
+                if any(queue.fifo for queue in queues) and count:
+                    print(
+                        "(a FIFO queue shows at most 10 messages of each message group until "
+                        "the earlier ones are deleted or redriven)",
+                        file=sys.stderr,
+                    )
             else:
-                result = await redrive(source, limit)
-                print(f"{result.moved} message(s) moved back to the queue", file=sys.stderr)
+                moved = 0
+                not_deleted: list[Message] = []
+                for queue in queues:
+                    result = await redrive(queue, limit - moved)
+                    moved += result.moved
+                    not_deleted += result.not_deleted
+                    if not_deleted or moved >= limit:
+                        break
+                print(f"{moved} message(s) moved back to the queue", file=sys.stderr)
+                result = Redriven(moved, not_deleted)
                 if result.not_deleted:
                     ids = " ".join(m.message_id for m in result.not_deleted)
                     print(

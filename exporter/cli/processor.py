@@ -10,7 +10,7 @@ import sys
 from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import StoreNeverReached
-from exporter.cli.wiring import redis_store, run_processor
+from exporter.cli.wiring import redis_store, run_processor, sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.messages import SourceMisconfigured
@@ -31,6 +31,7 @@ SETTINGS = (
     "startup_timeout_seconds",
     "sqs_queue_name",
     "sqs_queue_url",
+    "sqs_queue_urls",
     "sqs_dlq_name",
     "aws_endpoint_url",
     "aws_region",
@@ -45,6 +46,7 @@ SETTINGS = (
     "max_event_types",
     "series_enabled",
     "series_retention",
+    "unwrap_envelopes",
     "max_message_bytes",
     "metrics_host",
     "metrics_port",
@@ -65,6 +67,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     A REDIS_URL redis-py cannot use raises ConfigurationError, which `main` reports.
     """
     del args
+    sqs_config(settings)  # queue names and URLs checked before anything starts or is created
     configure_logging(settings.log_level, settings.log_format)
     store = redis_store(settings)
     tracing = configure_tracing(os.environ, service_name="exporter-processor")

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
+from exporter.cli.queue_names import checked_send_target
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
@@ -32,7 +33,8 @@ from exporter.tracing import configure_tracing
 
 HELP = (
     "Send events to the queue in batches of 10: synthetic traffic like the prototype's "
-    "(some malformed on purpose) or a JSON Lines file; print exactly what SQS accepted."
+    "(some malformed on purpose) or a JSON Lines file; print exactly what SQS accepted. "
+    "On a FIFO queue (*.fifo) each event's type is its message group."
 )
 SETTINGS = (
     "sqs_queue_name",
@@ -139,6 +141,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Entry point of `exporter produce`: 0 when everything was accepted, 1 if some failed."""
+    checked_send_target(settings)  # a queue name SQS would refuse: one line, before any call
     configure_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.http_limits import connection_limits
+from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact
 from exporter.cli.store_options import series_policy
@@ -47,11 +48,14 @@ def redis_store(settings: Settings) -> RedisStore:
 
 
 def sqs_config(settings: Settings) -> SqsConfig:
-    """The SQS part of the settings."""
+    """The SQS part of the settings; a queue name or URL SQS would refuse is a
+    ConfigurationError, raised before anything connects."""
+    checked_queue_names(settings)
     return SqsConfig(
         queue_name=settings.sqs_queue_name,
-        dlq_name=settings.dlq_name,
+        dlq_name=settings.sqs_dlq_name,
         queue_url=settings.sqs_queue_url,
+        queue_urls=settings.sqs_queue_urls,
         endpoint_url=settings.aws_endpoint_url,
         region=settings.aws_region,
         wait_time_seconds=settings.sqs_wait_time_seconds,
@@ -62,14 +66,15 @@ def sqs_config(settings: Settings) -> SqsConfig:
     )
 
 
-def processor_config(settings: Settings) -> ProcessorConfig:
-    """The loop's part of the settings."""
+def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
+    """The loop's part of the settings: EXPORTER_CONCURRENCY pollers for each of `queues`."""
     return ProcessorConfig(
-        pollers=settings.concurrency,
+        pollers=settings.concurrency * queues,
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
         shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
         queue_depth_interval_seconds=settings.queue_depth_interval_seconds,
         max_message_bytes=settings.max_message_bytes,
+        unwrap_envelopes=settings.unwrap_envelopes,
     )
 
 
@@ -93,6 +98,7 @@ async def run_processor(
 ) -> None:
     """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
     credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
+    config = sqs_config(settings)  # a queue name SQS would refuse stops us before anything runs
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
     # Readiness proves the write path: PING answers on a read-only replica too.
@@ -120,7 +126,6 @@ async def run_processor(
             }
             environ.pop("AWS_SESSION_TOKEN", None)
             environ.pop("AWS_CREDENTIAL_EXPIRATION", None)
-        config = sqs_config(settings)
         await _consume(
             config,
             settings,
@@ -151,11 +156,15 @@ async def _consume(
         source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop, environ=environ)
     except SourceUnavailable:
         return  # stopped before SQS ever answered
+    for queue in source.queues:
+        # Every queue's series exists from the start: "nothing received from this queue" is a
+        # zero an alert can see, not a missing series.
+        metrics.messages_received.labels(queue_name=queue.name)
     processor = Processor(
         store,
         source,
         metrics,
-        processor_config(settings),
+        processor_config(settings, queues=len(source.queues)),
     )
     checks["sqs"] = source.ping
     checks["processor"] = processor.check_polling

@@ -23,9 +23,11 @@ async def poll_depths(
             # Depth is for dashboards only: a failure here must not stop consuming.
             log.debug("queue depth unavailable", extra={"error": str(exc)})
         else:
-            for queue, states in depths.items():
-                for state, count in states.items():
-                    metrics.queue_messages.labels(queue=queue, state=state).set(count)
+            for depth in depths:
+                for state, count in depth.counts.items():
+                    metrics.queue_messages.labels(
+                        queue=depth.role, queue_name=depth.name, state=state
+                    ).set(count)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=interval_seconds)
 

@@ -21,19 +21,15 @@ from opentelemetry.trace import Link, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter
 
-from exporter.events import (
-    DEFAULT_MAX_MESSAGE_BYTES,
-    MICROS_PER_UNIT,
-    Event,
-    InvalidEvent,
-    parse_event,
-)
+from exporter.events import DEFAULT_MAX_MESSAGE_BYTES, MICROS_PER_UNIT, Event
 from exporter.metrics import (
     STAGES,
     ProcessorMetrics,
     trace_exemplar,
 )
 from exporter.processing.depth import poll_depths
+from exporter.processing.fifo import in_group_order
+from exporter.processing.parsing import identity_of, parse_batch
 from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
 from exporter.processing.visibility import VisibilityGuard
@@ -64,6 +60,7 @@ class ProcessorConfig:
     shutdown_timeout_seconds: float = 20.0
     queue_depth_interval_seconds: float = 15.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    unwrap_envelopes: bool = True
     backoff_base_seconds: float = 0.2
     backoff_cap_seconds: float = 10.0
     # A paused processor probes the store at least this often: polling resumes within about
@@ -75,17 +72,16 @@ def _has_attributes(message: Message) -> bool:
     return bool(message.attributes)
 
 
-def identity_of(event: Event, message: Message) -> str:
-    """The de-duplication identity: the producer's event id, else the SQS MessageId it was first
-    sent with (a redriven copy carries that along, so redriving never counts an event twice)."""
-    return f"id:{event.id}" if event.id is not None else f"msg:{message.original_message_id}"
-
-
 def producer_link(message: Message) -> Link | None:
     """A span link to the producer's trace, from its W3C `traceparent` attribute."""
-    if not message.traceparent:
+    return traceparent_link(message.traceparent)
+
+
+def traceparent_link(traceparent: str | None) -> Link | None:
+    """A span link to the trace a W3C `traceparent` names, if it is valid."""
+    if not traceparent:
         return None
-    context = _PROPAGATOR.extract({"traceparent": message.traceparent})
+    context = _PROPAGATOR.extract({"traceparent": traceparent})
     span_context = trace.get_current_span(context).get_span_context()
     return Link(span_context) if span_context.is_valid else None
 
@@ -131,6 +127,7 @@ class Processor:
             stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
         }
         self._by_type: dict[str, Counter] = {}
+        self._received_from: dict[str, Counter] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -249,7 +246,7 @@ class Processor:
                 self._publish_ready()
             if not messages:
                 continue
-            self._metrics.messages_received.inc(len(messages))
+            self._received_counter(messages[0].queue).inc(len(messages))
             self._metrics.messages_in_flight.inc(len(messages))
             try:
                 if self._stopping.is_set() or not self._store_ok.is_set():
@@ -332,16 +329,16 @@ class Processor:
                 await guard.stop()
 
     async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
-        letters: list[DeadLetter] = []
-        parsed: list[tuple[Message, str, Event]] = []
-        max_bytes = self._config.max_message_bytes
-        for message in messages:
-            try:
-                event = parse_event(message.body, max_bytes)
-            except InvalidEvent as exc:
-                letters.append(DeadLetter(message, exc.reason, exc.detail))
-                continue
-            parsed.append((message, identity_of(event, message), event))
+        config = self._config
+        read = parse_batch(messages, config.max_message_bytes, unwrap=config.unwrap_envelopes)
+        letters, parsed = read.letters, read.events
+        if batch.traced and read.envelope_traceparents:
+            # SNS carries the producer's trace context inside the notification, not as an SQS
+            # attribute: it is known only now, after the batch span started.
+            span = trace.get_current_span()
+            for link in map(traceparent_link, read.envelope_traceparents):
+                if link is not None:
+                    span.add_link(link.context, link.attributes)
 
         done: list[Message] = []
         if parsed:
@@ -352,6 +349,8 @@ class Processor:
             sent = await self._dead_letter(letters, batch)
             await self._count_rejected(letters, sent)
             done += sent
+        if done and messages[0].group_id is not None:
+            done = self._in_group_order(messages, done)
         if done:
             await self._delete(done, batch)
         if log.isEnabledFor(logging.DEBUG):
@@ -419,6 +418,27 @@ class Processor:
         if by_reason:
             await self._store.add_rejected(by_reason)
 
+    def _in_group_order(
+        self, messages: Sequence[Message], done: Sequence[Message]
+    ) -> list[Message]:
+        """On a FIFO queue, what may be deleted without moving a group past an unsettled one."""
+        order = in_group_order(messages, done)
+        if order.held:
+            log.info(
+                "messages held behind an unsettled message of their group; they come back "
+                "after the visibility timeout, in order",
+                extra={"held": len(order.held), "queue": messages[0].queue},
+            )
+        return order.deletable
+
+    def _received_counter(self, queue: str) -> Counter:
+        """The received-messages child of one queue, looked up once per process and queue."""
+        counter = self._received_from.get(queue)
+        if counter is None:
+            counter = self._metrics.messages_received.labels(queue_name=queue)
+            self._received_from[queue] = counter
+        return counter
+
     def _processed_counter(self, event_type: str) -> Counter:
         """The labelled child of one type, looked up once per process and type."""
         counter = self._by_type.get(event_type)
@@ -440,9 +460,10 @@ class Processor:
         sent_ids = {id(message) for message in sent}
         for letter in letters:
             if id(letter.message) in sent_ids:
-                self._metrics.messages_dead_lettered.labels(reason=letter.reason).inc(
-                    1, batch.exemplar
-                )
+                self._metrics.messages_dead_lettered.labels(
+                    reason=letter.reason,
+                    queue_name=self._source.dead_letter_queue(letter.message.queue),
+                ).inc(1, batch.exemplar)
         return list(sent)
 
     async def _delete(self, messages: Sequence[Message], batch: BatchContext) -> None:
@@ -482,4 +503,4 @@ class Processor:
             deadline += period
 
 
-__all__ = ["Processor", "ProcessorConfig", "identity_of", "producer_link"]
+__all__ = ["Processor", "ProcessorConfig", "identity_of", "producer_link", "traceparent_link"]

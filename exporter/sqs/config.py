@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from exporter.sqs.names import name_from_url
+
 
 @dataclass(frozen=True, slots=True)
 class AwsCredentials:
@@ -14,12 +16,28 @@ class AwsCredentials:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """One queue to consume as configured: by URL (it must exist) or by name (created when
+    allowed); its dead-letter queue by name, or None for the one its redrive policy names, else
+    the default name (`<name>-dlq`, `<base>-dlq.fifo` for a FIFO queue)."""
+
+    name: str
+    url: str | None = None
+    dlq_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SqsConfig:
-    """Where the queues are and how to talk to them; built by the CLI from the settings."""
+    """Where the queues are and how to talk to them; built by the CLI from the settings.
+
+    One queue is `queue_name` (or `queue_url`, which wins); `queue_urls` adds more, each with
+    its own dead-letter queue unless `dlq_name` names one for all.
+    """
 
     queue_name: str
-    dlq_name: str
+    dlq_name: str | None
     queue_url: str | None = None
+    queue_urls: tuple[str, ...] = ()
     endpoint_url: str | None = None
     region: str = "us-east-1"
     wait_time_seconds: int = 20
@@ -29,7 +47,18 @@ class SqsConfig:
     # What to tell the user when a queue is missing and may not be created: advice that works
     # for the command at hand (`exporter dlq` has no --create-queues flag).
     missing_queue_advice: str = "run with --create-queues (EXPORTER_CREATE_QUEUES=true)"
+    # Pollers per queue: each queue gets its own, so that one queue's backlog cannot take them.
     pollers: int = 4
 
+    def specs(self) -> tuple[QueueSpec, ...]:
+        """The queues to consume, in order, each once (URLs are checked by the CLI first)."""
+        first = [self.queue_url] if self.queue_url else []
+        urls = list(dict.fromkeys([*first, *self.queue_urls]))
+        if not urls:
+            return (QueueSpec(self.queue_name, None, self.dlq_name),)
+        return tuple(
+            QueueSpec(name_from_url("SQS_QUEUE_URL", url), url, self.dlq_name) for url in urls
+        )
 
-__all__ = ["AwsCredentials", "SqsConfig"]
+
+__all__ = ["AwsCredentials", "QueueSpec", "SqsConfig"]

@@ -1,4 +1,8 @@
-"""What a dead letter carries: the original body and attributes saying why, when and from where."""
+"""What a dead letter carries: the original body and attributes saying why, when and from where.
+
+On FIFO queues every send also carries the message's group and a deduplication id that is the
+same for every attempt to send the same message, so that a retried send is not a second copy.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ if TYPE_CHECKING:
     from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_DETAIL_CHARS: Final = 1024
+# A FIFO message always has a group; this is only for one that somehow lacks it.
+FALLBACK_GROUP: Final = "exporter"
 
 
 def text_attribute(value: str) -> MessageAttributeValueTypeDef:
@@ -34,6 +40,10 @@ def dead_letter_attributes(letter: DeadLetter) -> dict[str, MessageAttributeValu
         "original_message_id": text_attribute(message.original_message_id),
         "first_received_at": text_attribute(first.isoformat(timespec="milliseconds")),
     }
+    if message.queue:
+        # Which queue it came from: `exporter dlq redrive` sends it back there, also when
+        # several queues share one dead-letter queue.
+        attributes["source_queue"] = text_attribute(message.queue)
     if message.traceparent:
         attributes["traceparent"] = text_attribute(message.traceparent)
     return attributes
@@ -44,6 +54,20 @@ def dead_letter_size(letter: DeadLetter) -> int:
     attributes = dead_letter_attributes(letter)
     extra = sum(len(k) + len(v.get("StringValue", "")) + 6 for k, v in attributes.items())
     return len(letter.message.body) + extra
+
+
+def fifo_fields(message: Message) -> dict[str, str]:
+    """The FIFO fields of a send that forwards `message`: its own group, so that order within the
+    group holds in the next queue too, and its MessageId as the deduplication id.
+
+    A redelivered message keeps its MessageId, so forwarding it again within SQS's five-minute
+    deduplication interval is dropped by SQS; a redriven copy has a MessageId of its own, so its
+    own forward is never mistaken for the earlier one's.
+    """
+    return {
+        "MessageGroupId": message.group_id or FALLBACK_GROUP,
+        "MessageDeduplicationId": message.message_id,
+    }
 
 
 def redrive_attributes(message: Message) -> dict[str, MessageAttributeValueTypeDef]:
@@ -59,9 +83,11 @@ def redrive_attributes(message: Message) -> dict[str, MessageAttributeValueTypeD
 
 
 __all__ = [
+    "FALLBACK_GROUP",
     "MAX_DETAIL_CHARS",
     "dead_letter_attributes",
     "dead_letter_size",
+    "fifo_fields",
     "message_size",
     "redrive_attributes",
     "text_attribute",

@@ -21,7 +21,11 @@ class SourceMisconfigured(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One received message; `receipt_handle` is what delete and visibility changes need."""
+    """One received message; `receipt_handle` is what delete and visibility changes need.
+
+    `queue` names the queue it came from (a processor may read several), `group_id` is its
+    FIFO message group (None on a standard queue).
+    """
 
     message_id: str
     receipt_handle: str
@@ -29,6 +33,8 @@ class Message:
     receive_count: int = 1
     first_received_at: datetime | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    queue: str = ""
+    group_id: str | None = None
 
     @property
     def traceparent(self) -> str | None:
@@ -40,6 +46,15 @@ class Message:
         """The MessageId this message was first sent with: a redriven copy carries it along as an
         attribute (SQS gives the copy a new MessageId), anything else is its own original."""
         return self.attributes.get("original_message_id") or self.message_id
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """Approximate message counts of one queue, by state."""
+
+    role: QueueRole
+    name: str
+    counts: Mapping[QueueState, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +89,19 @@ class Source(Protocol):
         """Raise `SourceUnavailable` unless the queue answers."""
         ...
 
-    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
-        """Approximate message counts of the main and dead-letter queues."""
+    def dead_letter_queue(self, queue: str) -> str:
+        """The name of the dead-letter queue that messages of `queue` are forwarded to."""
+        ...
+
+    async def depths(self) -> Sequence[QueueDepth]:
+        """Approximate message counts of every queue read and every dead-letter queue."""
         ...
 
 
 __all__ = [
     "DeadLetter",
     "Message",
+    "QueueDepth",
     "QueueRole",
     "QueueState",
     "Source",

@@ -1,19 +1,50 @@
 """Finding the queues at start-up (and creating them when allowed), on the SQS wire client.
 
 Kept apart from the source itself: this runs once at start-up, the source runs for every batch.
+Everything is looked up and checked first, and only then is anything created: a mistake in the
+second queue's settings must not leave the first one's dead-letter queue behind.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
 
-from exporter.sqs.config import SqsConfig
+from exporter.sqs.config import QueueSpec, SqsConfig
 from exporter.sqs.errors import SqsFailure, classify, is_missing_queue
 from exporter.sqs.messages import SourceMisconfigured
+from exporter.sqs.names import (
+    BadQueueName,
+    check_name,
+    default_dlq_name,
+    is_fifo,
+    pairing_problem,
+)
 from exporter.sqs.wire import SqsClient
 
 log = logging.getLogger(__name__)
+
+# SQS's longest retention: dead letters wait for an operator as long as SQS allows.
+DLQ_RETENTION_SECONDS: Final = "1209600"
+_MAIN_ATTRIBUTES: Final = ["QueueArn", "RedrivePolicy", "FifoQueue"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedQueue:
+    """A queue the processor consumes, found or created, with its dead-letter queue."""
+
+    name: str
+    url: str
+    dlq_name: str
+    dlq_url: str
+
+    @property
+    def fifo(self) -> bool:
+        """Whether it is a FIFO queue (its dead-letter queue is then FIFO too)."""
+        return is_fifo(self.name)
 
 
 async def _call(client: SqsClient, operation: str, payload: dict[str, object]) -> dict[str, object]:
@@ -23,14 +54,32 @@ async def _call(client: SqsClient, operation: str, payload: dict[str, object]) -
         raise classify(exc, operation) from exc
 
 
-async def _queue_arn(client: SqsClient, url: str) -> str:
+async def _attributes(client: SqsClient, url: str, names: Sequence[str]) -> Mapping[str, str]:
     response = await _call(
-        client, "GetQueueAttributes", {"QueueUrl": url, "AttributeNames": ["QueueArn"]}
+        client, "GetQueueAttributes", {"QueueUrl": url, "AttributeNames": list(names)}
     )
     attributes = response.get("Attributes")
     if not isinstance(attributes, dict) or "QueueArn" not in attributes:
         raise SourceMisconfigured(f"SQS GetQueueAttributes: no QueueArn for {url}")
-    return str(attributes["QueueArn"])
+    return {str(k): str(v) for k, v in attributes.items()}
+
+
+async def _existing(client: SqsClient, url: str, setting: str) -> Mapping[str, str]:
+    """The attributes of the queue at a configured URL; a URL names a queue that must exist."""
+    try:
+        response = await client.call(
+            "GetQueueAttributes", {"QueueUrl": url, "AttributeNames": _MAIN_ATTRIBUTES}
+        )
+    except SqsFailure as exc:
+        if is_missing_queue(exc):
+            raise SourceMisconfigured(
+                f"{setting} {url!r}: no such queue (check the URL, the region and the account)"
+            ) from exc
+        raise classify(exc, "GetQueueAttributes") from exc
+    attributes = response.get("Attributes")
+    if not isinstance(attributes, dict) or "QueueArn" not in attributes:
+        raise SourceMisconfigured(f"SQS GetQueueAttributes: no QueueArn for {url}")
+    return {str(k): str(v) for k, v in attributes.items()}
 
 
 async def find_queue(client: SqsClient, name: str) -> str | None:
@@ -44,46 +93,134 @@ async def find_queue(client: SqsClient, name: str) -> str | None:
     return str(response["QueueUrl"])
 
 
+def redrive_target(attributes: Mapping[str, str]) -> str | None:
+    """The name of the dead-letter queue a queue's redrive policy sends to, if it has one."""
+    try:
+        policy = json.loads(attributes.get("RedrivePolicy") or "null")
+    except ValueError:
+        return None
+    if not isinstance(policy, dict):
+        return None
+    arn = policy.get("deadLetterTargetArn")
+    # arn:aws:sqs:<region>:<account>:<name>; SQS keeps a dead-letter queue in its source's
+    # account and region, so the name is enough to find it.
+    return arn.rsplit(":", 1)[-1] if isinstance(arn, str) and arn.count(":") >= 5 else None
+
+
+def queue_attributes(name: str, extra: Mapping[str, str]) -> dict[str, str]:
+    """CreateQueue attributes: a FIFO queue says so, without content-based deduplication (every
+    send of ours carries its own deduplication id)."""
+    attributes = dict(extra)
+    if is_fifo(name):
+        attributes |= {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+    return attributes
+
+
 async def _create_queue(client: SqsClient, name: str, attributes: dict[str, str]) -> str:
     log.info("creating queue", extra={"queue": name})
-    response = await _call(client, "CreateQueue", {"QueueName": name, "Attributes": attributes})
+    response = await _call(
+        client, "CreateQueue", {"QueueName": name, "Attributes": queue_attributes(name, attributes)}
+    )
     return str(response["QueueUrl"])
 
 
-async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[str, str]:
-    """The URLs of the main queue and its dead-letter queue, creating them when allowed."""
-    dlq_url = await find_queue(client, config.dlq_name)
-    if dlq_url is None:
-        if not config.create_queues:
-            raise SourceMisconfigured(
-                f"dead-letter queue {config.dlq_name!r} does not exist; create it or "
-                f"{config.missing_queue_advice}"
-            )
-        dlq_url = await _create_queue(
-            client, config.dlq_name, {"MessageRetentionPeriod": "1209600"}
-        )
-    queue_url = config.queue_url or await find_queue(client, config.queue_name)
-    if queue_url is None:
-        if not config.create_queues:
-            raise SourceMisconfigured(
-                f"queue {config.queue_name!r} does not exist; create it, set SQS_QUEUE_URL, or "
-                f"{config.missing_queue_advice}"
-            )
-        redrive = {
-            "deadLetterTargetArn": await _queue_arn(client, dlq_url),
-            "maxReceiveCount": str(config.max_receive_count),
-        }
-        queue_url = await _create_queue(
-            client,
-            config.queue_name,
-            {
-                "VisibilityTimeout": str(config.visibility_timeout_seconds),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )
+@dataclass(slots=True)
+class _Plan:
+    spec: QueueSpec
+    url: str | None
+    dlq_name: str
+
+
+async def _plan(client: SqsClient, spec: QueueSpec, config: SqsConfig) -> _Plan:
+    """Find one configured queue and decide its dead-letter queue; create nothing yet."""
+    if spec.url is not None:
+        url: str | None = spec.url
+        attributes = await _existing(client, spec.url, "SQS_QUEUE_URL")
+        if attributes.get("FifoQueue", "false").lower() == "true" and not is_fifo(spec.name):
+            raise SourceMisconfigured(f"SQS says {spec.url!r} is FIFO, yet its name is not")
     else:
-        await _queue_arn(client, queue_url)  # proves the URL and the credentials work
-    return queue_url, dlq_url
+        url = await find_queue(client, spec.name)
+        attributes = await _attributes(client, url, _MAIN_ATTRIBUTES) if url else {}
+    target = redrive_target(attributes)
+    try:
+        dlq_name = spec.dlq_name or (
+            check_name("the redrive policy's dead-letter queue", target)
+            if target
+            else default_dlq_name("SQS_QUEUE_NAME", spec.name)
+        )
+    except BadQueueName as exc:
+        raise SourceMisconfigured(str(exc)) from None
+    if spec.dlq_name and target and target != spec.dlq_name:
+        log.warning(
+            "the queue's redrive policy sends to another dead-letter queue than SQS_DLQ_NAME: "
+            "messages SQS moves itself go there, the processor's dead letters to SQS_DLQ_NAME",
+            extra={"queue": spec.name, "redrive_to": target, "dlq": spec.dlq_name},
+        )
+    problem = pairing_problem(spec.name, dlq_name)
+    if problem is not None:
+        raise SourceMisconfigured(problem)
+    return _Plan(spec, url, dlq_name)
 
 
-__all__ = ["find_queue", "resolve_queues"]
+def _refuse_missing(plans: Sequence[_Plan], missing_dlqs: Sequence[str], advice: str) -> None:
+    """SourceMisconfigured naming the first queue missing, and its dead-letter queue if that is
+    missing too, when queues may not be created."""
+    for plan in plans:
+        dlq_missing = plan.dlq_name in missing_dlqs
+        if plan.url is None and dlq_missing:
+            raise SourceMisconfigured(
+                f"queue {plan.spec.name!r} does not exist, nor does its dead-letter queue "
+                f"{plan.dlq_name!r}; create them, set SQS_QUEUE_URL, or {advice}"
+            )
+        if plan.url is None:
+            raise SourceMisconfigured(
+                f"queue {plan.spec.name!r} does not exist; create it, set SQS_QUEUE_URL, or "
+                f"{advice}"
+            )
+        if dlq_missing:
+            raise SourceMisconfigured(
+                f"dead-letter queue {plan.dlq_name!r} does not exist; create it or {advice}"
+            )
+
+
+async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[ResolvedQueue, ...]:
+    """Every configured queue with its dead-letter queue, created when allowed, after all of them
+    were found and checked."""
+    plans = [await _plan(client, spec, config) for spec in config.specs()]
+    dlq_urls: dict[str, str | None] = {}
+    for plan in plans:
+        if plan.dlq_name not in dlq_urls:
+            dlq_urls[plan.dlq_name] = await find_queue(client, plan.dlq_name)
+    missing = [name for name, url in dlq_urls.items() if url is None]
+    if not config.create_queues:
+        _refuse_missing(plans, missing, config.missing_queue_advice)
+    # Everything was checked: only now is anything created, dead-letter queues first, since a
+    # queue's redrive policy names its dead-letter queue's ARN.
+    for name in missing:
+        dlq_urls[name] = await _create_queue(
+            client, name, {"MessageRetentionPeriod": DLQ_RETENTION_SECONDS}
+        )
+    resolved = []
+    for plan in plans:
+        dlq_url = dlq_urls[plan.dlq_name]
+        assert dlq_url is not None
+        url = plan.url
+        if url is None:
+            dlq_arn = (await _attributes(client, dlq_url, ["QueueArn"]))["QueueArn"]
+            redrive = {
+                "deadLetterTargetArn": dlq_arn,
+                "maxReceiveCount": str(config.max_receive_count),
+            }
+            url = await _create_queue(
+                client,
+                plan.spec.name,
+                {
+                    "VisibilityTimeout": str(config.visibility_timeout_seconds),
+                    "RedrivePolicy": json.dumps(redrive),
+                },
+            )
+        resolved.append(ResolvedQueue(plan.spec.name, url, plan.dlq_name, dlq_url))
+    return tuple(resolved)
+
+
+__all__ = ["ResolvedQueue", "find_queue", "queue_attributes", "redrive_target", "resolve_queues"]

@@ -1,4 +1,5 @@
-"""The SQS source: long-polled receive, batched delete, dead-letter, visibility, queue depth.
+"""The SQS source: long-polled receive, batched delete, dead-letter, visibility, queue depth, for
+every queue a processor reads.
 
 Every call goes through the SQS wire client (`exporter.sqs.wire`): asynchronous, so a long poll
 holds a connection but no thread, and lean, since this is the processor's hot path.
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -19,28 +21,29 @@ from exporter.sqs.batches import BATCH_ATTEMPTS, MAX_BATCH, send_chunks, sort_fa
 from exporter.sqs.checksums import ChecksumMismatch, check_message
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.credentials import find_credentials
-from exporter.sqs.dead_letters import (
-    dead_letter_attributes,
-    dead_letter_size,
-    message_size,
-    redrive_attributes,
-)
+from exporter.sqs.dead_letters import dead_letter_attributes, dead_letter_size, fifo_fields
 from exporter.sqs.errors import SqsFailure, SqsUnreachable, classify
 from exporter.sqs.messages import (
     DeadLetter,
     Message,
+    QueueDepth,
     QueueRole,
     QueueState,
     SourceMisconfigured,
     SourceUnavailable,
 )
-from exporter.sqs.queues import resolve_queues
+from exporter.sqs.queues import ResolvedQueue, resolve_queues
 from exporter.sqs.wire import SqsClient
 
 log = logging.getLogger(__name__)
 
 Answer = dict[str, Any]
-_SYSTEM_ATTRIBUTES: Final = ["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"]
+# MessageGroupId: a FIFO message's group, which its dead letter keeps (absent on standard queues).
+_SYSTEM_ATTRIBUTES: Final = [
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "MessageGroupId",
+]
 _DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
     "ApproximateNumberOfMessages": "visible",
     "ApproximateNumberOfMessagesNotVisible": "in_flight",
@@ -54,8 +57,8 @@ def _moment(stamp: str) -> datetime:
     return datetime.fromtimestamp(int(stamp) / 1000, UTC)
 
 
-def to_message(raw: Mapping[str, Any]) -> Message:
-    """Our view of one received SQS message (string attributes only)."""
+def to_message(raw: Mapping[str, Any], queue: str = "") -> Message:
+    """Our view of one received SQS message (string attributes only) from `queue`."""
     system = raw.get("Attributes") or {}
     custom = raw.get("MessageAttributes")
     attributes = (
@@ -73,6 +76,8 @@ def to_message(raw: Mapping[str, Any]) -> Message:
         receive_count=int(count) if count.isdigit() else 1,
         first_received_at=_moment(stamp) if stamp is not None and stamp.isdigit() else None,
         attributes=attributes,
+        queue=queue,
+        group_id=system.get("MessageGroupId"),
     )
 
 
@@ -86,23 +91,58 @@ async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
     return stop.is_set()
 
 
+def _by_queue(messages: Sequence[Message]) -> dict[str, list[Message]]:
+    """Messages grouped by the queue they came from, in order."""
+    groups: dict[str, list[Message]] = {}
+    for message in messages:
+        groups.setdefault(message.queue, []).append(message)
+    return groups
+
+
 class SqsSource:
-    """The main queue and its dead-letter queue, resolved (and created if allowed) by `open`."""
+    """The queues a processor reads and their dead-letter queues, found (and created if allowed)
+    by `open`. Each receive reads the queue with the fewest receives in progress, so that every
+    queue keeps its share of the pollers whatever the others hold."""
 
     def __init__(
         self,
         client: SqsClient,
         config: SqsConfig,
         *,
-        queue_url: str,
-        dlq_url: str,
+        queues: Sequence[ResolvedQueue] = (),
+        queue_url: str | None = None,
+        dlq_url: str | None = None,
         on_error: Callable[[str], None] = lambda _operation: None,
     ) -> None:
+        if not queues:
+            # One queue given by its URLs (tests, stand-ins): named after the URLs' last part.
+            if queue_url is None or dlq_url is None:
+                raise ValueError("give the resolved queues, or both URLs of one queue")
+            queues = (
+                ResolvedQueue(
+                    queue_url.rstrip("/").rpartition("/")[2],
+                    queue_url,
+                    config.dlq_name or dlq_url.rstrip("/").rpartition("/")[2],
+                    dlq_url,
+                ),
+            )
         self._client = client
         self._config = config
-        self.queue_url = queue_url
-        self.dlq_url = dlq_url
+        self.queues: tuple[ResolvedQueue, ...] = tuple(queues)
+        self._by_name = {queue.name: queue for queue in self.queues}
+        self._receiving = [0] * len(self.queues)
+        self._next = 0
         self._on_error = on_error
+
+    @property
+    def queue_url(self) -> str:
+        """The URL of the first (often only) queue."""
+        return self.queues[0].url
+
+    @property
+    def dlq_url(self) -> str:
+        """The URL of the first queue's dead-letter queue."""
+        return self.queues[0].dlq_url
 
     @classmethod
     async def open(
@@ -113,7 +153,7 @@ class SqsSource:
         stop: asyncio.Event | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> SqsSource:
-        """Connect, find (or create) both queues; retry transient errors until `stop` is set.
+        """Connect, find (or create) every queue; retry transient errors until `stop` is set.
 
         Credentials come from `environ` when it holds static keys, else from botocore's chain.
         """
@@ -122,6 +162,7 @@ class SqsSource:
         except SqsFailure as exc:
             raise classify(exc, "credentials") from exc
         environ = environ or {}
+        queue_count = len(config.specs())
         client = SqsClient.connect(
             region=config.region,
             # As botocore: the SQS-only variable applies when no endpoint is configured.
@@ -130,14 +171,14 @@ class SqsSource:
             environ=environ,
             # Each poller holds one connection for its long poll; visibility changes, deletes
             # and depth polls need a few more at the same time.
-            pool=2 * config.pollers + 4,
+            pool=2 * config.pollers * queue_count + 4,
             # A long poll legitimately takes wait_time_seconds; only silence beyond is a fault.
             read_timeout=config.wait_time_seconds + 10,
         )
         backoff = Backoff(base_seconds=0.2, cap_seconds=10.0)
         while True:
             try:
-                queue_url, dlq_url = await resolve_queues(client, config)
+                queues = await resolve_queues(client, config)
                 break
             except SourceUnavailable as exc:
                 on_error("resolve_queue")
@@ -153,12 +194,30 @@ class SqsSource:
             except SourceMisconfigured:
                 await client.close()
                 raise
-        log.info("queues ready", extra={"queue_url": queue_url, "dlq_url": dlq_url})
-        return cls(client, config, queue_url=queue_url, dlq_url=dlq_url, on_error=on_error)
+        for queue in queues:
+            log.info(
+                "queues ready",
+                extra={"queue_url": queue.url, "dlq_url": queue.dlq_url, "fifo": queue.fifo},
+            )
+        return cls(client, config, queues=queues, on_error=on_error)
 
     async def close(self) -> None:
         """Close the connections (a long poll in progress ends with them)."""
         await self._client.close()
+
+    def queue(self, name: str) -> ResolvedQueue:
+        """The queue called `name` (a message's `queue`; a message made without one belongs to
+        the only queue of a source that reads one)."""
+        found = self._by_name.get(name)
+        if found is None:
+            if not name and len(self.queues) == 1:
+                return self.queues[0]
+            raise KeyError(f"this source reads no queue called {name!r}")
+        return found
+
+    def dead_letter_queue(self, queue: str) -> str:
+        """The name of the dead-letter queue of the queue called `queue`."""
+        return self._by_name[queue].dlq_name
 
     async def _call(self, operation: str, target: str, payload: dict[str, Any]) -> Answer:
         try:
@@ -167,30 +226,58 @@ class SqsSource:
             self._on_error(operation)
             raise classify(exc, operation) from exc
 
-    async def receive(self, max_messages: int) -> Sequence[Message]:
-        """One long poll of the main queue for up to `max_messages` (at most 10)."""
-        return await self._receive(
-            self.queue_url,
-            max_messages,
-            self._config.wait_time_seconds,
-            self._config.visibility_timeout_seconds,
-        )
+    def _pick(self) -> int:
+        """The queue with the fewest receives in progress; ties go round the queues in turn."""
+        count = len(self._receiving)
+        if count == 1:
+            return 0
+        start = self._next
+        best = min(range(count), key=lambda i: (self._receiving[i], (i - start) % count))
+        self._next = (best + 1) % count
+        return best
 
-    async def _receive(
-        self, url: str, max_messages: int, wait_seconds: int, visibility_seconds: int
+    async def receive(self, max_messages: int) -> Sequence[Message]:
+        """One long poll, of the queue that has fewest pollers on it, for up to `max_messages`."""
+        index = self._pick()
+        queue = self.queues[index]
+        self._receiving[index] += 1
+        try:
+            return await self.receive_from(
+                queue.url,
+                queue.name,
+                max_messages,
+                self._config.wait_time_seconds,
+                self._config.visibility_timeout_seconds,
+                fifo=queue.fifo,
+            )
+        finally:
+            self._receiving[index] -= 1
+
+    async def receive_from(
+        self,
+        url: str,
+        name: str,
+        max_messages: int,
+        wait_seconds: int,
+        visibility_seconds: int,
+        *,
+        fifo: bool = False,
     ) -> Sequence[Message]:
-        response = await self._call(
-            "receive",
-            "ReceiveMessage",
-            {
-                "QueueUrl": url,
-                "MaxNumberOfMessages": max(1, min(max_messages, MAX_BATCH)),
-                "WaitTimeSeconds": wait_seconds,
-                "VisibilityTimeout": visibility_seconds,
-                "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
-                "MessageAttributeNames": ["All"],
-            },
-        )
+        """One receive of the queue at `url` (called `name`), checked against the MD5s."""
+        payload: dict[str, Any] = {
+            "QueueUrl": url,
+            "MaxNumberOfMessages": max(1, min(max_messages, MAX_BATCH)),
+            "WaitTimeSeconds": wait_seconds,
+            "VisibilityTimeout": visibility_seconds,
+            "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
+            "MessageAttributeNames": ["All"],
+        }
+        if fifo:
+            # The wire client sends the same payload when it tries a receive again: an answer
+            # lost on the way then returns the same messages, instead of hiding them (and
+            # holding up their groups) until their visibility timeout.
+            payload["ReceiveRequestAttemptId"] = uuid.uuid4().hex
+        response = await self._call("receive", "ReceiveMessage", payload)
         raws = response.get("Messages") or []
         try:
             for raw in raws:
@@ -200,13 +287,18 @@ class SqsSource:
             # visibility timeout, and this poll counts as a transient failure.
             self._on_error("receive")
             raise classify(SqsUnreachable(str(exc)), "receive") from exc
-        return [to_message(raw) for raw in raws]
+        return [to_message(raw, name) for raw in raws]
 
     async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
         """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""
-        return await self._delete_from(self.queue_url, messages)
+        failed: list[Message] = []
+        for name, group in _by_queue(messages).items():
+            failed.extend(await self.delete_from(self.queue(name).url, group))
+        return failed
 
-    async def _delete_from(self, url: str, messages: Sequence[Message]) -> Sequence[Message]:
+    async def delete_from(self, url: str, messages: Sequence[Message]) -> Sequence[Message]:
+        """Delete `messages` from the queue at `url`; return those that could not be deleted."""
+
         def delete_chunk(chunk: Sequence[Message]) -> tuple[str, Answer]:
             entries = [
                 {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
@@ -216,36 +308,32 @@ class SqsSource:
         failed: list[Message] = []
         for start in range(0, len(messages), MAX_BATCH):
             chunk = messages[start : start + MAX_BATCH]
-            failed.extend(await self._batch("delete", chunk, delete_chunk))
+            failed.extend(await self.batch("delete", chunk, delete_chunk))
         return failed
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
-        """SendMessageBatch to the dead-letter queue; return the messages it accepted."""
+        """SendMessageBatch to each message's dead-letter queue; return the messages it accepted."""
+        by_queue: dict[str, list[DeadLetter]] = {}
+        for letter in letters:
+            by_queue.setdefault(letter.message.queue, []).append(letter)
         failed: list[Message] = []
-        for chunk in send_chunks(letters, dead_letter_size):
-            by_message = {id(letter.message): letter for letter in chunk}
+        for name, group in by_queue.items():
+            queue = self.queue(name)
+            for chunk in send_chunks(group, dead_letter_size):
+                by_message = {id(letter.message): letter for letter in chunk}
 
-            def send(
-                messages: Sequence[Message], letters: Mapping[int, DeadLetter] = by_message
-            ) -> tuple[str, Answer]:
-                return self._send_chunk([letters[id(m)] for m in messages])
+                def send(
+                    messages: Sequence[Message],
+                    letters: Mapping[int, DeadLetter] = by_message,
+                    queue: ResolvedQueue = queue,
+                ) -> tuple[str, Answer]:
+                    return _send_letters(queue, [letters[id(m)] for m in messages])
 
-            failed.extend(await self._batch("dead_letter", [c.message for c in chunk], send))
+                failed.extend(await self.batch("dead_letter", [c.message for c in chunk], send))
         failed_ids = {id(m) for m in failed}
         return [letter.message for letter in letters if id(letter.message) not in failed_ids]
 
-    def _send_chunk(self, letters: Sequence[DeadLetter]) -> tuple[str, Answer]:
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
-                "MessageAttributes": dead_letter_attributes(letter),
-            }
-            for i, letter in enumerate(letters)
-        ]
-        return "SendMessageBatch", {"QueueUrl": self.dlq_url, "Entries": entries}
-
-    async def _batch(
+    async def batch(
         self,
         operation: str,
         chunk: Sequence[Message],
@@ -283,11 +371,14 @@ class SqsSource:
 
     async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
         """ChangeMessageVisibilityBatch; a failed entry only means the message reappears early."""
-        await self._change_visibility_in(self.queue_url, messages, seconds)
+        for name, group in _by_queue(messages).items():
+            await self.change_visibility_in(self.queue(name).url, group, seconds)
 
-    async def _change_visibility_in(
+    async def change_visibility_in(
         self, url: str, messages: Sequence[Message], seconds: int
     ) -> None:
+        """Hide `messages` of the queue at `url` for `seconds` (0: visible at once)."""
+
         def change(chunk: Sequence[Message]) -> tuple[str, Answer]:
             entries = [
                 {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
@@ -296,70 +387,52 @@ class SqsSource:
             return "ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": entries}
 
         for start in range(0, len(messages), MAX_BATCH):
-            await self._batch("change_visibility", messages[start : start + MAX_BATCH], change)
-
-    # -- the dead-letter queue, for `exporter dlq` ---------------------------------------------
-
-    async def receive_dead_letters(
-        self, max_messages: int, visibility_seconds: int
-    ) -> Sequence[Message]:
-        """Up to 10 dead-lettered messages, hidden for `visibility_seconds` (short poll)."""
-        return await self._receive(self.dlq_url, max_messages, 1, visibility_seconds)
-
-    async def release_dead_letters(self, messages: Sequence[Message]) -> None:
-        """Make dead-lettered messages visible again at once (after a peek)."""
-        await self._change_visibility_in(self.dlq_url, messages, 0)
-
-    async def delete_dead_letters(self, messages: Sequence[Message]) -> Sequence[Message]:
-        """Delete from the dead-letter queue; return the messages that could not be deleted."""
-        return await self._delete_from(self.dlq_url, messages)
-
-    async def requeue(self, messages: Sequence[Message]) -> Sequence[Message]:
-        """Send dead-lettered messages back to the main queue; return those it accepted."""
-
-        def send(chunk: Sequence[Message]) -> tuple[str, Answer]:
-            entries = [
-                {
-                    "Id": str(i),
-                    "MessageBody": message.body.decode("utf-8", "replace") or " ",
-                    "MessageAttributes": redrive_attributes(message),
-                }
-                for i, message in enumerate(chunk)
-            ]
-            return "SendMessageBatch", {"QueueUrl": self.queue_url, "Entries": entries}
-
-        failed: list[Message] = []
-        for chunk in send_chunks(messages, message_size):
-            failed.extend(await self._batch("requeue", chunk, send))
-        failed_ids = {id(m) for m in failed}
-        return [m for m in messages if id(m) not in failed_ids]
+            await self.batch("change_visibility", messages[start : start + MAX_BATCH], change)
 
     async def ping(self) -> None:
-        """GetQueueAttributes of the main queue."""
-        await self._call(
-            "ping",
-            "GetQueueAttributes",
-            {"QueueUrl": self.queue_url, "AttributeNames": ["QueueArn"]},
-        )
+        """GetQueueAttributes of every queue read."""
+        for queue in self.queues:
+            await self._call(
+                "ping",
+                "GetQueueAttributes",
+                {"QueueUrl": queue.url, "AttributeNames": ["QueueArn"]},
+            )
 
-    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
-        """Approximate visible, in-flight and delayed counts of both queues."""
-        result: dict[QueueRole, Mapping[QueueState, int]] = {}
-        roles: tuple[tuple[QueueRole, str], ...] = (
-            ("main", self.queue_url),
-            ("dead_letter", self.dlq_url),
-        )
-        for role, url in roles:
+    async def depths(self) -> Sequence[QueueDepth]:
+        """Approximate visible, in-flight and delayed counts of every queue and dead-letter queue
+        (a dead-letter queue shared by several queues once)."""
+        targets: dict[str, tuple[QueueRole, str]] = {}
+        for queue in self.queues:
+            targets.setdefault(queue.url, ("main", queue.name))
+        for queue in self.queues:
+            targets.setdefault(queue.dlq_url, ("dead_letter", queue.dlq_name))
+        result = []
+        for url, (role, name) in targets.items():
             response = await self._call(
                 "queue_attributes",
                 "GetQueueAttributes",
                 {"QueueUrl": url, "AttributeNames": list(_DEPTH_ATTRIBUTES)},
             )
             attributes = response.get("Attributes") or {}
-            result[role] = {
+            counts = {
                 state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()
             }
+            result.append(QueueDepth(role, name, counts))
         return result
+
+
+def _send_letters(queue: ResolvedQueue, letters: Sequence[DeadLetter]) -> tuple[str, Answer]:
+    entries = []
+    for i, letter in enumerate(letters):
+        entry: dict[str, Any] = {
+            "Id": str(i),
+            "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
+            "MessageAttributes": dead_letter_attributes(letter),
+        }
+        if queue.fifo:
+            entry |= fifo_fields(letter.message)
+        entries.append(entry)
+    return "SendMessageBatch", {"QueueUrl": queue.dlq_url, "Entries": entries}
 
 
 __all__ = ["SqsSource", "to_message"]

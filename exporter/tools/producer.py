@@ -23,6 +23,7 @@ from exporter.events import TYPE_RULE, InvalidEvent, is_valid_type, micros_to_te
 from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
 from exporter.sqs.client import AwsCredentials, find_queue, make_client
 from exporter.sqs.dead_letters import text_attribute
+from exporter.sqs.names import is_fifo
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -39,6 +40,8 @@ SEND_ATTEMPTS: Final = 5
 OLD_EVENT_RATIO: Final = 0.1
 # At low rates a batch is cut short so that no event waits more than this for its batch-mates.
 MAX_BATCH_DELAY_SECONDS: Final = 0.5
+# The message group on a FIFO queue of a body without a usable event type.
+FALLBACK_GROUP: Final = "exporter-produce"
 
 
 class QueueNotFound(Exception):
@@ -229,6 +232,8 @@ class Producer:
         self._queue_url = queue_url
         self._retry_delay = retry_delay_seconds
         self._tracer = tracer
+        # A FIFO queue needs a group and a deduplication id on every message.
+        self._fifo = is_fifo(queue_url.rstrip("/").rpartition("/")[2])
 
     def run(
         self,
@@ -286,12 +291,15 @@ class Producer:
                 log.error("message larger than SQS accepts", extra={"bytes": len(body)})
             else:
                 pending[index] = body
+        # One deduplication id per message for all its attempts: on a FIFO queue, a retry of a
+        # send whose answer was lost is then not a second copy.
+        dedup = {index: uuid.uuid4().hex for index in pending} if self._fifo else {}
         for attempt in range(SEND_ATTEMPTS):
             if not pending or (attempt and stop.wait(self._retry_delay * 2 ** (attempt - 1))):
                 break
             retry: dict[int, bytes] = {}
             for chunk in send_chunks(list(pending.items()), lambda item: len(item[1])):
-                retry |= self._send_chunk(dict(chunk), summary, attributes)
+                retry |= self._send_chunk(dict(chunk), summary, attributes, dedup)
             pending = retry
         if pending:
             summary.failed += len(pending)
@@ -302,6 +310,7 @@ class Producer:
         chunk: dict[int, bytes],
         summary: SendSummary,
         attributes: dict[str, MessageAttributeValueTypeDef],
+        dedup: dict[int, str],
     ) -> dict[int, bytes]:
         """Send one SendMessageBatch call; return what should be tried again."""
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
@@ -312,6 +321,9 @@ class Producer:
             }
             if attributes:
                 entry["MessageAttributes"] = attributes
+            if self._fifo:
+                entry["MessageGroupId"] = message_group(body)
+                entry["MessageDeduplicationId"] = dedup[index]
             entries.append(entry)
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
@@ -332,6 +344,17 @@ class Producer:
                         extra={"code": failure.get("Code"), "detail": failure.get("Message")},
                     )
         return {int(i): chunk[int(i)] for i in failures.retry}
+
+
+def message_group(body: bytes) -> str:
+    """A body's message group on a FIFO queue: its event type (events of one type stay in
+    order), or one group for bodies without a usable type."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return FALLBACK_GROUP
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and is_valid_type(kind) else FALLBACK_GROUP
 
 
 def _trace_attributes() -> dict[str, MessageAttributeValueTypeDef]:

@@ -24,6 +24,7 @@ import redis
 
 from tests.perf.bench_cluster import cluster_shards
 from tests.perf.bench_e2e import end_to_end
+from tests.perf.bench_envelopes import envelopes
 from tests.perf.bench_http import http
 from tests.perf.bench_memory import memory
 from tests.perf.bench_pipeline import pipeline
@@ -32,7 +33,17 @@ from tests.perf.bench_store import store_ceiling
 from tests.perf.bodies import make_bodies
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
-NAMES = ("pipeline", "store", "e2e", "http", "memory", "sqs_client", "startup", "cluster")
+NAMES = (
+    "pipeline",
+    "store",
+    "e2e",
+    "http",
+    "memory",
+    "sqs_client",
+    "startup",
+    "cluster",
+    "envelopes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,8 @@ class Sizes:
     startup_repeats: int
     cluster_events: int
     series_rounds: int
+    envelope_events: int
+    envelope_rounds: int
 
 
 FULL = Sizes(
@@ -80,6 +93,8 @@ FULL = Sizes(
     startup_repeats=3,
     cluster_events=30_000,
     series_rounds=3,
+    envelope_events=20_000,
+    envelope_rounds=5,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -101,6 +116,8 @@ QUICK = Sizes(
     startup_repeats=1,
     cluster_events=400,
     series_rounds=1,
+    envelope_events=200,
+    envelope_rounds=1,
 )
 
 
@@ -191,6 +208,11 @@ async def _cluster(run: Run) -> dict[str, Any]:
     )
 
 
+async def _envelopes(run: Run) -> dict[str, Any]:
+    bodies = make_bodies(run.sizes.envelope_events)
+    return await envelopes(run.redis_url, bodies, rounds=run.sizes.envelope_rounds)
+
+
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "pipeline": _pipeline,
     "store": _store,
@@ -200,6 +222,7 @@ BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "sqs_client": _sqs_client,
     "startup": _startup,
     "cluster": _cluster,
+    "envelopes": _envelopes,
 }
 NEEDS_MOTO = {"e2e", "memory"}
 

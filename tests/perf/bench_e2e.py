@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.sqs.client import SqsConfig
-from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState
+from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore
 
@@ -84,8 +84,11 @@ class CountingSource:
     async def ping(self) -> None:
         await self.inner.ping()
 
-    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
+    async def depths(self) -> Sequence[QueueDepth]:
         return await self.inner.depths()
+
+    def dead_letter_queue(self, queue: str) -> str:
+        return self.inner.dead_letter_queue(queue)
 
 
 async def _wait_for(condition: Callable[[], bool], limit_seconds: float) -> None:

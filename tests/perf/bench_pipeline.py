@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from exporter.events import InvalidEvent, parse_event
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig, identity_of
-from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState
+from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.store.redis import RedisStore
 from exporter.store.series import SeriesPolicy
 from tests.perf.bench_store import redis_cpu_seconds
@@ -65,8 +65,11 @@ class AckingSource:
     async def ping(self) -> None:
         return None
 
-    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
-        return {}
+    async def depths(self) -> Sequence[QueueDepth]:
+        return []
+
+    def dead_letter_queue(self, queue: str) -> str:
+        return f"{queue}-dlq"
 
 
 def as_messages(bodies: Sequence[bytes]) -> list[Message]:

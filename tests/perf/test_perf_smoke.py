@@ -59,6 +59,7 @@ def test_every_benchmark_prints_one_object(results: Results) -> None:
             "sqs_client",
             "startup",
             "cluster",
+            "envelopes",
         ]
     )
     for result in results.values():
@@ -167,3 +168,13 @@ def test_cluster_measured_every_master(results: Results) -> None:
         assert all(v > 0 for v in three["redis_usec_per_event_by_node"].values())
         assert size["busiest_share"] > 0
     assert sorted(result["snapshot_usec_100_types_by_shards"]) == ["1", "16", "3"]
+
+
+def test_envelopes_measured_every_shape_and_counted_every_event(results: Results) -> None:
+    """The envelope benchmark timed the parse step of bare, SNS and EventBridge bodies against
+    the contract, and ran the core with unwrapping off and on without rejecting any body."""
+    result = results["envelopes"]
+    assert set(result["parse_us_per_body"]) == {"contract", "bare", "sns", "eventbridge"}
+    assert all(value > 0 for value in result["parse_us_per_body"].values())
+    assert set(result["core_events_per_s"]) == {"unwrap_off", "unwrap_on", "sns"}
+    assert result["core_dead_lettered"] == 0

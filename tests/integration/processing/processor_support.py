@@ -137,6 +137,16 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+def sample_total(registry: CollectorRegistry, name: str, labels: dict[str, str]) -> float:
+    """The sum of the samples called `name` in `registry` whose labels include `labels`."""
+    return sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
 @dataclass
 class RunningProcessor:
     """A `run_processor` task of the test, its registry and stop event."""
@@ -147,8 +157,9 @@ class RunningProcessor:
     task: asyncio.Task[None]
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """A sample's value, 0 when the series does not exist yet."""
-        return self.registry.get_sample_value(name, labels or {}) or 0.0
+        """The sum of the samples called `name` whose labels include `labels` (so a counter
+        labelled by queue reads as its total), 0 when there is none yet."""
+        return sample_total(self.registry, name, labels or {})
 
     @property
     def base_url(self) -> str:

@@ -207,6 +207,7 @@ async def test_health_ready_and_metrics_are_served(
         assert await asyncio.to_thread(get, "/ready") == (200, '{"status": "ready"}')
         status, text = await asyncio.to_thread(get, "/metrics")
         assert status == 200
-        assert "exporter_messages_received_total 0.0" in text
+        queue = settings.sqs_queue_name
+        assert f'exporter_messages_received_total{{queue_name="{queue}"}} 0.0' in text
         assert "exporter_ready 1.0" in text
     assert processor.value("exporter_ready") == 0

@@ -75,13 +75,14 @@ class ProcessorProcess:
         return self
 
     def metric(self, name: str) -> float:
-        """One unlabelled sample scraped from /metrics (0 when absent)."""
+        """The sum of a metric's samples scraped from /metrics, any labels (0 when absent)."""
         url = f"http://127.0.0.1:{self.port}/metrics"
         with urllib.request.urlopen(url, timeout=2) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-        return 0.0
+            return sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in response.read().decode().splitlines()
+                if line.startswith((name + " ", name + "{"))
+            )
 
     def ready(self) -> bool:
         """Whether /ready answers 200."""

@@ -68,7 +68,8 @@ async def test_slow_store_extends_visibility_instead_of_redelivery(sqs_endpoint:
     stop.set()
     await task
     await source.close()
-    assert registry.get_sample_value("exporter_messages_received_total") == 1
+    received = {"queue_name": source.queues[0].name}
+    assert registry.get_sample_value("exporter_messages_received_total", received) == 1
     assert registry.get_sample_value("exporter_events_duplicate_total") == 0
     totals = (await store.snapshot()).get("slow")
     assert totals is not None

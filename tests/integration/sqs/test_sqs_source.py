@@ -64,7 +64,7 @@ async def test_open_creates_the_queue_and_its_dead_letter_queue(sqs_endpoint: st
     assert redrive["deadLetterTargetArn"] == dlq_arn
     assert int(redrive["maxReceiveCount"]) == 7
     assert attributes["VisibilityTimeout"] == "45"
-    assert source.dlq_url.endswith(settings.dlq_name)
+    assert source.dlq_url.endswith(source.queues[0].dlq_name)
 
 
 async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
@@ -76,14 +76,59 @@ async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
     assert source.queue_url == url
 
 
+async def test_an_existing_fifo_queue_dead_letters_where_its_redrive_policy_says(
+    sqs_endpoint: str,
+) -> None:
+    """An existing queue's dead-letter queue is the one its redrive policy names (not a new
+    `<name>-dlq`); on FIFO queues a dead letter keeps its group, and a second forward of the same
+    message within SQS's deduplication interval is not a second copy."""
+    client = sqs_client(sqs_endpoint)
+    dead = client.create_queue(
+        QueueName=unique_queue_name("their-dead") + ".fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]
+    policy = {"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": "3"}
+    url = client.create_queue(
+        QueueName=unique_queue_name("theirs") + ".fifo",
+        Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(policy)},
+    )["QueueUrl"]
+    before = sorted(client.list_queues()["QueueUrls"])
+    source = await SqsSource.open(config(sqs_endpoint, queue_url=url, dlq_name=None))
+    try:
+        assert (source.queues[0].dlq_url, source.queues[0].fifo) == (dead, True)
+        assert sorted(client.list_queues()["QueueUrls"]) == before
+        client.send_message(
+            QueueUrl=url, MessageBody="{", MessageGroupId="g-7", MessageDeduplicationId="d-1"
+        )
+        [message] = await source.receive(10)
+        assert message.group_id == "g-7"
+        letter = DeadLetter(message, "not_json", "body is not JSON")
+        assert await source.dead_letter([letter]) == [message]
+        assert await source.dead_letter([letter]) == [message]  # a retried forward
+    finally:
+        await source.close()
+    reply = client.receive_message(
+        QueueUrl=dead, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )
+    [forwarded] = reply["Messages"]
+    assert forwarded["Attributes"]["MessageGroupId"] == "g-7"
+
+
 async def test_missing_queue_without_create_is_a_configuration_error(sqs_endpoint: str) -> None:
-    """With create_queues off, a missing queue raises SourceMisconfigured naming it."""
+    """With create_queues off, a missing queue, then a missing dead-letter queue, raises
+    SourceMisconfigured naming it; with both there, the source opens."""
     settings = config(sqs_endpoint, create_queues=False)
-    with pytest.raises(SourceMisconfigured, match=settings.dlq_name):
+    dlq_name = f"{settings.queue_name}-dlq"
+    with pytest.raises(SourceMisconfigured, match=f"queue '{settings.queue_name}'.*--create-q"):
         await SqsSource.open(settings)
-    sqs_client(sqs_endpoint).create_queue(QueueName=settings.dlq_name)
-    with pytest.raises(SourceMisconfigured, match="--create-queues"):
+    client = sqs_client(sqs_endpoint)
+    client.create_queue(QueueName=settings.queue_name)
+    with pytest.raises(SourceMisconfigured, match=f"dead-letter queue '{dlq_name}'"):
         await SqsSource.open(settings)
+    client.create_queue(QueueName=dlq_name)
+    source = await SqsSource.open(settings)
+    await source.close()
+    assert source.dlq_url.endswith(dlq_name)
 
 
 async def test_receive_reads_attributes_and_delete_acknowledges(
@@ -156,10 +201,12 @@ async def test_depths_count_both_queues(source: SqsSource, sqs_endpoint: str) ->
     client = sqs_client(sqs_endpoint)
     send(client, source.queue_url, ["a", "b", "c"])
     await source.receive(1)
-    depths = await source.depths()
-    assert depths["main"]["visible"] + depths["main"]["in_flight"] == 3
-    assert depths["main"]["in_flight"] >= 1
-    assert depths["dead_letter"] == {"visible": 0, "in_flight": 0, "delayed": 0}
+    main, dead = await source.depths()
+    assert (main.role, main.name) == ("main", source.queues[0].name)
+    assert main.counts["visible"] + main.counts["in_flight"] == 3
+    assert main.counts["in_flight"] >= 1
+    assert (dead.role, dead.name) == ("dead_letter", source.queues[0].dlq_name)
+    assert dead.counts == {"visible": 0, "in_flight": 0, "delayed": 0}
 
 
 async def test_an_unreachable_endpoint_is_transient() -> None:

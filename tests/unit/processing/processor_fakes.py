@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from exporter.sqs.messages import DeadLetter, Message, QueueRole, QueueState, SourceUnavailable
+from exporter.sqs.messages import DeadLetter, Message, QueueDepth, SourceUnavailable
 
 
 @dataclass
@@ -44,8 +44,11 @@ class RecordingSource:
     async def ping(self) -> None:
         return None
 
-    async def depths(self) -> Mapping[QueueRole, Mapping[QueueState, int]]:
-        return {"main": {"visible": len(self.to_receive)}}
+    async def depths(self) -> Sequence[QueueDepth]:
+        return [QueueDepth("main", "events", {"visible": len(self.to_receive)})]
+
+    def dead_letter_queue(self, queue: str) -> str:
+        return f"{queue or 'events'}-dlq"
 
 
 def message(body: bytes | str, message_id: str = "m-1", **attributes: str) -> Message:

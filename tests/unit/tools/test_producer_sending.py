@@ -159,3 +159,25 @@ def test_the_summary_judges_bodies_as_sqs_receives_them() -> None:
     assert sqs.accepted == [body.decode("utf-8", "replace")]
     assert summary.malformed == 0
     assert summary.types["t"].count == 1
+
+
+def test_a_fifo_queue_gets_groups_by_type_and_one_deduplication_id_per_message() -> None:
+    """On `*.fifo` every entry has its type as group and a deduplication id that its retry keeps."""
+    sqs = ScriptedSqs(fail_times={event(1).decode(): 1})
+    fifo = Producer(cast(Any, sqs), "http://host/123/events.fifo", retry_delay_seconds=0.001)
+    summary = fifo.run([event(n) for n in range(3)] + [b"not json"])
+    assert summary.sent == 4
+    first, retry = sqs.entries
+    assert [e["MessageGroupId"] for e in first] == ["t0", "t1", "t2", "exporter-produce"]
+    assert len({e["MessageDeduplicationId"] for e in first}) == 4
+    [again] = retry
+    assert again["MessageDeduplicationId"] == first[1]["MessageDeduplicationId"]
+
+
+def test_a_standard_queue_gets_no_fifo_fields() -> None:
+    """Without `.fifo`, entries carry neither a group nor a deduplication id."""
+    sqs = ScriptedSqs()
+    producer(sqs).run([event(0)])
+    [[entry]] = sqs.entries
+    assert "MessageGroupId" not in entry
+    assert "MessageDeduplicationId" not in entry

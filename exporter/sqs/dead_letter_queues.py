@@ -1,0 +1,99 @@
+"""The dead-letter queues of a source, for `exporter dlq`: look, release, delete, send back.
+
+A dead letter goes back to the queue it came from (its `source_queue` attribute); one that SQS
+moved by itself carries no attributes and goes back to the first queue that uses this
+dead-letter queue. Which one does not matter for the totals (one processor reads them all, into
+one store); on FIFO queues the message keeps its group, so order within the group holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exporter.sqs.batches import send_chunks
+from exporter.sqs.dead_letters import fifo_fields, message_size, redrive_attributes
+from exporter.sqs.messages import Message
+from exporter.sqs.queues import ResolvedQueue
+from exporter.sqs.source import SqsSource
+
+
+class SqsDeadLetterQueue:
+    """One dead-letter queue of `source` and the queues that forward to it."""
+
+    def __init__(self, source: SqsSource, name: str) -> None:
+        self._source = source
+        self.name = name
+        self.sources = [queue for queue in source.queues if queue.dlq_name == name]
+        if not self.sources:
+            raise ValueError(f"no queue of this source dead-letters to {name!r}")
+        self.url = self.sources[0].dlq_url
+        self.fifo = self.sources[0].fifo
+
+    async def receive_dead_letters(
+        self, max_messages: int, visibility_seconds: int
+    ) -> Sequence[Message]:
+        """Up to 10 dead-lettered messages, hidden for `visibility_seconds` (short poll)."""
+        return await self._source.receive_from(
+            self.url, self.name, max_messages, 1, visibility_seconds, fifo=self.fifo
+        )
+
+    async def release_dead_letters(self, messages: Sequence[Message]) -> None:
+        """Make dead-lettered messages visible again at once (after a peek)."""
+        await self._source.change_visibility_in(self.url, messages, 0)
+
+    async def delete_dead_letters(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """Delete from the dead-letter queue; return the messages that could not be deleted."""
+        return await self._source.delete_from(self.url, messages)
+
+    def target_of(self, message: Message) -> ResolvedQueue:
+        """The queue a dead letter goes back to."""
+        named = message.attributes.get("source_queue")
+        for queue in self.sources:
+            if queue.name == named:
+                return queue
+        return self.sources[0]
+
+    async def requeue(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """Send dead-lettered messages back to their queues; return those that were accepted."""
+        by_target: dict[str, list[Message]] = {}
+        for message in messages:
+            by_target.setdefault(self.target_of(message).name, []).append(message)
+        failed: list[Message] = []
+        for name, group in by_target.items():
+            target = self._source.queue(name)
+
+            def send(
+                chunk: Sequence[Message], target: ResolvedQueue = target
+            ) -> tuple[str, dict[str, Any]]:
+                return _send_back(target, chunk)
+
+            for chunk in send_chunks(group, message_size):
+                failed.extend(await self._source.batch("requeue", chunk, send))
+        failed_ids = {id(m) for m in failed}
+        return [m for m in messages if id(m) not in failed_ids]
+
+
+def _send_back(target: ResolvedQueue, messages: Sequence[Message]) -> tuple[str, dict[str, Any]]:
+    entries = []
+    for i, message in enumerate(messages):
+        entry: dict[str, Any] = {
+            "Id": str(i),
+            "MessageBody": message.body.decode("utf-8", "replace") or " ",
+            "MessageAttributes": redrive_attributes(message),
+        }
+        if target.fifo:
+            # The dead letter's group, and its MessageId as the deduplication id: a redrive cut
+            # short and run again within five minutes does not put a second copy in the queue.
+            entry |= fifo_fields(message)
+        entries.append(entry)
+    return "SendMessageBatch", {"QueueUrl": target.url, "Entries": entries}
+
+
+def dead_letter_queues(source: SqsSource) -> list[SqsDeadLetterQueue]:
+    """Every dead-letter queue of `source`, each once, in the order of the queues."""
+    names = dict.fromkeys(queue.dlq_name for queue in source.queues)
+    return [SqsDeadLetterQueue(source, name) for name in names]
+
+
+__all__ = ["SqsDeadLetterQueue", "dead_letter_queues"]

@@ -1,0 +1,101 @@
+"""A queue name or URL SQS would refuse ends a command with one line, and nothing is created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.processing.processor_support import sqs_client
+from tests.servers import free_port, scaled
+
+EXPORTER = str(Path(sys.executable).parent / "exporter")
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "line"),
+    [
+        (
+            ["processor"],
+            {"SQS_QUEUE_URL": "garbage"},
+            "exporter processor: SQS_QUEUE_URL 'garbage' is not a queue URL",
+        ),
+        (
+            ["processor"],
+            {"SQS_QUEUE_URLS": "http://127.0.0.1:1/123456789012/fine,garbage"},
+            "exporter processor: SQS_QUEUE_URLS 'garbage' is not a queue URL",
+        ),
+        (
+            ["processor"],
+            {"SQS_QUEUE_NAME": "orders queue"},
+            "exporter processor: SQS_QUEUE_NAME 'orders queue' is not a queue name",
+        ),
+        (
+            ["processor"],
+            {"SQS_QUEUE_NAME": "orders.fifo", "SQS_DLQ_NAME": "orders-dlq"},
+            "exporter processor: SQS_DLQ_NAME: queue 'orders.fifo' is FIFO but its dead-letter "
+            "queue 'orders-dlq' is standard",
+        ),
+        (
+            ["dlq", "peek"],
+            {"SQS_QUEUE_URL": "garbage"},
+            "exporter dlq: SQS_QUEUE_URL 'garbage' is not a queue URL",
+        ),
+        (
+            ["produce", "--count", "1"],
+            {"SQS_QUEUE_NAME": "a/b"},
+            "exporter produce: SQS_QUEUE_NAME 'a/b' is not a queue name",
+        ),
+    ],
+    ids=["processor-url", "processor-urls", "processor-name", "fifo-pairing", "dlq", "produce"],
+)
+def test_a_bad_queue_setting_is_one_line_exit_2_and_creates_nothing(
+    sqs_endpoint: str, command: list[str], env: dict[str, str], line: str
+) -> None:
+    """As a newcomer types it: exit 2, one line naming the setting and the value, no traceback,
+    and no queue created on the SQS endpoint."""
+    result = subprocess.run(
+        [EXPORTER, *command],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "EXPORTER_"))},
+            "AWS_ENDPOINT_URL": sqs_endpoint,
+            "EXPORTER_METRICS_PORT": str(free_port()),
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(line), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert sqs_client(sqs_endpoint).list_queues().get("QueueUrls", []) == []
+
+
+def test_a_queue_url_of_no_queue_creates_no_dead_letter_queue(sqs_endpoint: str) -> None:
+    """A well-formed SQS_QUEUE_URL of a queue that does not exist: exit 2 naming the URL, and
+    its dead-letter queue is not created either (it used to be, before the lookup failed)."""
+    url = f"{sqs_endpoint}/123456789012/absent"
+    result = subprocess.run(
+        [EXPORTER, "processor"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "EXPORTER_"))},
+            "AWS_ENDPOINT_URL": sqs_endpoint,
+            "EXPORTER_METRICS_PORT": str(free_port()),
+            "SQS_QUEUE_URL": url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"exporter processor: SQS_QUEUE_URL '{url}': no such queue" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sqs_client(sqs_endpoint).list_queues().get("QueueUrls", []) == []

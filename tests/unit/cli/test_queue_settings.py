@@ -1,0 +1,77 @@
+"""The queue settings: several queue URLs from the environment or repeated flags, FIFO names,
+and the checks the commands run before any call."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.cli import build_parser
+from exporter.cli.queue_names import checked_queue_names
+from exporter.cli.wiring import sqs_config
+from exporter.settings import ConfigurationError, load_settings
+
+ORDERS = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+CLICKS = "https://sqs.eu-west-1.amazonaws.com/123456789012/clicks.fifo"
+
+
+@pytest.fixture(autouse=True)
+def _no_queue_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SQS_QUEUE_NAME", "SQS_QUEUE_URL", "SQS_QUEUE_URLS", "SQS_DLQ_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_queue_urls_come_comma_separated_or_from_repeated_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`SQS_QUEUE_URLS=a, b` and `--sqs-queue-urls a,b --sqs-queue-urls c` both give a list."""
+    monkeypatch.setenv("SQS_QUEUE_URLS", f"{ORDERS}, {CLICKS}")
+    assert load_settings().sqs_queue_urls == (ORDERS, CLICKS)
+    args = build_parser(("processor",)).parse_args(
+        ["processor", "--sqs-queue-urls", f"{ORDERS},{CLICKS}", "--sqs-queue-urls", ORDERS]
+    )
+    settings = load_settings(sqs_queue_urls=args.sqs_queue_urls)
+    assert settings.sqs_queue_urls == (ORDERS, CLICKS, ORDERS)
+    assert [spec.name for spec in sqs_config(settings).specs()] == ["orders", "clicks.fifo"]
+
+
+def test_queue_url_and_queue_urls_are_read_together_each_once() -> None:
+    """SQS_QUEUE_URL first, then SQS_QUEUE_URLS; each queue with its own default dead letters."""
+    settings = load_settings(sqs_queue_url=ORDERS, sqs_queue_urls=[f"{CLICKS},{ORDERS}"])
+    assert checked_queue_names(settings) == ["orders", "clicks.fifo"]
+    specs = sqs_config(settings).specs()
+    assert [(s.name, s.url, s.dlq_name) for s in specs] == [
+        ("orders", ORDERS, None),
+        ("clicks.fifo", CLICKS, None),
+    ]
+
+
+def test_a_fifo_queue_name_gives_a_fifo_dead_letter_name() -> None:
+    """`events.fifo` dead-letters to `events-dlq.fifo` by default."""
+    assert load_settings(sqs_queue_name="events.fifo").dlq_name == "events-dlq.fifo"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"sqs_queue_url": "garbage"}, "SQS_QUEUE_URL 'garbage' is not a queue URL"),
+        ({"sqs_queue_urls": [f"{ORDERS},x"]}, "SQS_QUEUE_URLS 'x' is not a queue URL"),
+        ({"sqs_queue_name": "a b"}, "SQS_QUEUE_NAME 'a b' is not a queue name"),
+        ({"sqs_dlq_name": "dead letters"}, "SQS_DLQ_NAME 'dead letters' is not a queue name"),
+        (
+            {"sqs_queue_urls": [ORDERS, ORDERS.replace("123456789012", "210987654321")]},
+            "SQS_QUEUE_URLS names queue 'orders' more than once",
+        ),
+        (
+            {"sqs_queue_urls": [ORDERS, CLICKS], "sqs_dlq_name": "shared-dlq"},
+            "SQS_DLQ_NAME: queue 'clicks.fifo' is FIFO but its dead-letter queue 'shared-dlq'",
+        ),
+    ],
+    ids=["url", "urls", "name", "dlq", "twice", "shared-pairing"],
+)
+def test_bad_queue_settings_are_one_configuration_error(
+    overrides: dict[str, object], problem: str
+) -> None:
+    """Every mistake is refused before anything connects, naming the setting and the value."""
+    with pytest.raises(ConfigurationError) as raised:
+        sqs_config(load_settings(**overrides))
+    assert str(raised.value).startswith(problem)
