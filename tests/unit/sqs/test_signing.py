@@ -1,4 +1,4 @@
-"""The SigV4 signer: AWS's published example, and botocore's own signer on an SQS request."""
+"""Signing through the CRT: AWS's published example, and botocore's own signer on an SQS request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from exporter.sqs.sigv4 import Credentials, Signer
+from exporter.sqs.credentials import Credentials
+from exporter.sqs.signing import Header, RequestSigner
 
 # AWS's SigV4 test suite ("get-vanilla"): its documented example keys, date and scope.
 EXAMPLE_KEYS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -17,24 +18,33 @@ EXAMPLE_TIME = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
 EXAMPLE_SIGNATURE = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
 FROZEN = datetime(2026, 11, 29, 19, 30, 5, tzinfo=UTC)
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE//token+with/odd=characters"
+SQS_HEADERS: list[Header] = [
+    ("Host", "127.0.0.1:9324"),
+    ("Content-Type", "application/x-amz-json-1.0"),
+    ("X-Amz-Target", "AmazonSQS.ReceiveMessage"),
+]
+SQS_BODY = b'{"QueueUrl":"http://127.0.0.1:9324/123456789012/q","MaxNumberOfMessages":10}'
 
 
 def test_aws_get_vanilla_example_signature() -> None:
     """A GET of / with only Host signed gives the signature AWS's test suite publishes."""
-    added = Signer("us-east-1", "service").sign(
+    signed = RequestSigner("us-east-1", "service").sign(
         EXAMPLE_KEYS,
         method="GET",
         path="/",
-        query="",
-        headers={"Host": "example.amazonaws.com"},
+        headers=[("Host", "example.amazonaws.com")],
         body=b"",
         now=EXAMPLE_TIME,
     )
-    assert added["X-Amz-Date"] == "20150830T123600Z"
-    assert added["Authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-        f"SignedHeaders=host;x-amz-date, Signature={EXAMPLE_SIGNATURE}"
-    )
+    assert signed == [
+        ("Host", "example.amazonaws.com"),
+        ("X-Amz-Date", "20150830T123600Z"),
+        (
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={EXAMPLE_SIGNATURE}",
+        ),
+    ]
 
 
 def _botocore_authorization(credentials: Credentials, headers: dict[str, str], body: bytes) -> str:
@@ -64,23 +74,31 @@ def _botocore_authorization(credentials: Credentials, headers: dict[str, str], b
 def test_an_sqs_request_is_signed_as_botocore_signs_it(token: str | None) -> None:
     """For a JSON-protocol SQS call, with or without a session token, botocore agrees exactly."""
     credentials = Credentials("AKIAEXAMPLE", "secret/with+chars", token)
-    body = b'{"QueueUrl":"http://127.0.0.1:9324/123456789012/q","MaxNumberOfMessages":10}'
-    headers = {
-        "Host": "127.0.0.1:9324",
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": "AmazonSQS.ReceiveMessage",
-    }
-    ours = Signer("eu-west-1", "sqs").sign(
-        credentials, method="POST", path="/", query="", headers=headers, body=body, now=FROZEN
+    signed = dict(
+        RequestSigner("eu-west-1", "sqs").sign(
+            credentials, method="POST", path="/", headers=SQS_HEADERS, body=SQS_BODY, now=FROZEN
+        )
     )
-    assert ours["Authorization"] == _botocore_authorization(credentials, dict(headers), body)
-    assert ours.get("X-Amz-Security-Token") == token
+    assert signed["Authorization"] == _botocore_authorization(
+        credentials, dict(SQS_HEADERS), SQS_BODY
+    )
+    assert signed.get("X-Amz-Security-Token") == token
+    assert signed["X-Amz-Date"] == "20261129T193005Z"
 
 
-def test_the_signing_key_is_derived_again_for_a_new_day_or_secret() -> None:
-    """The cached day key follows the date and the secret (a refresh changes the secret)."""
-    signer = Signer("us-east-1", "sqs")
-    first = signer.signing_key("a", "20261129")
-    assert signer.signing_key("a", "20261129") == first
-    assert signer.signing_key("a", "20261130") != first
-    assert signer.signing_key("b", "20261130") != signer.signing_key("a", "20261130")
+def test_new_keys_sign_from_the_moment_they_are_handed_over() -> None:
+    """After a refresh the next request carries the new access key and a different signature."""
+    signer = RequestSigner("us-east-1", "sqs")
+
+    def authorization(keys: Credentials) -> str:
+        headers = signer.sign(
+            keys, method="POST", path="/", headers=SQS_HEADERS, body=SQS_BODY, now=FROZEN
+        )
+        return dict(headers)["Authorization"]
+
+    first = authorization(Credentials("AKIAFIRST", "one", "t1"))
+    again = authorization(Credentials("AKIAFIRST", "one", "t1"))
+    refreshed = authorization(Credentials("AKIASECOND", "two", "t2"))
+    assert first == again
+    assert "Credential=AKIASECOND/" in refreshed
+    assert refreshed.rsplit("Signature=", 1)[1] != first.rsplit("Signature=", 1)[1]
