@@ -160,7 +160,7 @@ class SqsClient:
         corrects it and is signed again at once, once per call, not counted as an attempt.
         """
         body = encode(payload)
-        backoff = Backoff(base_seconds=0.05, cap_seconds=2.0)
+        backoff: Backoff | None = None  # made on the first failure: most calls have none
         corrected = False
         attempt = 1
         while True:
@@ -181,6 +181,7 @@ class SqsClient:
                 failure = exc
             attempt += 1
             log.debug("SQS %s failed, retrying", operation, extra={"error": str(failure)})
+            backoff = backoff or Backoff(base_seconds=0.05, cap_seconds=2.0)
             await asyncio.sleep(backoff.next_delay())
 
     async def _send(self, operation: str, body: bytes) -> dict[str, Any]:
