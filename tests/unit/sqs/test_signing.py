@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -10,7 +10,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from exporter.sqs.credentials import Credentials
-from exporter.sqs.signing import Header, RequestSigner
+from exporter.sqs.signing import RECENT_REQUESTS, Header, RequestSigner
 
 # AWS's SigV4 test suite ("get-vanilla"): its documented example keys, date and scope.
 EXAMPLE_KEYS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -36,7 +36,7 @@ def test_aws_get_vanilla_example_signature() -> None:
         body=b"",
         now=EXAMPLE_TIME,
     )
-    assert signed == [
+    assert signed == (
         ("Host", "example.amazonaws.com"),
         ("X-Amz-Date", "20150830T123600Z"),
         (
@@ -44,7 +44,7 @@ def test_aws_get_vanilla_example_signature() -> None:
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
             f"SignedHeaders=host;x-amz-date, Signature={EXAMPLE_SIGNATURE}",
         ),
-    ]
+    )
 
 
 def _botocore_authorization(credentials: Credentials, headers: dict[str, str], body: bytes) -> str:
@@ -102,3 +102,24 @@ def test_new_keys_sign_from_the_moment_they_are_handed_over() -> None:
     assert first == again
     assert "Credential=AKIASECOND/" in refreshed
     assert refreshed.rsplit("Signature=", 1)[1] != first.rsplit("Signature=", 1)[1]
+
+
+def test_a_request_signed_again_within_its_second_reuses_its_signature() -> None:
+    """The same request in the same second is not signed twice; another body or second is."""
+    signer = RequestSigner("us-east-1", "sqs")
+    keys = Credentials("AKIATEST", "secret", "token")
+
+    def sign(body: bytes, now: datetime) -> tuple[Header, ...]:
+        return signer.sign(keys, method="POST", path="/", headers=SQS_HEADERS, body=body, now=now)
+
+    first = sign(SQS_BODY, FROZEN)
+    assert sign(SQS_BODY, FROZEN + timedelta(milliseconds=900)) is first
+    other = sign(SQS_BODY + b" ", FROZEN)
+    assert dict(other)["Authorization"] != dict(first)["Authorization"]
+    later = sign(SQS_BODY, FROZEN + timedelta(seconds=1))
+    assert dict(later)["X-Amz-Date"] == "20261129T193006Z"
+    assert dict(later)["Authorization"] != dict(first)["Authorization"]
+    # Only a few requests are remembered: after as many others, the first is signed afresh.
+    for n in range(RECENT_REQUESTS):
+        sign(b"%d" % n, FROZEN + timedelta(seconds=1))
+    assert sign(SQS_BODY, FROZEN + timedelta(seconds=1)) is not later
