@@ -98,8 +98,10 @@ class HttpTransport:
                 f"no answer from {self.url.origin()} within {self.read_timeout:g} s"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
+            # The proxy's host and port only: its URL may carry credentials.
+            what = "the proxy " if isinstance(exc, aiohttp.ClientProxyConnectionError) else ""
             raise SqsUnreachable(
-                f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}"
+                f"cannot connect to {what}{exc.host}:{exc.port}: {exc.os_error.strerror or exc}"
             ) from exc
         except aiohttp.ClientError as exc:
             raise SqsUnreachable(f"{type(exc).__name__}: {exc}") from exc

@@ -122,6 +122,26 @@ async def test_a_missing_queue_and_refused_keys_are_configuration_errors(standin
     assert standin.counts.requests == 3  # refused keys are not retried
 
 
+async def test_a_proxy_that_refuses_connections_is_named_as_the_proxy() -> None:
+    """HTTPS_PROXY pointing at nothing: SqsUnreachable names the proxy, not SQS, and no password."""
+    port = free_port()
+    client = SqsClient.connect(
+        region="eu-west-1",
+        endpoint_url=None,
+        credentials=KEYS,
+        environ={"HTTPS_PROXY": f"http://user:s3cret@127.0.0.1:{port}"},
+        attempts=1,
+    )
+    expected = r"cannot connect to the proxy 127\.0\.0\.1:"
+    try:
+        with pytest.raises(SqsUnreachable, match=expected) as refused:
+            await client.call("GetQueueUrl", {"QueueName": "q"})
+    finally:
+        await client.close()
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
 async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
     """Nothing listening: SqsUnreachable after the attempts, no hang."""
     client = SqsClient.connect(
