@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from exporter.sqs.errors import CredentialsMissing
-from exporter.sqs.sigv4 import Credentials
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials as BotocoreCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """One consistent set of keys (never mixed across a refresh); `token` for temporary ones."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
 
 
 class CredentialSource(Protocol):
@@ -90,6 +98,7 @@ async def find_credentials(environ: Mapping[str, str]) -> CredentialSource:
 __all__ = [
     "ChainCredentials",
     "CredentialSource",
+    "Credentials",
     "StaticCredentials",
     "find_credentials",
     "load_chain",

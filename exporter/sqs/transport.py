@@ -1,97 +1,125 @@
-"""How a signed SQS request travels: the lean HTTP/1.1 pool, or aiohttp when a proxy is in the way.
+"""How a signed SQS request travels: aiohttp, straight to the endpoint or through a proxy.
 
-The lean pool costs a fraction of aiohttp's CPU per request (decision 0006); aiohttp stays for an
-endpoint reached through an HTTP(S) proxy, which the pool does not speak.
+One session per client, made inside the running loop (as aiohttp requires), with settings chosen
+for many small keep-alive requests to one host (decision 0006): the connector's limit is the
+client's pool, cookies are ignored, answers are never decompressed (none is asked for), and the
+headers aiohttp would add by itself are given once, as the session's defaults.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
+from exporter import __version__
 from exporter.sqs.errors import SqsUnreachable
-from exporter.sqs.http1 import Answer, Http1Pool, HttpFailure
+
+USER_AGENT: Final = f"sqs-metrics-exporter/{__version__}"
+# aiohttp adds Accept, Accept-Encoding and User-Agent to a request that lacks them; naming them
+# here costs less per request than asking aiohttp to skip them.
+SESSION_HEADERS: Final = {
+    "User-Agent": USER_AGENT,
+    "Accept": "*/*",
+    "Accept-Encoding": "identity",
+}
 
 
-class Transport(Protocol):
-    """Sends one POST to the endpoint and returns the whole answer."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer: status, headers (looked up in any case), body."""
 
-    async def post(self, headers: Mapping[str, str], body: bytes, within: float) -> Answer:
-        """The answer, or SqsUnreachable."""
-        ...
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class HttpTransport:
+    """POSTs to one endpoint over aiohttp's keep-alive connections, at most `limit` at a time."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        proxy: str | None,
+        limit: int,
+        connect_timeout: float,
+        read_timeout: float,
+        ca_file: str | None = None,
+    ) -> None:
+        self.url = URL(url)
+        self.proxy = proxy
+        self.limit = limit
+        self.ca_file = ca_file
+        self.read_timeout = read_timeout
+        # One budget for connecting, sending and reading the whole answer; a long poll
+        # legitimately takes most of it.
+        self._timeout = aiohttp.ClientTimeout(total=read_timeout, sock_connect=connect_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.limit,
+                ssl=ssl.create_default_context(cafile=self.ca_file),
+                # Python 3.11's TLS transport can leave a socket open when a server never
+                # completes the TLS shutdown; this aborts such a one after two seconds.
+                enable_cleanup_closed=True,
+            ),
+            headers=SESSION_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=self._timeout,
+            auto_decompress=False,
+            proxy=self.proxy,
+            # The proxy is chosen once, from the settings' environment, not per request.
+            trust_env=False,
+        )
+
+    async def post(self, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
+        """The whole answer to one POST of `body`, or SqsUnreachable."""
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        try:
+            reply = await session.post(
+                self.url, data=body, headers=list(headers), allow_redirects=False
+            )
+            try:
+                data = await reply.read()
+            finally:
+                reply.release()
+        except TimeoutError as exc:
+            raise SqsUnreachable(
+                f"no answer from {self.url.origin()} within {self.read_timeout:g} s"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # The proxy's host and port only: its URL may carry credentials.
+            what = "the proxy " if isinstance(exc, aiohttp.ClientProxyConnectionError) else ""
+            raise SqsUnreachable(
+                f"cannot connect to {what}{exc.host}:{exc.port}: {exc.os_error.strerror or exc}"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise SqsUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        return Answer(reply.status, reply.headers, data)
 
     async def close(self) -> None:
         """Close the connections."""
-        ...
-
-
-@dataclass(slots=True)
-class LeanTransport:
-    """Requests written as bytes on the lean HTTP/1.1 pool."""
-
-    pool: Http1Pool
-    path: str
-
-    async def post(self, headers: Mapping[str, str], body: bytes, within: float) -> Answer:
-        """The answer, or SqsUnreachable."""
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        data = f"POST {self.path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
-        try:
-            return await self.pool.request(data + body, within)
-        except HttpFailure as exc:
-            raise SqsUnreachable(str(exc)) from exc
-
-    async def close(self) -> None:
-        """Close the idle connections."""
-        self.pool.close()
-
-
-@dataclass(slots=True)
-class AiohttpTransport:
-    """Requests through aiohttp, via `proxy` when one is set."""
-
-    url: str
-    proxy: str | None
-    limit: int
-    connect_timeout: float
-    ca_file: str | None = None
-    _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
-
-    async def post(self, headers: Mapping[str, str], body: bytes, within: float) -> Answer:
-        """The answer, or SqsUnreachable."""
-        if self._session is None:  # made inside the running loop, as aiohttp requires
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.limit, ssl=ssl.create_default_context(cafile=self.ca_file)
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            )
-        limits = aiohttp.ClientTimeout(total=within, sock_connect=self.connect_timeout)
-        try:
-            async with self._session.post(
-                self.url, data=body, headers=dict(headers), proxy=self.proxy, timeout=limits
-            ) as reply:
-                answer = await reply.read()
-                names = {name.lower(): value for name, value in reply.headers.items()}
-                return Answer(reply.status, names, answer)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SqsUnreachable(f"{type(exc).__name__}: {exc}") from exc
-
-    async def close(self) -> None:
-        """Close the session."""
         if self._session is not None:
             await self._session.close()
             self._session = None
 
 
 def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
-    """The proxy the standard variables name for `url` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)."""
+    """The proxy the standard variables name for `url` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+
+    Lower-case names win, as for curl; a NO_PROXY entry matches its host and the host's
+    subdomains, with or without a leading dot, and `*` matches every host.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     proxy = environ.get(f"{scheme}_proxy") or environ.get(f"{scheme.upper()}_PROXY")
@@ -117,31 +145,32 @@ def ca_bundle(environ: Mapping[str, str]) -> str | None:
 
 
 def make_transport(
-    url: str, environ: Mapping[str, str], *, limit: int, connect_timeout: float
-) -> Transport:
-    """The lean pool for `url`, or aiohttp when the environment names a proxy for it."""
-    proxy = proxy_for(url, environ)
-    if proxy is not None:
-        return AiohttpTransport(url, proxy, limit, connect_timeout, ca_bundle(environ))
+    url: str,
+    environ: Mapping[str, str],
+    *,
+    limit: int,
+    connect_timeout: float,
+    read_timeout: float,
+) -> HttpTransport:
+    """The transport to `url`, through the proxy the environment names for it, if any."""
     parts = urlsplit(url)
-    tls = parts.scheme == "https"
-    if parts.hostname is None:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    pool = Http1Pool(
-        parts.hostname,
-        parts.port or (443 if tls else 80),
-        tls,
+    return HttpTransport(
+        url,
+        proxy=proxy_for(url, environ),
         limit=limit,
         connect_timeout=connect_timeout,
-        ca_file=ca_bundle(environ) if tls else None,
+        read_timeout=read_timeout,
+        ca_file=ca_bundle(environ),
     )
-    return LeanTransport(pool, parts.path or "/")
 
 
 __all__ = [
-    "AiohttpTransport",
-    "LeanTransport",
-    "Transport",
+    "SESSION_HEADERS",
+    "USER_AGENT",
+    "Answer",
+    "HttpTransport",
     "ca_bundle",
     "make_transport",
     "proxy_for",

@@ -1,7 +1,7 @@
 """SQS's JSON protocol over aiohttp: one signed POST per call, tried again when transient.
 
 The processor's hot path (receive, delete, visibility, dead letters) runs here instead of boto3,
-whose per-call machinery cost about 50 times the rest of the pipeline (decision 0006).
+whose per-call machinery cost several times the rest of the pipeline (decision 0006).
 """
 
 from __future__ import annotations
@@ -9,25 +9,42 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from exporter import __version__
+import orjson
+
 from exporter.retry import Backoff
 from exporter.sqs.credentials import CredentialSource
 from exporter.sqs.errors import SqsError, SqsUnreachable
-from exporter.sqs.sigv4 import Signer
-from exporter.sqs.transport import Transport, make_transport
+from exporter.sqs.signing import RequestSigner
+from exporter.sqs.transport import HttpTransport, make_transport
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 ATTEMPTS: Final = 3  # as botocore's "standard" retry mode: the first try and two retries
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-USER_AGENT: Final = f"sqs-metrics-exporter/{__version__}"
+# The codes AWS answers a request signed at the wrong time with (the set AWS's JavaScript SDK
+# corrects its clock on); SQS itself says SignatureDoesNotMatch ("Signature expired").
+CLOCK_SKEW_CODES: Final = frozenset(
+    {
+        "AuthFailure",
+        "InvalidSignatureException",
+        "RequestExpired",
+        "RequestInTheFuture",
+        "RequestTimeTooSkewed",
+        "SignatureDoesNotMatch",
+    }
+)
+# A refusal with one of those codes from a server whose clock is this far from ours is taken
+# for skew; closer, it is what it says (wrong keys, say) and is not tried again.
+SKEW_SECONDS: Final = 60.0
 
 
 def endpoint_for(region: str, endpoint_url: str | None) -> str:
@@ -63,23 +80,49 @@ def error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError
     return SqsError(code, message, status)
 
 
+def encode(payload: dict[str, Any]) -> bytes:
+    """A request's JSON: orjson's, or the standard library's for what orjson refuses."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # a lone surrogate, say: escaped, so that SQS judges it, not the encoder
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def decode(body: bytes) -> Any:
+    """An answer's JSON: orjson's, or the standard library's for what orjson refuses."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # e.g. an escaped lone surrogate, which json accepts
+        return json.loads(body)
+
+
+class _ClockCorrected(Exception):
+    """`error` showed our clock to be skewed and the offset is corrected: sign again."""
+
+    def __init__(self, error: SqsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(slots=True)
 class SqsClient:
-    """Calls SQS operations by name with a JSON payload, over a transport of bounded connections."""
+    """Calls SQS operations by name with a JSON payload, over one transport's connections."""
 
     endpoint: str
     region: str
     credentials: CredentialSource
-    transport: Transport
-    read_timeout: float = 15
+    transport: HttpTransport
     attempts: int = ATTEMPTS
-    _signer: Signer = field(init=False, repr=False)
+    clock: Callable[[], float] = time.time
+    # Seconds to add to `clock` for the server's time: 0 until an answer shows a skew.
+    clock_offset: float = 0.0
+    _signer: RequestSigner = field(init=False, repr=False)
     _host: str = field(init=False, repr=False)
     _path: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._host, self._path = _host_header(self.endpoint)
-        self._signer = Signer(self.region, "sqs")
+        self._signer = RequestSigner(self.region, "sqs")
 
     @classmethod
     def connect(
@@ -96,8 +139,14 @@ class SqsClient:
     ) -> SqsClient:
         """A client of the region's endpoint (or `endpoint_url`); connections are made on use."""
         endpoint = endpoint_for(region, endpoint_url)
-        transport = make_transport(endpoint, environ, limit=pool, connect_timeout=connect_timeout)
-        return cls(endpoint, region, credentials, transport, read_timeout, attempts)
+        transport = make_transport(
+            endpoint,
+            environ,
+            limit=pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        return cls(endpoint, region, credentials, transport, attempts)
 
     async def close(self) -> None:
         """Close the connections."""
@@ -107,13 +156,21 @@ class SqsClient:
         """The answer to `operation` (e.g. "ReceiveMessage"); transient failures tried again.
 
         Raises SqsError for an error SQS answered, SqsUnreachable when there was no answer,
-        CredentialsMissing when the chain has none.
+        CredentialsMissing when the chain has none. A refusal that shows our clock to be skewed
+        corrects it and is signed again at once, once per call, not counted as an attempt.
         """
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        backoff = Backoff(base_seconds=0.05, cap_seconds=2.0)
-        for attempt in range(1, self.attempts + 1):
+        body = encode(payload)
+        backoff: Backoff | None = None  # made on the first failure: most calls have none
+        corrected = False
+        attempt = 1
+        while True:
             try:
                 return await self._send(operation, body)
+            except _ClockCorrected as exc:
+                if corrected:
+                    raise exc.error from None
+                corrected = True
+                continue
             except SqsError as exc:
                 if not exc.transient or attempt == self.attempts:
                     raise
@@ -122,34 +179,33 @@ class SqsClient:
                 if attempt == self.attempts:
                     raise
                 failure = exc
+            attempt += 1
             log.debug("SQS %s failed, retrying", operation, extra={"error": str(failure)})
+            backoff = backoff or Backoff(base_seconds=0.05, cap_seconds=2.0)
             await asyncio.sleep(backoff.next_delay())
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _send(self, operation: str, body: bytes) -> dict[str, Any]:
-        headers = {
-            "Host": self._host,
-            "Content-Type": CONTENT_TYPE,
-            "X-Amz-Target": f"AmazonSQS.{operation}",
-        }
         credentials = await self.credentials.current()
-        headers.update(
-            self._signer.sign(
-                credentials,
-                method="POST",
-                path=self._path,
-                query="",
-                headers=headers,
-                body=body,
-                now=datetime.now(UTC),
-            )
+        headers = self._signer.sign(
+            credentials,
+            method="POST",
+            path=self._path,
+            headers=(
+                ("Host", self._host),
+                ("Content-Type", CONTENT_TYPE),
+                ("X-Amz-Target", f"AmazonSQS.{operation}"),
+            ),
+            body=body,
+            now=datetime.fromtimestamp(self.clock() + self.clock_offset, UTC),
         )
-        headers["User-Agent"] = USER_AGENT
-        answer = await self.transport.post(headers, body, self.read_timeout)
+        answer = await self.transport.post(headers, body)
         if answer.status >= 300:
-            raise error_from(answer.status, answer.headers, answer.body)
+            error = error_from(answer.status, answer.headers, answer.body)
+            if error.code in CLOCK_SKEW_CODES and self._corrects_clock(answer.headers):
+                raise _ClockCorrected(error)
+            raise error
         try:
-            result = json.loads(answer.body) if answer.body else {}
+            result = decode(answer.body) if answer.body else {}
         except ValueError as exc:
             raise SqsUnreachable(
                 f"unreadable answer to {operation} (HTTP {answer.status})"
@@ -158,5 +214,21 @@ class SqsClient:
             raise SqsUnreachable(f"unexpected answer to {operation} (HTTP {answer.status})")
         return result
 
+    def _corrects_clock(self, headers: Mapping[str, str]) -> bool:
+        """Take the server's time from its Date header when ours is off by more than a minute."""
+        try:
+            server = parsedate_to_datetime(headers.get("Date", "")).timestamp()
+        except (TypeError, ValueError):
+            return False
+        skew = server - (self.clock() + self.clock_offset)
+        if abs(skew) <= SKEW_SECONDS:
+            return False
+        self.clock_offset += skew
+        log.warning(
+            "the local clock differs from SQS's; signing with SQS's time from now on",
+            extra={"skew_seconds": round(skew, 1)},
+        )
+        return True
 
-__all__ = ["SqsClient", "endpoint_for", "error_from"]
+
+__all__ = ["CLOCK_SKEW_CODES", "SqsClient", "decode", "encode", "endpoint_for", "error_from"]

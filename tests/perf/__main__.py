@@ -66,6 +66,7 @@ class Sizes:
     sqs_concurrencies: tuple[int, ...]
     sqs_warmup_seconds: float
     sqs_seconds: float
+    sqs_rounds: int
     startup_repeats: int
     cluster_events: int
     series_rounds: int
@@ -90,6 +91,7 @@ FULL = Sizes(
     sqs_concurrencies=(4, 32),
     sqs_warmup_seconds=2,
     sqs_seconds=8,
+    sqs_rounds=3,
     startup_repeats=3,
     cluster_events=30_000,
     series_rounds=3,
@@ -113,6 +115,7 @@ QUICK = Sizes(
     sqs_concurrencies=(4, 32),
     sqs_warmup_seconds=0.3,
     sqs_seconds=0.7,
+    sqs_rounds=1,
     startup_repeats=1,
     cluster_events=400,
     series_rounds=1,
@@ -188,6 +191,7 @@ async def _sqs_client(run: Run) -> dict[str, Any]:
         concurrencies=sizes.sqs_concurrencies,
         warmup=sizes.sqs_warmup_seconds,
         seconds=sizes.sqs_seconds,
+        rounds=sizes.sqs_rounds,
     )
 
 

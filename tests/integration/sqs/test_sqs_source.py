@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from exporter.sqs.config import SqsConfig
-from exporter.sqs.credentials import StaticCredentials
+from exporter.sqs.credentials import Credentials, StaticCredentials
 from exporter.sqs.messages import DeadLetter, SourceMisconfigured, SourceUnavailable
-from exporter.sqs.sigv4 import Credentials
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
 from tests.integration.processing.processor_support import (

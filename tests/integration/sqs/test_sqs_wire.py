@@ -9,12 +9,11 @@ import pytest
 from aiohttp import web
 
 from exporter.sqs.config import SqsConfig
-from exporter.sqs.credentials import StaticCredentials
+from exporter.sqs.credentials import Credentials, StaticCredentials
 from exporter.sqs.errors import SqsError, SqsUnreachable
-from exporter.sqs.http1 import Http1Pool, HttpFailure
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.sqs.sigv4 import Credentials
 from exporter.sqs.source import SqsSource
+from exporter.sqs.transport import HttpTransport
 from exporter.sqs.wire import SqsClient
 from tests.perf.sqs_standin import StandIn, make_app, prepared_bodies
 from tests.servers import free_port
@@ -124,6 +123,26 @@ async def test_a_missing_queue_and_refused_keys_are_configuration_errors(standin
     assert standin.counts.requests == before + 2  # refused keys are not retried
 
 
+async def test_a_proxy_that_refuses_connections_is_named_as_the_proxy() -> None:
+    """HTTPS_PROXY pointing at nothing: SqsUnreachable names the proxy, not SQS, and no password."""
+    port = free_port()
+    client = SqsClient.connect(
+        region="eu-west-1",
+        endpoint_url=None,
+        credentials=KEYS,
+        environ={"HTTPS_PROXY": f"http://user:s3cret@127.0.0.1:{port}"},
+        attempts=1,
+    )
+    expected = r"cannot connect to the proxy 127\.0\.0\.1:"
+    try:
+        with pytest.raises(SqsUnreachable, match=expected) as refused:
+            await client.call("GetQueueUrl", {"QueueName": "q"})
+    finally:
+        await client.close()
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
 async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
     """Nothing listening: SqsUnreachable after the attempts, no hang."""
     client = SqsClient.connect(
@@ -138,6 +157,13 @@ async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
             await client.call("GetQueueUrl", {"QueueName": "q"})
     finally:
         await client.close()
+
+
+def _transport(port: int, *, read_timeout: float = 5) -> HttpTransport:
+    return HttpTransport(
+        f"http://127.0.0.1:{port}/", proxy=None, limit=1, connect_timeout=5,
+        read_timeout=read_timeout,
+    )  # fmt: skip
 
 
 async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
@@ -167,28 +193,33 @@ async def test_answers_framed_by_chunks_or_by_close_are_read_whole() -> None:
         return web.Response(status=204)
 
     app = web.Application()
-    app.router.add_post("/chunked", chunked)
+    app.router.add_post("/", chunked)
     app.router.add_post("/closing", closing)
     app.router.add_post("/empty", empty)
     runner, port = await _serve(app)
-    pool = Http1Pool("127.0.0.1", port, tls=False, limit=1)
-    request = "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    transport = _transport(port)
     try:
         for _ in range(3):
-            answer = await pool.request(request.format("/chunked").encode(), 5)
+            answer = await transport.post([("Host", "x")], b"{}")
             assert (answer.status, answer.body) == (200, b'{"a":1}')
         assert len(set(map(str, peers))) == 1  # one connection carried all three
-        answer = await pool.request(request.format("/empty").encode(), 5)
-        assert (answer.status, answer.body) == (204, b"")
-        answer = await pool.request(request.format("/closing").encode(), 5)
-        assert answer.body == b"closed-body"
+        for path, expected in (("/empty", (204, b"")), ("/closing", (200, b"closed-body"))):
+            other = HttpTransport(
+                f"http://127.0.0.1:{port}{path}", proxy=None, limit=1, connect_timeout=5,
+                read_timeout=5,
+            )  # fmt: skip
+            try:
+                answer = await other.post([("Host", "x")], b"")
+            finally:
+                await other.close()
+            assert (answer.status, answer.body) == expected
     finally:
-        pool.close()
+        await transport.close()
         await runner.cleanup()
 
 
 async def test_a_silent_server_times_out_and_its_connection_is_not_reused() -> None:
-    """No answer within the limit: HttpFailure, and the next request gets a fresh connection."""
+    """No answer within the limit: SqsUnreachable, and the next request gets a fresh connection."""
     calls = 0
     release = asyncio.Event()
 
@@ -202,14 +233,13 @@ async def test_a_silent_server_times_out_and_its_connection_is_not_reused() -> N
     app = web.Application()
     app.router.add_post("/", slow_once)
     runner, port = await _serve(app)
-    pool = Http1Pool("127.0.0.1", port, tls=False, limit=1)
-    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    transport = _transport(port, read_timeout=0.3)
     try:
-        with pytest.raises(HttpFailure, match="no answer"):
-            await pool.request(request, 0.2)
+        with pytest.raises(SqsUnreachable, match=r"no answer from http://127\.0\.0\.1:\d+ within"):
+            await transport.post([("Host", "x")], b"")
         release.set()
-        answer = await pool.request(request, 5)
+        answer = await transport.post([("Host", "x")], b"")
         assert answer.body == b"ok"
     finally:
-        pool.close()
+        await transport.close()
         await runner.cleanup()

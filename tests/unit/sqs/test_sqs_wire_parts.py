@@ -9,12 +9,11 @@ import pytest
 from botocore.credentials import RefreshableCredentials
 
 from exporter.sqs.checksums import ChecksumMismatch, check_message, md5_of_attributes, md5_of_body
-from exporter.sqs.credentials import ChainCredentials, find_credentials, load_chain
+from exporter.sqs.credentials import ChainCredentials, Credentials, find_credentials, load_chain
 from exporter.sqs.errors import CredentialsMissing, SqsError, classify
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.sqs.sigv4 import Credentials
-from exporter.sqs.transport import AiohttpTransport, LeanTransport, make_transport, proxy_for
-from exporter.sqs.wire import endpoint_for, error_from
+from exporter.sqs.transport import ca_bundle, make_transport, proxy_for
+from exporter.sqs.wire import decode, encode, endpoint_for, error_from
 from tests.perf import sqs_standin
 
 ATTRIBUTES = {
@@ -90,15 +89,41 @@ def test_the_endpoint_is_the_one_given_else_the_regions() -> None:
 
 
 def test_a_proxy_from_the_environment_is_honoured_unless_bypassed() -> None:
-    """HTTPS_PROXY sends AWS traffic through aiohttp; NO_PROXY and plain endpoints stay lean."""
+    """HTTPS_PROXY applies to an https endpoint unless NO_PROXY names its host or domain."""
     url = "https://sqs.eu-west-1.amazonaws.com"
     environ = {"HTTPS_PROXY": "http://proxy:3128"}
     assert proxy_for(url, environ) == "http://proxy:3128"
+    assert proxy_for(url, {"https_proxy": "http://lower:1", **environ}) == "http://lower:1"
     assert proxy_for(url, {**environ, "NO_PROXY": "localhost,.amazonaws.com"}) is None
+    assert proxy_for(url, {**environ, "NO_PROXY": "sqs.eu-west-1.amazonaws.com"}) is None
+    assert proxy_for(url, {**environ, "NO_PROXY": "*"}) is None
+    assert proxy_for(url, {**environ, "NO_PROXY": "example.com,zonaws.com"}) == "http://proxy:3128"
     assert proxy_for("http://127.0.0.1:9324", environ) is None
-    proxied = make_transport(url, environ, limit=2, connect_timeout=1)
-    assert isinstance(proxied, AiohttpTransport)
-    assert isinstance(make_transport(url, {}, limit=2, connect_timeout=1), LeanTransport)
+    proxied = make_transport(url, environ, limit=2, connect_timeout=1, read_timeout=1)
+    assert proxied.proxy == "http://proxy:3128"
+    assert make_transport(url, {}, limit=2, connect_timeout=1, read_timeout=1).proxy is None
+
+
+def test_the_ca_bundle_is_aws_ca_bundle_else_certifis() -> None:
+    """AWS_CA_BUNDLE names the certificates to trust; without it, certifi's, as botocore does."""
+    assert ca_bundle({"AWS_CA_BUNDLE": "/etc/corp-ca.pem"}) == "/etc/corp-ca.pem"
+    default = ca_bundle({})
+    assert default is not None
+    assert default.endswith(".pem")
+    with pytest.raises(ValueError, match="not an http"):
+        make_transport("sqs.amazonaws.com", {}, limit=1, connect_timeout=1, read_timeout=1)
+
+
+def test_json_that_orjson_refuses_still_travels_as_the_standard_library_writes_it() -> None:
+    """A lone surrogate: encoded escaped and decoded back, where orjson alone would raise."""
+    payload = {"QueueUrl": "q", "Entries": [{"Id": "0", "MessageBody": "bad \ud800 text"}]}
+    body = encode(payload)
+    assert b"\\ud800" in body
+    assert decode(body) == payload
+    assert decode(b'{"Body":"caf\xc3\xa9"}') == {"Body": "café"}
+    # Neither decoder reads it: the caller reports the answer as unreadable.
+    with pytest.raises(ValueError, match="Expecting value"):
+        decode(b"<html>")
 
 
 async def test_static_keys_in_the_environment_are_used_as_the_chain_would() -> None:
