@@ -32,7 +32,7 @@ from exporter.processing.fifo import in_group_order
 from exporter.processing.parsing import identity_of, parse_batch
 from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
-from exporter.processing.visibility import VisibilityGuard
+from exporter.processing.visibility import VisibilityKeeper, Watch
 from exporter.retry import Backoff
 from exporter.sqs.messages import (
     DeadLetter,
@@ -127,6 +127,7 @@ class Processor:
             stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
         }
         self._by_type: dict[str, Counter] = {}
+        self._visibility = VisibilityKeeper()
         self._received_from: dict[str, Counter] = {}
 
     # -- state -------------------------------------------------------------------------------
@@ -345,11 +346,11 @@ class Processor:
         self, messages: Sequence[Message], received_at: float, batch: BatchContext
     ) -> None:
         """Process the batch, its visibility extended meanwhile if it runs long."""
-        guard = self._keep_hidden(messages, received_at)
+        watch = self._keep_hidden(messages, received_at)
         try:
             await self._process(messages, batch)
         finally:
-            await guard.stop()
+            await self._visibility.release(watch)
 
     async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
         config = self._config
@@ -504,10 +505,10 @@ class Processor:
         span = self._tracer.start_as_current_span(stage) if batch.traced else None
         return StageTimer(self._stage_durations[stage], span, batch.exemplar)
 
-    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> VisibilityGuard:
+    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> Watch:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
         period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
-        return VisibilityGuard(
+        return self._visibility.watch(
             max(0.0, received_at + period - time.monotonic()),
             lambda: self._extend_visibility(messages, received_at),
         )
