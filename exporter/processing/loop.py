@@ -32,7 +32,7 @@ from exporter.processing.fifo import in_group_order
 from exporter.processing.parsing import identity_of, parse_batch
 from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
-from exporter.processing.visibility import VisibilityGuard
+from exporter.processing.visibility import VisibilityKeeper, Watch
 from exporter.retry import Backoff
 from exporter.sqs.messages import (
     DeadLetter,
@@ -127,6 +127,7 @@ class Processor:
             stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
         }
         self._by_type: dict[str, Counter] = {}
+        self._visibility = VisibilityKeeper()
         self._received_from: dict[str, Counter] = {}
 
     # -- state -------------------------------------------------------------------------------
@@ -298,35 +299,58 @@ class Processor:
     ) -> None:
         """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             "batch",
             start_time=start_ns,
             attributes={
                 "messaging.system": "aws_sqs",
                 "messaging.batch.message_count": len(messages),
             },
-        ) as span:
-            recording = span.is_recording()
-            if recording:
-                # Links to the producers' traces are added only to a span that is recorded:
-                # parsing every message's traceparent was a sixth of the processor's CPU with
-                # tracing off (docs/benchmarks.md). Standard samplers do not look at links.
-                for link in map(producer_link, filter(_has_attributes, messages)):
-                    if link is not None:
-                        span.add_link(link.context, link.attributes)
-            if recording and receive_window_ns is not None:
-                # The receive happened before the batch existed; record it with its real times.
-                receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
-                receive_span.end(end_time=receive_window_ns[1])
-            # Stage spans of a batch span that is not recorded would not be recorded either (every
-            # standard sampler decides by parent or trace id), and cost more than the stage itself
-            # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
-            batch = BatchContext(recording, trace_exemplar())
-            guard = self._keep_hidden(messages, received_at or time.monotonic())
-            try:
-                await self._process(messages, batch)
-            finally:
-                await guard.stop()
+        )
+        received_at = received_at or time.monotonic()
+        if not span.is_recording() and not span.get_span_context().is_valid:
+            # Tracing off: the no-op span would only be made current and ended again, which
+            # cost more than the rest of the batch's bookkeeping; nothing reads it (the
+            # exemplar and the logs' trace id need a valid context).
+            await self._guarded(messages, received_at, BatchContext(traced=False, exemplar=None))
+            return
+        with trace.use_span(span, end_on_exit=True):
+            await self._traced_batch(span, messages, received_at, receive_window_ns)
+
+    async def _traced_batch(
+        self,
+        span: trace.Span,
+        messages: Sequence[Message],
+        received_at: float,
+        receive_window_ns: tuple[int, int] | None,
+    ) -> None:
+        """The batch inside its current span: links, the receive span, stage spans if recorded."""
+        recording = span.is_recording()
+        if recording:
+            # Links to the producers' traces are added only to a span that is recorded:
+            # parsing every message's traceparent was a sixth of the processor's CPU with
+            # tracing off (docs/benchmarks.md). Standard samplers do not look at links.
+            for link in map(producer_link, filter(_has_attributes, messages)):
+                if link is not None:
+                    span.add_link(link.context, link.attributes)
+        if recording and receive_window_ns is not None:
+            # The receive happened before the batch existed; record it with its real times.
+            receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
+            receive_span.end(end_time=receive_window_ns[1])
+        # Stage spans of a batch span that is not recorded would not be recorded either (every
+        # standard sampler decides by parent or trace id), and cost more than the stage itself
+        # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
+        await self._guarded(messages, received_at, BatchContext(recording, trace_exemplar()))
+
+    async def _guarded(
+        self, messages: Sequence[Message], received_at: float, batch: BatchContext
+    ) -> None:
+        """Process the batch, its visibility extended meanwhile if it runs long."""
+        watch = self._keep_hidden(messages, received_at)
+        try:
+            await self._process(messages, batch)
+        finally:
+            await self._visibility.release(watch)
 
     async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
         config = self._config
@@ -481,10 +505,10 @@ class Processor:
         span = self._tracer.start_as_current_span(stage) if batch.traced else None
         return StageTimer(self._stage_durations[stage], span, batch.exemplar)
 
-    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> VisibilityGuard:
+    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> Watch:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
         period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
-        return VisibilityGuard(
+        return self._visibility.watch(
             max(0.0, received_at + period - time.monotonic()),
             lambda: self._extend_visibility(messages, received_at),
         )

@@ -62,13 +62,26 @@ class RequestSigner:
         headers: Sequence[Header],
         body: bytes,
         now: datetime,
+        reuse: bool = True,
     ) -> tuple[Header, ...]:
         """`headers` with X-Amz-Date, the session token if any, and Authorization added.
 
         `headers` must hold every header to be signed, Host included, exactly as they will be
         sent; `path` is the URI-encoded path with its query, if any. `now` must be aware (UTC).
+        `reuse=False` is for a request that will not come again within its second (a delete's
+        receipt handles): it is signed without being looked up or remembered.
         """
         provider = self._provider_for(credentials)
+        if not reuse:
+            return self._sign(
+                provider,
+                method=method,
+                path=path,
+                headers=headers,
+                body=body,
+                now=now,
+                token=bool(credentials.token),
+            )
         second = int(now.timestamp())
         if second != self._second:
             self._second = second

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from exporter.retry import Backoff
 from exporter.sqs.batches import BATCH_ATTEMPTS, MAX_BATCH, send_chunks, sort_failures
-from exporter.sqs.checksums import ChecksumMismatch, check_message
+from exporter.sqs.checksums import ChecksumMismatch
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.credentials import find_credentials
 from exporter.sqs.dead_letters import dead_letter_attributes, dead_letter_size, fifo_fields
@@ -33,6 +31,7 @@ from exporter.sqs.messages import (
     SourceUnavailable,
 )
 from exporter.sqs.queues import ResolvedQueue, resolve_queues
+from exporter.sqs.received import read_messages, to_message
 from exporter.sqs.wire import SqsClient
 
 log = logging.getLogger(__name__)
@@ -49,36 +48,6 @@ _DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
     "ApproximateNumberOfMessagesNotVisible": "in_flight",
     "ApproximateNumberOfMessagesDelayed": "delayed",
 }
-
-
-@functools.lru_cache(maxsize=64)
-def _moment(stamp: str) -> datetime:
-    # The messages of one receive mostly share their first-receive millisecond.
-    return datetime.fromtimestamp(int(stamp) / 1000, UTC)
-
-
-def to_message(raw: Mapping[str, Any], queue: str = "") -> Message:
-    """Our view of one received SQS message (string attributes only) from `queue`."""
-    system = raw.get("Attributes") or {}
-    custom = raw.get("MessageAttributes")
-    attributes = (
-        {name: value["StringValue"] for name, value in custom.items() if "StringValue" in value}
-        if custom
-        else {}
-    )
-    count = system.get("ApproximateReceiveCount", "1")
-    stamp = system.get("ApproximateFirstReceiveTimestamp")
-    return Message(
-        message_id=raw["MessageId"],
-        receipt_handle=raw["ReceiptHandle"],
-        # SQS bodies are text; surrogatepass keeps any oddity for the parser to reject cleanly.
-        body=raw.get("Body", "").encode("utf-8", "surrogatepass"),
-        receive_count=int(count) if count.isdigit() else 1,
-        first_received_at=_moment(stamp) if stamp is not None and stamp.isdigit() else None,
-        attributes=attributes,
-        queue=queue,
-        group_id=system.get("MessageGroupId"),
-    )
 
 
 async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
@@ -278,16 +247,13 @@ class SqsSource:
             # holding up their groups) until their visibility timeout.
             payload["ReceiveRequestAttemptId"] = uuid.uuid4().hex
         response = await self._call("receive", "ReceiveMessage", payload)
-        raws = response.get("Messages") or []
         try:
-            for raw in raws:
-                check_message(raw)
+            return read_messages(response.get("Messages") or [], name)
         except ChecksumMismatch as exc:
             # As botocore: the whole answer is suspect; its messages come back after the
             # visibility timeout, and this poll counts as a transient failure.
             self._on_error("receive")
             raise classify(SqsUnreachable(str(exc)), "receive") from exc
-        return [to_message(raw, name) for raw in raws]
 
     async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
         """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""

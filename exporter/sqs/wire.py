@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 ATTEMPTS: Final = 3  # as botocore's "standard" retry mode: the first try and two retries
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Calls whose signature is worth remembering for its second (signing.py): the same request again.
+REPEATED_OPERATIONS: Final = frozenset({"ReceiveMessage", "GetQueueAttributes"})
 # The codes AWS answers a request signed at the wrong time with (the set AWS's JavaScript SDK
 # corrects its clock on); SQS itself says SignatureDoesNotMatch ("Signature expired").
 CLOCK_SKEW_CODES: Final = frozenset(
@@ -197,6 +199,8 @@ class SqsClient:
             ),
             body=body,
             now=datetime.fromtimestamp(self.clock() + self.clock_offset, UTC),
+            # The pollers' long polls of a queue repeat within a second; nothing else does.
+            reuse=operation in REPEATED_OPERATIONS,
         )
         answer = await self.transport.post(headers, body)
         if answer.status >= 300:

@@ -33,7 +33,9 @@ def bucket_marks(
     """Per event "<bucket> <minute of hour>", the keys to declare (index first), their expiries."""
     if minutes is None:
         return [NO_BUCKET] * len(chunk), [], ""
-    numbers: dict[str, int] = {}
+    # Numbered by (type, hour): a call's events share a few buckets, whose names are made once.
+    numbers: dict[tuple[str, int], int] = {}
+    bucket_keys: list[str | bytes] = []
     expiries: list[str] = []
     marks = []
     for (_, event), minute in zip(chunk, minutes, strict=True):
@@ -41,14 +43,14 @@ def bucket_marks(
             marks.append(NO_BUCKET)
             continue
         hour, offset = divmod(minute, 60)
-        key = shard.bucket(generation, event.type, hour)
-        number = numbers.get(key)
+        number = numbers.get((event.type, hour))
         if number is None:
-            number = numbers[key] = len(numbers) + 1
+            number = numbers[event.type, hour] = len(numbers) + 1
+            bucket_keys.append(shard.bucket(generation, event.type, hour))
             # A bucket hash lives until its last minute has passed the retention.
             expiries.append(str((hour + 1) * HOUR + policy.retention_seconds))
         marks.append(f"{number} {offset}")
-    keys: list[str | bytes] = [shard.bucket_index(generation), *numbers] if numbers else []
+    keys: list[str | bytes] = [shard.bucket_index(generation), *bucket_keys] if numbers else []
     return marks, keys, " ".join(expiries)
 
 

@@ -123,3 +123,21 @@ def test_a_request_signed_again_within_its_second_reuses_its_signature() -> None
     for n in range(RECENT_REQUESTS):
         sign(b"%d" % n, FROZEN + timedelta(seconds=1))
     assert sign(SQS_BODY, FROZEN + timedelta(seconds=1)) is not later
+
+
+def test_a_request_that_is_not_to_be_reused_is_signed_afresh_and_not_remembered() -> None:
+    """reuse=False signs the same request again (same headers) and leaves the memory alone."""
+    signer = RequestSigner("us-east-1", "sqs")
+    keys = Credentials("AKIATEST", "secret", None)
+
+    def sign(body: bytes, *, reuse: bool) -> tuple[Header, ...]:
+        return signer.sign(
+            keys, method="POST", path="/", headers=SQS_HEADERS, body=body, now=FROZEN, reuse=reuse
+        )
+
+    remembered = sign(SQS_BODY, reuse=True)
+    fresh = sign(SQS_BODY, reuse=False)
+    assert fresh == remembered
+    assert fresh is not remembered
+    assert sign(SQS_BODY + b" ", reuse=False) != remembered
+    assert sign(SQS_BODY, reuse=True) is remembered

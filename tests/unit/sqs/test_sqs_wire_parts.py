@@ -12,6 +12,7 @@ from exporter.sqs.checksums import ChecksumMismatch, check_message, md5_of_attri
 from exporter.sqs.credentials import ChainCredentials, Credentials, find_credentials, load_chain
 from exporter.sqs.errors import CredentialsMissing, SqsError, classify
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.sqs.received import read_messages, to_message
 from exporter.sqs.transport import ca_bundle, make_transport, proxy_for
 from exporter.sqs.wire import decode, encode, endpoint_for, error_from
 from tests.perf import sqs_standin
@@ -43,6 +44,30 @@ def test_a_body_or_attributes_that_differ_from_their_checksum_are_refused() -> N
         check_message({**message, "Body": "{ }"})
     with pytest.raises(ChecksumMismatch, match="attributes"):
         check_message({**message, "MessageAttributes": {"reason": ATTRIBUTES["reason"]}})
+
+
+def test_reading_an_answer_checks_each_message_as_check_message_and_builds_as_to_message() -> None:
+    """read_messages refuses what check_message refuses and builds what to_message builds."""
+    good = {
+        "MessageId": "m1",
+        "ReceiptHandle": "rh-1",
+        "Body": '{"héllo": 1}',
+        "MD5OfBody": md5_of_body('{"héllo": 1}'),
+        "MessageAttributes": ATTRIBUTES,
+        "MD5OfMessageAttributes": md5_of_attributes(ATTRIBUTES),
+        "Attributes": {"ApproximateReceiveCount": "2", "MessageGroupId": "g"},
+    }
+    plain = {"MessageId": "m2", "ReceiptHandle": "rh-2", "Body": "x"}  # no checksums sent
+    assert read_messages([good, plain], "q") == [to_message(good, "q"), to_message(plain, "q")]
+    for altered in (
+        {**good, "Body": "{ }"},
+        {**good, "MessageAttributes": {"reason": ATTRIBUTES["reason"]}},
+    ):
+        with pytest.raises(ChecksumMismatch) as refused:
+            read_messages([plain, altered], "q")
+        with pytest.raises(ChecksumMismatch) as reference:
+            check_message(altered)
+        assert str(refused.value) == str(reference.value)
 
 
 @pytest.mark.parametrize(
