@@ -14,6 +14,7 @@ import pytest
 from tests.servers import IN_CI
 from tests.stack.engine import PROJECT, Engine, StackError, detect, seconds
 from tests.stack.files import compose_services
+from tests.stack.lock import one_stack_at_a_time
 from tests.stack.probes import API, PROMETHEUS, get_json, port_is_free, wait_for
 
 # What the checks need; the other services (Grafana; the tracing profile) come up when their
@@ -118,21 +119,22 @@ def fixture_stack(stack_guard: Guard) -> Iterator[Stack]:
     """`compose up --build -d` of every service that can run here; `down -v` afterwards, always."""
     engine = _engine()
     services, left_out = _plan(engine)
-    stack_guard.engines.append(engine)
-    try:
-        # A stack of an earlier, killed run would hold the ports and the volumes: start clean.
-        engine.down(volumes=True, timeout=seconds(180))
-        wait_for(
-            f"host ports {HOST_PORTS} to be free (the stack publishes them; is another stack up?)",
-            _ports_free,
-            30,
-        )
-        # The README's `docker compose up --build`, detached, limited to what can run here.
-        engine.compose("up", "--build", "-d", *services, timeout=seconds(1200))
-        wait_for("the API and Prometheus to answer", _ready, 120)
-        yield Stack(engine, services, left_out)
-    finally:
-        stack_guard.teardown()
+    with one_stack_at_a_time(within=seconds(600)):
+        stack_guard.engines.append(engine)
+        try:
+            # A stack of an earlier, killed run would hold the ports and the volumes: start clean.
+            engine.down(volumes=True, timeout=seconds(180))
+            wait_for(
+                f"host ports {HOST_PORTS} to be free (the stack publishes them; is another up?)",
+                _ports_free,
+                30,
+            )
+            # The README's `docker compose up --build`, detached, limited to what can run here.
+            engine.compose("up", "--build", "-d", *services, timeout=seconds(1200))
+            wait_for("the API and Prometheus to answer", _ready, 120)
+            yield Stack(engine, services, left_out)
+        finally:
+            stack_guard.teardown()
 
 
 __all__ = ["PROJECT", "Stack"]

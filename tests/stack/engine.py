@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,17 +117,38 @@ class Engine:
         """Stop and remove every container of the project, whatever started it; volumes optional.
 
         podman-compose's `down` only removes the replicas the compose file declares, so containers
-        added by `--scale` are removed by label first, then `down` removes networks (and volumes).
+        added by `--scale` are removed by label, then `down` removes networks (and volumes). A run
+        killed mid-stack (or a machine restarted under it) can leave containers that one `rm`
+        cannot remove at once: one still being removed, or one another depends on. Removal is
+        therefore repeated until none is left or the deadline passes, and on podman takes the
+        dependents with it (`--depend`).
         """
         flags = ["down", "-v"] if volumes else ["down"]
+        deadline = time.monotonic() + timeout
         self.compose(*flags, timeout=timeout, check=False)
-        leftovers = self.containers(every=True)
-        if leftovers:
-            self.run("rm", "--force", *leftovers, timeout=timeout)
+        last = ""
+        while leftovers := self.containers(every=True):
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"containers of {PROJECT} survived `down` for {timeout:.0f} s: "
+                    f"{', '.join(leftovers)}; the last `rm` said:\n{last[-4000:]}"
+                )
+            removal = self.run(
+                "rm", "--force", *self._rm_dependents(), *leftovers, timeout=timeout, check=False
+            )
+            last = result_text(removal)
             self.compose(*flags, timeout=timeout, check=False)
-        still = self.containers(every=True)
-        if still:
-            raise StackError(f"containers of {PROJECT} survived `down`: {', '.join(still)}")
+            if self.containers(every=True):
+                time.sleep(1)
+
+    def _rm_dependents(self) -> tuple[str, ...]:
+        # Docker's `rm` has no such flag: its compose removes in dependency order itself.
+        return ("--depend",) if os.path.basename(self.name) == "podman" else ()
+
+
+def result_text(result: subprocess.CompletedProcess[str]) -> str:
+    """A command's output and errors, as one text for a failure message."""
+    return f"exit {result.returncode}: {result.stdout}{result.stderr}"
 
 
 def _works(command: list[str]) -> bool:
