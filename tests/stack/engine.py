@@ -6,6 +6,7 @@ inspect, kill, rm), so the same test runs on Docker and on podman.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -126,29 +127,27 @@ class Engine:
         flags = ["down", "-v"] if volumes else ["down"]
         deadline = time.monotonic() + timeout
         self.compose(*flags, timeout=timeout, check=False)
-        last = ""
-        while leftovers := self.containers(every=True):
+        refused = ""
+        for attempt in itertools.count():
+            leftovers = self.containers(every=True)
+            if not leftovers:
+                return
             if time.monotonic() > deadline:
                 raise StackError(
                     f"containers of {PROJECT} survived `down` for {timeout:.0f} s: "
-                    f"{', '.join(leftovers)}; the last `rm` said:\n{last[-4000:]}"
+                    f"{', '.join(leftovers)}; the last `rm` said:\n{refused[-4000:]}"
                 )
+            if attempt:
+                time.sleep(1)  # what was refused is often a removal still under way
             removal = self.run(
                 "rm", "--force", *self._rm_dependents(), *leftovers, timeout=timeout, check=False
             )
-            last = result_text(removal)
+            refused = f"exit {removal.returncode}: {removal.stdout}{removal.stderr}"
             self.compose(*flags, timeout=timeout, check=False)
-            if self.containers(every=True):
-                time.sleep(1)
 
     def _rm_dependents(self) -> tuple[str, ...]:
         # Docker's `rm` has no such flag: its compose removes in dependency order itself.
         return ("--depend",) if os.path.basename(self.name) == "podman" else ()
-
-
-def result_text(result: subprocess.CompletedProcess[str]) -> str:
-    """A command's output and errors, as one text for a failure message."""
-    return f"exit {result.returncode}: {result.stdout}{result.stderr}"
 
 
 def _works(command: list[str]) -> bool:

@@ -70,7 +70,9 @@ STANDIN = textwrap.dedent(
         if data["refusals"] > 0:
             data["refusals"] -= 1
             names = [name for name in args[1:] if not name.startswith("-")]
-            data["containers"] = [n for n in data["containers"] if n != names[0]]
+            # The dependent goes; the one it depended on stays until a later `rm`.
+            if len(data["containers"]) > 1:
+                data["containers"] = [n for n in data["containers"] if n != names[0]]
             state.write_text(json.dumps(data))
             print("Error: container has dependent containers which must be removed before it",
                   file=sys.stderr)
