@@ -197,9 +197,9 @@ class ServerTls:
             "--tls-replication", "yes",
         ]  # fmt: skip
 
-    def client_options(self) -> dict[str, str]:
+    def client_options(self) -> dict[str, Any]:
         """redis-py's options for the tests' own clients (the exporter gets its settings)."""
-        options = {"ssl_ca_certs": str(self.ca_file)}
+        options: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.ca_file)}
         if self.client_cert is not None and self.client_key is not None:
             options |= {"ssl_certfile": str(self.client_cert), "ssl_keyfile": str(self.client_key)}
         return options

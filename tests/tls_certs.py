@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import require_binary
+from tests.servers import ServerTls, require_binary
 
 # Names a test server's certificate is valid for: what its tests connect to.
 SERVER_NAMES = "IP:127.0.0.1,DNS:localhost"
@@ -52,6 +52,17 @@ class Certificates:
     stranger_client_cert: Path
     stranger_client_key: Path
     """A client certificate signed by `wrong_ca`, which the server does not trust."""
+
+    def server(self, cert: Path | None = None, *, mutual: bool = False) -> ServerTls:
+        """A test server's TLS: the server's key with `cert` (the good one by default), trusting
+        the private CA; with `mutual`, requiring the client certificate."""
+        return ServerTls(
+            cert_file=cert or self.server_cert,
+            key_file=self.server_key,
+            ca_file=self.ca,
+            client_cert=self.client_cert if mutual else None,
+            client_key=self.client_key if mutual else None,
+        )
 
 
 def make_certificates(directory: Path) -> Certificates:
