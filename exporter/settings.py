@@ -63,6 +63,24 @@ class Settings(BaseSettings):
         description="How long a batch waits for EXPORTER_REDIS_MIN_REPLICAS acknowledgements; "
         "without them the batch is not deleted and SQS redelivers it.",
     )
+    redis_tls_ca_file: str | None = Field(
+        None,
+        alias="EXPORTER_REDIS_TLS_CA_FILE",
+        description="CA bundle (PEM) that Redis's certificate must chain to, for rediss:// "
+        "(unset: the system's CA certificates); the CA of a private certificate authority.",
+    )
+    redis_tls_cert_file: str | None = Field(
+        None,
+        alias="EXPORTER_REDIS_TLS_CERT_FILE",
+        description="Client certificate (PEM) for a Redis that requires one (mutual TLS: "
+        "tls-auth-clients), with EXPORTER_REDIS_TLS_KEY_FILE.",
+    )
+    redis_tls_key_file: str | None = Field(
+        None,
+        alias="EXPORTER_REDIS_TLS_KEY_FILE",
+        description="Private key (PEM, unencrypted) of EXPORTER_REDIS_TLS_CERT_FILE; unset when "
+        "that file holds the key too.",
+    )
     startup_timeout_seconds: float = Field(
         60.0,
         alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",
@@ -261,6 +279,12 @@ class Settings(BaseSettings):
                 part.strip() for item in value for part in str(item).split(",") if part.strip()
             )
         return value
+
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        """`VAR=` (as compose writes `${VAR:-}`) means no file, not a file named ''."""
+        return value or None
 
     @property
     def queue_name(self) -> str:

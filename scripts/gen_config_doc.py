@@ -30,6 +30,12 @@ a flag wins over the variable. Values are checked once at start-up: a bad one st
 with a message naming the variable (`exporter <command>: invalid configuration: VARIABLE: ...`).
 `exporter <command> --help` lists the same flags with their variables and defaults.
 
+TLS to Redis is `rediss://` in `REDIS_URL` (one node or several of a cluster), with
+`EXPORTER_REDIS_TLS_CA_FILE` for a private certificate authority and
+`EXPORTER_REDIS_TLS_CERT_FILE` and `EXPORTER_REDIS_TLS_KEY_FILE` for mutual TLS; redis-py's own
+URL options (`?ssl_ca_certs=...`) are accepted too, but not for a file a setting names. How to
+point at a managed Redis or a private CA: [operations.md](operations.md#redis-over-tls).
+
 | Variable | Flag | Default | Used by | Meaning |
 | --- | --- | --- | --- | --- |
 """

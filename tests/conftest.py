@@ -21,6 +21,7 @@ from tests.servers import (
     RedisServer,
     set_test_deadline,
 )
+from tests.tls_certs import Certificates, make_certificates
 
 # CI shares its machine: a load average of 10 on 2 cores has been seen. Hypothesis must judge the
 # code, not the machine, so no per-example deadline and no "too slow" health check.
@@ -119,3 +120,10 @@ def fixture_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(name="certificates", scope="session")
+def fixture_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """The TLS tests' certificates (a private CA, the server's, wrong ones, clients'), made once
+    with openssl."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))

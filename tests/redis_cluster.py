@@ -10,7 +10,14 @@ from pathlib import Path
 
 import redis
 
-from tests.servers import end_process, require_binary, start_process, wait_until
+from tests.servers import (
+    ServerTls,
+    end_process,
+    require_binary,
+    require_tls_redis,
+    start_process,
+    wait_until,
+)
 
 # The cluster bus listens on port + 10000, which must stay a valid port.
 MAX_NODE_PORT = 55535
@@ -35,13 +42,18 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-def _command(port: int, *args: str) -> bytes:
-    """One command over a raw socket, as redis-cli would send it; the first reply's bytes."""
+def _command(port: int, *args: str, tls: ServerTls | None = None) -> bytes:
+    """One command over a raw socket (TLS with `tls`), as redis-cli would send it; the first
+    reply's bytes."""
     parts = [f"*{len(args)}\r\n".encode()]
     parts += (f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args)
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-        sock.sendall(b"".join(parts))
-        return sock.recv(65536)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+        if tls is None:
+            raw.sendall(b"".join(parts))
+            return raw.recv(65536)
+        with tls.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"".join(parts))
+            return sock.recv(65536)
 
 
 class RedisClusterNodes:
@@ -50,10 +62,17 @@ class RedisClusterNodes:
     node killed and restarted comes back with everything it acknowledged."""
 
     def __init__(
-        self, workdir: Path, *, masters: int = 3, replicas: int = 0, appendonly: bool = False
+        self,
+        workdir: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 0,
+        appendonly: bool = False,
+        tls: ServerTls | None = None,
     ) -> None:
-        self.server = require_binary("redis-server")
+        self.server = require_binary("redis-server") if tls is None else require_tls_redis()
         self.cli = require_binary("redis-cli")
+        self.tls = tls
         self.workdir = workdir
         self.ports = [cluster_port() for _ in range(masters * (1 + replicas))]
         self.replicas = replicas
@@ -62,7 +81,20 @@ class RedisClusterNodes:
 
     def url(self, port: int | None = None) -> str:
         """The URL of one node (the first by default); any node leads to the whole cluster."""
-        return f"redis://127.0.0.1:{port or self.ports[0]}/0"
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://127.0.0.1:{port or self.ports[0]}/0"
+
+    def _send(self, port: int, *args: str) -> bytes:
+        return _command(port, *args, tls=self.tls)
+
+    def _cli_tls(self) -> list[str]:
+        """redis-cli's options to reach the nodes (none without TLS)."""
+        if self.tls is None:
+            return []
+        options = ["--tls", "--cacert", str(self.tls.ca_file)]
+        if self.tls.client_cert is not None and self.tls.client_key is not None:
+            options += ["--cert", str(self.tls.client_cert), "--key", str(self.tls.client_key)]
+        return options
 
     def start(self) -> None:
         """Start every node, join them into a cluster, and wait until every node says ok."""
@@ -71,6 +103,7 @@ class RedisClusterNodes:
                 self._start_node(port)
             create = [
                 self.cli,
+                *self._cli_tls(),
                 "--cluster", "create",
                 *(f"127.0.0.1:{port}" for port in self.ports),
                 "--cluster-replicas", str(self.replicas),
@@ -90,9 +123,14 @@ class RedisClusterNodes:
     def _start_node(self, port: int) -> None:
         directory = self.workdir / str(port)
         directory.mkdir(parents=True, exist_ok=True)
+        # Over TLS, clients and the cluster bus (port + 10000) speak TLS only.
+        ports = ["--port", str(port)]
+        if self.tls is not None:
+            ports = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes"]
+            ports += self.tls.server_args()
         args = [
             self.server,
-            "--port", str(port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(directory),
             "--cluster-enabled", "yes",
@@ -110,7 +148,7 @@ class RedisClusterNodes:
         self.processes[port] = process
         try:
             wait_until(
-                lambda: _command(port, "PING").startswith(b"+PONG"),
+                lambda: self._send(port, "PING").startswith(b"+PONG"),
                 timeout=60,
                 message=f"cluster node on {port}",
             )
@@ -122,21 +160,21 @@ class RedisClusterNodes:
         """The cluster is whole, and every master has its replicas in sync."""
         # A replica counts once its first sync is done: until then WAIT never counts it.
         return self.whole() and all(
-            _command(port, "INFO", "replication").count(b"state=online") >= self.replicas
+            self._send(port, "INFO", "replication").count(b"state=online") >= self.replicas
             for port in self.masters()
         )
 
     def whole(self) -> bool:
         """Every live node reports cluster_state:ok (every slot served, by a master that runs)."""
         live = [p for p, proc in self.processes.items() if proc.poll() is None]
-        return all(b"cluster_state:ok" in _command(port, "CLUSTER", "INFO") for port in live)
+        return all(b"cluster_state:ok" in self._send(port, "CLUSTER", "INFO") for port in live)
 
     def masters(self) -> list[int]:
         """Ports of live nodes that are masters now."""
         return [
             port
             for port, proc in self.processes.items()
-            if proc.poll() is None and b"role:master" in _command(port, "INFO", "replication")
+            if proc.poll() is None and b"role:master" in self._send(port, "INFO", "replication")
         ]
 
     def kill(self, port: int) -> None:
@@ -151,15 +189,15 @@ class RedisClusterNodes:
 
     def node_id(self, port: int) -> str:
         """The cluster's id of the node on `port`."""
-        return _command(port, "CLUSTER", "MYID").decode().split("\r\n")[1]
+        return self._send(port, "CLUSTER", "MYID").decode().split("\r\n")[1]
 
     def slot_of(self, key: str) -> int:
         """The hash slot of `key`."""
-        return int(_command(self.masters()[0], "CLUSTER", "KEYSLOT", key)[1:].strip())
+        return int(self._send(self.masters()[0], "CLUSTER", "KEYSLOT", key)[1:].strip())
 
     def owner_of_slot(self, slot: int) -> int:
         """The port of the master serving `slot` now, as the first live master tells it."""
-        nodes = _command(self.masters()[0], "CLUSTER", "NODES").decode()
+        nodes = self._send(self.masters()[0], "CLUSTER", "NODES").decode()
         for line in nodes.splitlines():
             fields = line.split()
             if len(fields) < 9 or "master" not in fields[2]:
@@ -177,7 +215,7 @@ class RedisClusterNodes:
         master_id = self.node_id(master)
         for port, process in self.processes.items():
             if process.poll() is None and port != master:
-                info = _command(port, "CLUSTER", "NODES").decode()
+                info = self._send(port, "CLUSTER", "NODES").decode()
                 mine = next(line for line in info.splitlines() if "myself" in line)
                 if mine.split()[3] == master_id:
                     return port
@@ -185,7 +223,7 @@ class RedisClusterNodes:
 
     def manual_failover(self, replica: int) -> None:
         """CLUSTER FAILOVER on `replica`: it takes over its master's slots, nothing lost."""
-        reply = _command(replica, "CLUSTER", "FAILOVER")
+        reply = self._send(replica, "CLUSTER", "FAILOVER")
         assert reply.startswith(b"+OK"), reply
 
     def add_node(self, *, replica_of: int | None = None) -> int:
@@ -195,6 +233,7 @@ class RedisClusterNodes:
         self._start_node(port)
         join = [
             self.cli,
+            *self._cli_tls(),
             "--cluster",
             "add-node",
             f"127.0.0.1:{port}",
@@ -205,9 +244,9 @@ class RedisClusterNodes:
         subprocess.run(join, check=True, capture_output=True, timeout=60)
         wait_until(
             lambda: (
-                b"cluster_state:ok" in _command(port, "CLUSTER", "INFO")
+                b"cluster_state:ok" in self._send(port, "CLUSTER", "INFO")
                 and all(
-                    self.node_id(port).encode() in _command(other, "CLUSTER", "NODES")
+                    self.node_id(port).encode() in self._send(other, "CLUSTER", "NODES")
                     for other in self.live()
                 )
             ),
@@ -222,12 +261,12 @@ class RedisClusterNodes:
         meet ASK while it moves and MOVED after); returns how many keys moved."""
         source = self.owner_of_slot(slot)
         source_id, target_id = self.node_id(source), self.node_id(target)
-        assert _command(target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id).startswith(
-            b"+OK"
-        )
-        assert _command(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id).startswith(
-            b"+OK"
-        )
+        assert self._send(
+            target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id
+        ).startswith(b"+OK")
+        assert self._send(
+            source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id
+        ).startswith(b"+OK")
         moved = 0
         with redis.Redis(port=source) as client:
             while keys := client.cluster("GETKEYSINSLOT", slot, 100):
@@ -236,19 +275,19 @@ class RedisClusterNodes:
                 )
                 moved += len(keys)
         for port in self.masters():
-            _command(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+            self._send(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
         return moved
 
     def forget(self, port: int) -> None:
         """Remove a node that is gone for good from every live node's table."""
         node = self.node_id_of_dead(port)
         for other in self.live():
-            _command(other, "CLUSTER", "FORGET", node)
+            self._send(other, "CLUSTER", "FORGET", node)
         self.processes.pop(port, None)
 
     def node_id_of_dead(self, port: int) -> str:
         """The id a dead node had, as the live nodes still list it."""
-        nodes = _command(self.live()[0], "CLUSTER", "NODES").decode()
+        nodes = self._send(self.live()[0], "CLUSTER", "NODES").decode()
         for line in nodes.splitlines():
             fields = line.split()
             if len(fields) > 1 and fields[1].split("@")[0].endswith(f":{port}"):
@@ -262,7 +301,7 @@ class RedisClusterNodes:
     def flush(self) -> None:
         """Empty every master."""
         for port in self.masters():
-            _command(port, "FLUSHALL")
+            self._send(port, "FLUSHALL")
 
     def stop(self) -> None:
         """Stop every node still running."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -107,6 +110,35 @@ def require_binary(name: str) -> str:
     return path
 
 
+@functools.cache
+def _serves_tls(binary: str) -> bool:
+    # A build with TLS tries to load the certificate it is given (and fails on a missing one);
+    # a build without it never reads the file.
+    probe = subprocess.run(
+        [
+            binary, "--port", "0", "--tls-port", "1", "--save", "", "--appendonly", "no",
+            "--tls-cert-file", "/nonexistent", "--tls-key-file", "/nonexistent",
+            "--tls-ca-cert-file", "/nonexistent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )  # fmt: skip
+    return "Failed to load certificate" in probe.stdout + probe.stderr
+
+
+def require_tls_redis() -> str:
+    """The path of a redis-server that serves TLS; skip without one locally, fail in CI."""
+    binary = require_binary("redis-server")
+    if not _serves_tls(binary):
+        message = f"{binary} was built without TLS (build it with BUILD_TLS=yes)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:
@@ -142,27 +174,85 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class RedisServer:
-    """A private redis-server; kill and restart it to test faults (append-only when asked)."""
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """TLS of a test redis-server, which then serves TLS only (`--port 0 --tls-port`)."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
-        self.binary = require_binary("redis-server")
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    """The CA that signs the server's certificate and the clients' ones; tests trust it."""
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    """With a client certificate the server requires one (`--tls-auth-clients yes`), and the
+    tests' own connections present this one."""
+
+    def server_args(self) -> list[str]:
+        """redis-server's TLS options, for a node of a cluster too (its bus and replication)."""
+        return [
+            "--tls-cert-file", str(self.cert_file),
+            "--tls-key-file", str(self.key_file),
+            "--tls-ca-cert-file", str(self.ca_file),
+            "--tls-auth-clients", "yes" if self.client_cert else "no",
+            "--tls-replication", "yes",
+        ]  # fmt: skip
+
+    def client_options(self) -> dict[str, Any]:
+        """redis-py's options for the tests' own clients (the exporter gets its settings)."""
+        options: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.ca_file)}
+        if self.client_cert is not None and self.client_key is not None:
+            options |= {"ssl_certfile": str(self.client_cert), "ssl_keyfile": str(self.client_key)}
+        return options
+
+    def client_context(self) -> ssl.SSLContext:
+        """An ssl context for the tests' raw sockets, trusting the CA, with the client's
+        certificate when the server requires one."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.client_cert is not None:
+            context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+
+def ping(port: int, tls: ServerTls | None = None) -> bool:
+    """Whether a redis-server on loopback `port` answers PING (over TLS with `tls`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as raw:
+        if tls is None:
+            raw.sendall(b"PING\r\n")
+            return raw.recv(64).startswith(b"+PONG")
+        with tls.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+
+
+class RedisServer:
+    """A private redis-server; kill and restart it to test faults (append-only when asked), over
+    TLS only with `tls`."""
+
+    def __init__(
+        self, workdir: Path, *, appendonly: bool = False, tls: ServerTls | None = None
+    ) -> None:
+        self.binary = require_binary("redis-server") if tls is None else require_tls_redis()
         self.workdir = workdir
         self.appendonly = appendonly
+        self.tls = tls
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Where clients connect."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start (or restart) on the same port and directory, and wait until it answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ports = ["--port", "0", "--tls-port", str(self.port), *self.tls.server_args()]
         args = [
             self.binary,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(self.workdir),
             "--save", "",
@@ -177,9 +267,7 @@ class RedisServer:
         wait_ready(self.process, self._answers, message=f"redis-server on {self.port}")
 
     def _answers(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+        return ping(self.port, self.tls)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would, and wait until it is gone."""

@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.http_limits import connection_limits
+from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
+from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import StoreNeverReached, first_contact
@@ -29,6 +31,7 @@ SETTINGS = (
     "redis_url",
     "redis_prefix",
     "redis_shards",
+    *REDIS_TLS_SETTINGS,
     "startup_timeout_seconds",
     "api_host",
     "api_port",
@@ -50,12 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
+    tls = redis_tls(settings)
     with redis_url_checked(settings.redis_url):
         store = RedisStore.from_url(
             settings.redis_url,
             prefix=settings.redis_prefix,
             shards=settings.redis_shards,
             series=series_policy(settings),
+            tls=tls,
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     shown = redacted(settings.redis_url)

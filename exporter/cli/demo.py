@@ -16,15 +16,19 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.paste import exporter_command
 from exporter.cli.queue_names import checked_queue_names
+from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
+from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.startup import refusal_line
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.store import StoreUnavailable
-from exporter.store.urls import node_urls
+from exporter.store import StoreRefused, StoreUnavailable
+from exporter.store.tls import TlsFiles
+from exporter.store.urls import node_urls, redacted
 from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs
 from exporter.tools.producer import (
     Producer,
@@ -46,6 +50,7 @@ HELP = (
 SETTINGS = (
     "redis_url",
     "redis_prefix",
+    *REDIS_TLS_SETTINGS,
     "sqs_queue_name",
     "api_host",
     "api_port",
@@ -116,13 +121,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
         print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)
         return 2
+    # Only a Redis the user named (REDIS_URL or --redis-url) is used, never the default URL's.
+    redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
     try:
         with redis_url_checked(settings.redis_url):
             node_urls(settings.redis_url)  # one line and exit 2 before anything starts
+        # The TLS files serve only a Redis of the user's; checked (exit 2) before anything starts.
+        tls = redis_tls(settings) if redis_url is not None else None
         with embedded_sqs() as endpoint:
-            asyncio.run(_demo(settings, args, endpoint))
+            asyncio.run(_demo(settings, args, endpoint, redis_url, tls))
     except MotoMissing as exc:
         print(f"exporter demo: {exc}", file=sys.stderr)
+        return 2
+    except StoreRefused as exc:  # the Redis of REDIS_URL refuses the settings (password, TLS)
+        print(f"exporter demo: {refusal_line(redacted(settings.redis_url), exc)}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:  # the private redis-server did not come up
         print(f"exporter demo: {exc}", file=sys.stderr)
@@ -133,7 +145,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> None:
+async def _demo(
+    settings: Settings,
+    args: argparse.Namespace,
+    endpoint: str,
+    redis_url: str | None,
+    tls: TlsFiles | None,
+) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     processor_settings = settings.model_copy(
@@ -145,9 +163,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     prefix = _setting(settings, "redis_prefix")
-    # Only a Redis the user named (REDIS_URL or --redis-url) is used, never the default URL's.
-    redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
-    async with demo_store(redis_url, prefix) as chosen:
+    async with demo_store(redis_url, prefix, tls) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
             run_processor(

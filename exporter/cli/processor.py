@@ -8,6 +8,7 @@ import os
 import sys
 
 from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
+from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import StoreNeverReached
 from exporter.cli.wiring import redis_store, run_processor, sqs_config
@@ -28,6 +29,7 @@ SETTINGS = (
     "redis_shards",
     "redis_min_replicas",
     "redis_replica_timeout_ms",
+    *REDIS_TLS_SETTINGS,
     "startup_timeout_seconds",
     "sqs_queue_name",
     "sqs_queue_url",

@@ -1,9 +1,10 @@
 """The first contact with Redis at start-up: a mistake exits at once, an absence after a deadline.
 
 Once a process has reached its store, losing it is an outage it waits out (pausing, reporting not
-ready). Before that, waiting hides mistakes: a refused password or a database that does not exist
-looks like an outage for ever, and so does a typo'd port. So at start-up a refusal exits 2 with
-one line, and a store never reached within EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1.
+ready). Before that, waiting hides mistakes: a refused password, a database that does not exist
+or a certificate that does not verify looks like an outage for ever, and so does a typo'd port.
+So at start-up a refusal exits 2 with one line, and a store never reached within
+EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Final
 
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
-from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
+from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable, StoreUntrusted
 from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
@@ -60,9 +61,7 @@ async def first_contact(
         except StoreMisconfigured:
             raise  # it names the setting and both values already
         except StoreRefused as exc:
-            raise ConfigurationError(
-                f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
-            ) from None
+            raise ConfigurationError(refusal_line(store, exc)) from None
         except StoreUnavailable as exc:
             if deadline is not None and time.monotonic() >= deadline:
                 raise StoreNeverReached(_never(store, timeout_seconds, str(exc))) from None
@@ -85,6 +84,14 @@ async def first_contact(
         log.info("store answers", extra={"store": store})
         return True
     return False
+
+
+def refusal_line(store: str, exc: StoreRefused) -> str:
+    """The one line a refusal at start-up ends the command with: what to change, never a
+    password (`store` is shown redacted)."""
+    if isinstance(exc, StoreUntrusted):  # the exporter refused the server, or it our handshake
+        return f"Redis at {store}: {exc}"
+    return f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
 
 
 async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
@@ -121,4 +128,4 @@ def _never(store: str, timeout_seconds: float, cause: str) -> str:
     )
 
 
-__all__ = ["StoreNeverReached", "first_contact"]
+__all__ = ["StoreNeverReached", "first_contact", "refusal_line"]

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.queue_names import checked_queue_names
+from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact
 from exporter.cli.store_options import series_policy
@@ -32,8 +33,10 @@ log = logging.getLogger("exporter.processor")
 def redis_store(settings: Settings) -> RedisStore:
     """The Redis store the settings name; a URL redis-py refuses is a ConfigurationError.
 
-    The connection pool is lazy: nothing connects before the event loop runs.
+    The connection pool is lazy: nothing connects before the event loop runs. TLS files that
+    cannot serve are a ConfigurationError too, naming their setting.
     """
+    tls = redis_tls(settings)
     with redis_url_checked(settings.redis_url):
         return RedisStore.from_url(
             settings.redis_url,
@@ -44,6 +47,7 @@ def redis_store(settings: Settings) -> RedisStore:
             min_replicas=settings.redis_min_replicas,
             replica_timeout_ms=settings.redis_replica_timeout_ms,
             series=series_policy(settings),
+            tls=tls,
         )
 
 

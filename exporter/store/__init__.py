@@ -45,6 +45,12 @@ class StoreRefused(StoreUnavailable):
         return self.advice is not None
 
 
+class StoreUntrusted(StoreRefused):
+    """TLS to the store failed for a cause a retry meets again: its certificate does not verify or
+    does not name the host, or it refused ours. The message says what failed and what to set;
+    the exporter, not Redis, is what refuses here."""
+
+
 class StoreMisconfigured(StoreRefused):
     """The data in the store was laid out with other settings (the shard count); never retried."""
 
@@ -160,5 +166,6 @@ __all__ = [
     "StoreMisconfigured",
     "StoreRefused",
     "StoreUnavailable",
+    "StoreUntrusted",
     "TypeTotals",
 ]

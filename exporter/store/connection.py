@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -26,6 +26,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from exporter.retry import Backoff
 from exporter.store import StoreRefused
 from exporter.store.errors import REDIS_ERRORS, Fault, classify, is_redis_failure
+from exporter.store.tls import TlsFiles
 from exporter.store.urls import node_urls, redacted, with_address
 
 Client = aioredis.Redis | RedisCluster
@@ -76,16 +77,21 @@ class RedisConnection:
         url: str,
         *,
         timeout_seconds: float = 5.0,
+        tls: TlsFiles | None = None,
         client: Client | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Raises BadRedisUrl for a REDIS_URL that cannot name a Redis; connects on first use.
 
-        With `client` (made elsewhere, as tests do) that client is used as it is and never
-        rebuilt; `url` then only names it in messages.
+        `tls` names the CA bundle and client certificate of a `rediss://` URL (checked by the
+        caller); every client made here gets them: the first, a cluster's, each rebuilt one and
+        each probe. With `client` (made elsewhere, as tests do) that client is used as it is and
+        never rebuilt; `url` then only names it in messages.
         """
         self.seeds: Final = node_urls(url)
         self.shown: Final = redacted(url)
+        # Any: redis-py's from_url takes its TLS options through **kwargs.
+        self._tls: Final[dict[str, Any]] = dict((tls or TlsFiles()).client_options())
         self._timeout = timeout_seconds
         self._clock = clock
         self._cluster: bool | None = None
@@ -206,6 +212,7 @@ class RedisConnection:
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
             health_check_interval=30,
+            **self._tls,
         )
 
     def _build(self, seed: str) -> Client:
@@ -219,6 +226,7 @@ class RedisConnection:
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
             health_check_interval=30,
+            **self._tls,
         )
 
     def _addresses(self) -> list[tuple[str, int]]:
@@ -301,6 +309,7 @@ class RedisConnection:
             socket_timeout=CHECK_TIMEOUT_SECONDS,
             socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
             retry=None,
+            **self._tls,
         )
 
     def _rebuild(self, fault: Fault, witness: str, attempt: int) -> None:

@@ -31,6 +31,7 @@ from exporter.store.errors import classify, is_redis_failure
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
 from exporter.store.redis_series import bucket_marks, read_buckets, unbucketed_positions
 from exporter.store.series import MinuteTotals, SeriesPolicy
+from exporter.store.tls import TlsFiles
 
 # Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
 MAX_EVENTS_PER_SCRIPT: Final = 1000
@@ -121,16 +122,17 @@ class RedisStore:
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
         timeout_seconds: float = 5.0,
+        tls: TlsFiles | None = None,
     ) -> RedisStore:
         """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://; several nodes of
         a cluster separated by commas); raises BadRedisUrl (a ValueError) for a URL that cannot
         name a Redis.
 
         When the node answers that it belongs to a Redis Cluster, the store uses redis-py's
-        cluster client, with the same URL (so TLS and the password carry over).
+        cluster client, with the same URL and `tls` files (so TLS and the password carry over).
         """
         return cls(
-            RedisConnection(url, timeout_seconds=timeout_seconds),
+            RedisConnection(url, timeout_seconds=timeout_seconds, tls=tls),
             prefix=prefix,
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,

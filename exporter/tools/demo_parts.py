@@ -17,9 +17,10 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-from exporter.store import Snapshot, Store, StoreUnavailable
+from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
+from exporter.store.tls import TlsFiles
 from exporter.store.urls import redacted
 
 log = logging.getLogger("exporter.demo")
@@ -72,9 +73,15 @@ def _free_port() -> int:
 
 
 async def _answers(store: RedisStore, within: float) -> bool:
+    """Whether the store answers within `within` seconds; a Redis that answers but refuses the
+    settings (a password, TLS) raises: it is the user's Redis, not one that is absent."""
     try:
         async with asyncio.timeout(within):
             await store.ping()
+    except StoreRefused as exc:
+        if exc.configuration:
+            raise
+        return False
     except (StoreUnavailable, TimeoutError):
         return False
     return True
@@ -90,15 +97,26 @@ def _counted(snapshot: Snapshot) -> str:
 
 
 @asynccontextmanager
-async def demo_store(redis_url: str | None, prefix: str) -> AsyncIterator[ChosenStore]:
+async def demo_store(
+    redis_url: str | None, prefix: str, tls: TlsFiles | None = None
+) -> AsyncIterator[ChosenStore]:
     """With `redis_url` (REDIS_URL set), that Redis if it answers; otherwise a private
-    redis-server, else memory: a demo touches no Redis the user did not name."""
+    redis-server, else memory: a demo touches no Redis the user did not name.
+
+    A Redis at `redis_url` that refuses the settings (password, database, TLS) raises
+    StoreRefused: falling back would hide the mistake behind a demo that seems to work.
+    """
     shown = redacted(redis_url) if redis_url is not None else None
     if redis_url is not None:
         # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
-        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0)
+        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0, tls=tls)
+        try:
+            answers = await _answers(configured, within=2.0)
+        except StoreRefused:
+            await configured.close()
+            raise
         # The description is printed and logged: a password in REDIS_URL must not be.
-        if await _answers(configured, within=2.0):
+        if answers:
             try:
                 held = _counted(await configured.snapshot())
                 state = "empty" if held == "empty" else f"continuing {held}"

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
-from exporter.store import StoreRefused, StoreUnavailable
+from exporter.store import StoreRefused, StoreUnavailable, StoreUntrusted
 from exporter.web.limits import ConnectionLimits
 
 log = logging.getLogger("exporter.api")
@@ -87,6 +87,8 @@ def error_middleware(routes: str) -> Middleware:
 def refusal_problem(exc: StoreRefused) -> str:
     """What an operator should fix, in the API's words: the change to make when the settings are
     refused, with what Redis said; else Redis's own words (READONLY, OOM, WRONGTYPE ...)."""
+    if isinstance(exc, StoreUntrusted):
+        return str(exc)  # the exporter's own sentence, naming what failed and what to set
     said = str(exc)[:MAX_REDIS_WORDS]
     if exc.advice is None or exc.advice == str(exc):
         return said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,24 @@ def render(overlay: str) -> list[Manifest]:
     """Every object of one overlay (or `base`), as kubectl kustomize renders it."""
     path = KUBERNETES / ("base" if overlay == "base" else f"overlays/{overlay}")
     return [dict(doc) for doc in _render(str(path))]
+
+
+def render_with_components(overlay: str, components: list[str], workdir: Path) -> list[Manifest]:
+    """One overlay with more of `components/` added, as a user's own kustomization (written in
+    `workdir`) would add them."""
+    here = Path(workdir)
+
+    def relative(path: Path) -> str:  # kustomize refuses absolute paths
+        return os.path.relpath(path, here)
+
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [relative(KUBERNETES / "overlays" / overlay)],
+        "components": [relative(KUBERNETES / "components" / name) for name in components],
+    }
+    (here / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return [dict(doc) for doc in _render(str(here))]
 
 
 def group(manifest: Manifest) -> str:
