@@ -10,6 +10,7 @@ required. Checked before any call, so that a typo is refused before anything is 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -107,6 +108,36 @@ def pairing_problem(queue_name: str, dlq_name: str) -> str | None:
     )
 
 
+def dead_letter_loop(queue: str, dlq_name: str, read: Collection[str], source: str) -> str | None:
+    """Why `dlq_name` (named by `source`) cannot take the dead letters of `queue`, a queue among
+    `read`, the queues a processor reads; None when it is not one of them.
+
+    A dead letter forwarded to a queue the processor reads is received again, judged again and,
+    if still bad, forwarded again: one malformed event becomes an endless stream of receives
+    (and, on AWS, of billed requests).
+    """
+    if dlq_name not in read:
+        return None
+    if dlq_name == queue:
+        return (
+            f"{source} {dlq_name!r} is the queue {queue!r} itself: every dead letter would be "
+            f"received and dead-lettered again, for ever; give the dead-letter queue a name of "
+            f"its own (the default is {_default_or_any(queue)})"
+        )
+    return (
+        f"{source} {dlq_name!r} of queue {queue!r} is also a queue this processor reads: every "
+        f"dead letter would be received and judged again; give the dead-letter queue a name "
+        f"that no queue read has"
+    )
+
+
+def _default_or_any(queue: str) -> str:
+    try:
+        return repr(default_dlq_name("SQS_QUEUE_NAME", queue))
+    except BadQueueName:
+        return "<name>-dlq"
+
+
 __all__ = [
     "DLQ_SUFFIX",
     "FIFO_SUFFIX",
@@ -115,6 +146,7 @@ __all__ = [
     "URL_EXAMPLE",
     "BadQueueName",
     "check_name",
+    "dead_letter_loop",
     "default_dlq_name",
     "is_fifo",
     "is_queue_name",
