@@ -39,10 +39,12 @@ def checked_queue_names(settings: Settings) -> list[str]:
             "processor reads queues of one name once"
         )
     if settings.sqs_dlq_name is not None:
+        # Shared by every queue: if it is one of them, it is that queue's own dead-letter queue.
+        dlq = settings.sqs_dlq_name
+        loop = dead_letter_loop(dlq, dlq, names, "SQS_DLQ_NAME")
+        if loop is not None:
+            raise ConfigurationError(loop)
         for name in names:
-            loop = dead_letter_loop(name, settings.sqs_dlq_name, names, "SQS_DLQ_NAME")
-            if loop is not None:
-                raise ConfigurationError(loop)
             problem = pairing_problem(name, settings.sqs_dlq_name)
             if problem is not None:
                 raise ConfigurationError(f"SQS_DLQ_NAME: {problem}")

@@ -91,6 +91,7 @@ async def first_contact(
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
     backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
+    last: str | None = None  # the last failure, for a deadline that strikes mid-try
     warned = False
     while not stop.is_set():
         try:
@@ -101,16 +102,16 @@ async def first_contact(
                     return False
         except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
-                raise NeverReached(
-                    _never(dependency, timeout_seconds, "no answer in time")
-                ) from None
+                cause = "no answer in time" + (f" (before that: {last})" if last else "")
+                raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
             continue
         except dependency.outage as exc:
             refusal = dependency.refusal(exc)
             if refusal is not None:
                 raise refusal from None
+            last = str(exc)
             if deadline is not None and time.monotonic() >= deadline:
-                raise NeverReached(_never(dependency, timeout_seconds, str(exc))) from None
+                raise NeverReached(_never(dependency, timeout_seconds, last)) from None
             if not warned:
                 warned = True
                 log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # botocore's exception classes only, for the boto3 calls that remain (queue admin, the producer);
@@ -31,6 +32,9 @@ MISSING_QUEUE_CODES: Final = frozenset(
 MISCONFIGURED_CODES: Final = REFUSED_CREDENTIAL_CODES | DENIED_CODES | MISSING_QUEUE_CODES
 # A refusal whose code could not be read (an emulator's or a proxy's page): what its status says.
 _UNREAD_REFUSALS: Final = frozenset({401, 403})
+_XML_FIELDS: Final = {
+    tag: re.compile(rf"<{tag}>([^<]{{1,500}})</{tag}>") for tag in ("Code", "Message")
+}
 # Codes a retry may cure: throttling and the server's own failures (botocore's standard set).
 TRANSIENT_CODES: Final = frozenset(
     {
@@ -89,6 +93,14 @@ class CredentialsMissing(SqsFailure):
 class CredentialsUnusable(SqsFailure):
     """The credential chain failed on a configuration (a profile, a file); the message says
     which, in one line."""
+
+
+def xml_error(text: str) -> tuple[str | None, str | None]:
+    """The first Code and Message of an XML error document (the query protocol's, which moto
+    answers a refused signature with, whatever protocol was asked), if any."""
+    found = [pattern.search(text) for pattern in _XML_FIELDS.values()]
+    code, message = (match.group(1).strip() if match else None for match in found)
+    return code, message
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -159,7 +171,10 @@ def _said(exc: Exception, code: str | None) -> str:
     if isinstance(exc, SqsError):
         text = str(exc)
     elif isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message") or ""
+        message = str(exc.response.get("Error", {}).get("Message") or "")
+        # botocore leaves an XML answer to a JSON request unread: its code and message inside.
+        xml_code, xml_message = xml_error(message)
+        code, message = xml_code or code, xml_message or message
         text = f"{code}: {message}" if message and code else str(code)
     else:
         text = str(code)
@@ -183,4 +198,5 @@ __all__ = [
     "error_code",
     "http_status",
     "is_missing_queue",
+    "xml_error",
 ]

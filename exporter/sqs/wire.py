@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import orjson
 
 from exporter.retry import Backoff
 from exporter.sqs.credentials import CredentialSource
-from exporter.sqs.errors import SqsError, SqsUnreachable
+from exporter.sqs.errors import SqsError, SqsUnreachable, xml_error
 from exporter.sqs.signing import RequestSigner
 from exporter.sqs.transport import HttpTransport, make_transport
 
@@ -45,9 +44,6 @@ CLOCK_SKEW_CODES: Final = frozenset(
         "SignatureDoesNotMatch",
     }
 )
-_XML_FIELD: Final = {
-    tag: re.compile(rf"<{tag}>([^<]{{1,500}})</{tag}>") for tag in ("Code", "Message")
-}
 # A refusal with one of those codes from a server whose clock is this far from ours is taken
 # for skew; closer, it is what it says (wrong keys, say) and is not tried again.
 SKEW_SECONDS: Final = 60.0
@@ -81,24 +77,14 @@ def error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError
     try:
         document = json.loads(body)
     except ValueError:
-        document = _xml_error(body)
+        code, message = xml_error(body[:4096].decode("utf-8", "replace"))
+        document = {"__type": code or "", "message": message or ""}
     if not isinstance(document, dict):
         document = {}
     query_error = str(headers.get("x-amzn-query-error", "")).split(";", 1)[0]
     code = query_error or str(document.get("__type", "")).rsplit("#", 1)[-1] or f"HTTP{status}"
     message = str(document.get("message") or document.get("Message") or "")
     return SqsError(code, message, status)
-
-
-def _xml_error(body: bytes) -> dict[str, str]:
-    """`__type` and `message` from an XML error document's first Code and Message, if any."""
-    text = body[:4096].decode("utf-8", "replace")
-    found = {tag: _XML_FIELD[tag].search(text) for tag in _XML_FIELD}
-    return {
-        key: match.group(1).strip()
-        for key, match in (("__type", found["Code"]), ("message", found["Message"]))
-        if match is not None
-    }
 
 
 def encode(payload: dict[str, Any]) -> bytes:
