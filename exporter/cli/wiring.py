@@ -104,7 +104,12 @@ def _sqs_environ(sqs_credentials: AwsCredentials | None) -> Mapping[str, str]:
         "AWS_ACCESS_KEY_ID": sqs_credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": sqs_credentials.secret_access_key,
     }
-    for name in ("AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE"):
+    for name in (
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
         environ.pop(name, None)
     return environ
 

@@ -18,21 +18,12 @@ from importlib import resources
 from typing import Final
 from urllib.parse import urlsplit
 
+from exporter.sqs.names import shown_value
+
 ENDPOINT_RULE: Final = "an http:// or https:// URL with a host (e.g. http://localhost:4566)"
 # AWS's region names, and the emulators' own (`elasticmq`): lower-case words joined by hyphens.
 _REGION: Final = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _KEYS: Final = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-
-
-def _shown(value: str) -> str:
-    """`value` for a message: short, and without a password in a URL's user part."""
-    try:
-        password = urlsplit(value).password if "://" in value else None
-    except ValueError:
-        password = None
-    if password:
-        value = value.replace(f":{password}@", ":***@", 1)
-    return repr(value if len(value) <= 120 else value[:117] + "...")
 
 
 def endpoint_problem(variable: str, url: str) -> str | None:
@@ -41,11 +32,11 @@ def endpoint_problem(variable: str, url: str) -> str | None:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
-        return f"{variable} {_shown(url)} is not {ENDPOINT_RULE}: {exc}"
+        return f"{variable} {shown_value(url)} is not {ENDPOINT_RULE}: {exc}"
     if parts.scheme in ("http", "https") and parts.hostname:
         return None
     hint = f"; did you mean 'http://{url.strip()}'?" if "://" not in url and url.strip() else ""
-    return f"{variable} {_shown(url)} is not {ENDPOINT_RULE}{hint}"
+    return f"{variable} {shown_value(url)} is not {ENDPOINT_RULE}{hint}"
 
 
 def region_problem(region: str) -> str | None:
@@ -57,7 +48,7 @@ def region_problem(region: str) -> str | None:
         )
     if not _REGION.fullmatch(region):
         return (
-            f"AWS_DEFAULT_REGION {_shown(region)} is not a region name: lower-case letters, "
+            f"AWS_DEFAULT_REGION {shown_value(region)} is not a region name: lower-case letters, "
             "digits and hyphens (e.g. eu-west-1)"
         )
     return None

@@ -38,7 +38,7 @@ def is_queue_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name) or _FIFO_NAME.fullmatch(name))
 
 
-def _shown(value: str) -> str:
+def shown_value(value: str) -> str:
     """`value` for an error message: cut short, any password in a URL hidden."""
     try:
         password = urlsplit(value).password if "://" in value else None
@@ -52,13 +52,13 @@ def _shown(value: str) -> str:
 def check_name(setting: str, name: str) -> str:
     """`name` if SQS accepts it as a queue name, else BadQueueName naming `setting`."""
     if not is_queue_name(name):
-        raise BadQueueName(f"{setting} {_shown(name)} is not a queue name: {NAME_RULE}")
+        raise BadQueueName(f"{setting} {shown_value(name)} is not a queue name: {NAME_RULE}")
     return name
 
 
 def name_from_url(setting: str, url: str) -> str:
     """The queue name at the end of a queue URL, or BadQueueName naming `setting`."""
-    problem = f"{setting} {_shown(url)} is not a queue URL (expected {URL_EXAMPLE})"
+    problem = f"{setting} {shown_value(url)} is not a queue URL (expected {URL_EXAMPLE})"
     try:
         parts = urlsplit(url.strip())
     except ValueError:  # an unbalanced IPv6 bracket
@@ -85,8 +85,8 @@ def default_dlq_name(setting: str, queue_name: str) -> str:
         name = queue_name + DLQ_SUFFIX
     if not is_queue_name(name):
         raise BadQueueName(
-            f"{setting} {_shown(queue_name)} leaves no room for the default dead-letter queue "
-            f"name {_shown(name)} (at most {MAX_NAME_CHARS} characters): set SQS_DLQ_NAME"
+            f"{setting} {shown_value(queue_name)} leaves no room for the default dead-letter queue "
+            f"name {shown_value(name)} (at most {MAX_NAME_CHARS} characters): set SQS_DLQ_NAME"
         )
     return name
 
@@ -152,4 +152,5 @@ __all__ = [
     "is_queue_name",
     "name_from_url",
     "pairing_problem",
+    "shown_value",
 ]
