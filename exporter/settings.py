@@ -86,9 +86,10 @@ class Settings(BaseSettings):
         alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",
         ge=0,
         le=86_400,
-        description="How long a processor or API waits at start-up for Redis to first answer "
-        "before exiting 1 (0: wait for ever); a configuration Redis refuses (password, "
-        "database) exits 2 at once. Once reached, losing Redis only pauses.",
+        description="How long a processor waits at start-up for SQS, then for Redis (the API: "
+        "Redis), to first answer before exiting 1 (0: wait for ever); what they refuse "
+        "(keys, a queue, a password, a database) exits 2 at once. Once reached, losing either "
+        "only pauses.",
     )
     sqs_queue_name: str = Field(
         "events", alias="SQS_QUEUE_NAME", min_length=1, description="Name of the event queue."
@@ -138,9 +139,10 @@ class Settings(BaseSettings):
         description="Receives before SQS moves a message to the dead-letter queue by itself.",
     )
     create_queues: bool = Field(
-        True,
+        False,
         alias="EXPORTER_CREATE_QUEUES",
-        description="Create the queue and dead-letter queue when missing.",
+        description="Create the queue and dead-letter queue when missing (off: a missing queue "
+        "stops the processor, naming it, so that a typo never creates a queue).",
     )
     concurrency: int = Field(
         4,

@@ -285,8 +285,11 @@ class RedisServer:
 class MotoServer:
     """moto's SQS-compatible server in its own process, over HTTP on a free port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, checks_keys: bool = False) -> None:
         self.port = port or free_port()
+        # moto accepts any keys unless told to check them against its own (empty) IAM: then
+        # every call is refused as AWS refuses unknown keys (403 InvalidClientTokenId).
+        self.checks_keys = checks_keys
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -298,6 +301,7 @@ class MotoServer:
         """Start and wait until it serves HTTP."""
         self.process = start_process(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if self.checks_keys else None,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

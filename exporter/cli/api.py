@@ -15,7 +15,7 @@ from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
 from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
-from exporter.cli.startup import StoreNeverReached, first_contact
+from exporter.cli.startup import NeverReached, first_contact, redis_dependency
 from exporter.cli.store_options import series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -92,7 +92,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         # Until Redis first answers the API serves 503s; a refusal or the deadline ends it.
         if await first_contact(
             store.ping,
-            store=shown,
+            redis_dependency(shown),
             timeout_seconds=settings.startup_timeout_seconds,
             stop=stop,
         ):
@@ -114,7 +114,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except StoreMisconfigured as exc:  # the data was written with another shard count
         print(f"exporter api: {exc}", file=sys.stderr)
         return 2
-    except StoreNeverReached as exc:
+    except NeverReached as exc:
         print(f"exporter api: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the port is taken or the address does not exist

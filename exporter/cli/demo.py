@@ -14,6 +14,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.aws_settings import checked_region
 from exporter.cli.paste import exporter_command
 from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
@@ -117,6 +118,8 @@ def _setting(settings: Settings, field: str) -> str:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Entry point of `exporter demo`: 0 after a clean stop."""
     checked_queue_names(settings.model_copy(update=DEMO_OVERRIDES))
+    # The embedded SQS has its own endpoint and keys; the region is the user's (AWS_DEFAULT_REGION).
+    checked_region(settings.aws_region)
     configure_logging(settings.log_level, settings.log_format)
     if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
         print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)

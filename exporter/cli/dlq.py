@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Protocol, TextIO
 
+from exporter.cli.aws_settings import checked_aws
 from exporter.cli.wiring import sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -159,14 +160,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     config = replace(
         sqs_config(settings.model_copy(update={"create_queues": False})),
-        missing_queue_advice="start `exporter processor` with the same queue settings, which "
-        "creates both queues",
+        missing_queue_advice="create them, or start `exporter processor` with the same queue "
+        "settings and queue creation on",
     )
+    checked_aws(settings, os.environ)
 
     async def main() -> int:
-        stop = asyncio.Event()
-        stop.set()  # one attempt to find the queues: a CLI should fail fast, not retry forever
-        source = await SqsSource.open(config, stop=stop, environ=os.environ)
+        # One attempt to find the queues: a CLI should fail fast, not retry for ever.
+        source = await SqsSource.open(config, environ=os.environ)
         try:
             queues = dead_letter_queues(source)
             if args.action == "peek":

@@ -10,7 +10,7 @@ import sys
 from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
 from exporter.cli.signals import stop_on_signals
-from exporter.cli.startup import StoreNeverReached
+from exporter.cli.startup import NeverReached
 from exporter.cli.wiring import redis_store, run_processor, sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -20,8 +20,8 @@ from exporter.tracing import configure_tracing
 
 HELP = (
     "Consume events from SQS into exact Redis totals; serve /metrics, /health and /ready on "
-    "the metrics port. Creates the queue and its dead-letter queue when missing unless "
-    "--no-create-queues."
+    "the metrics port. The queue and its dead-letter queue must exist, unless --create-queues "
+    "(EXPORTER_CREATE_QUEUES=true) creates them when missing."
 )
 SETTINGS = (
     "redis_url",
@@ -87,7 +87,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except (SourceMisconfigured, StoreMisconfigured) as exc:
         print(f"exporter processor: {exc}", file=sys.stderr)
         return 2
-    except StoreNeverReached as exc:
+    except NeverReached as exc:
         print(f"exporter processor: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the metrics port is taken or not ours to bind

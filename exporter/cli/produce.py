@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
+from exporter.cli.aws_settings import checked_aws
 from exporter.cli.queue_names import checked_send_target
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -143,6 +144,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Entry point of `exporter produce`: 0 when everything was accepted, 1 if some failed."""
     checked_send_target(settings)  # a queue name SQS would refuse: one line, before any call
     configure_logging(settings.log_level, settings.log_format)
+    checked_aws(settings, os.environ)  # an endpoint, region or keys that cannot work, likewise
     stop = threading.Event()
     _stop_on_signals(stop)
     with ExitStack() as stack:

@@ -8,13 +8,19 @@ create `garbage-dlq` before failing).
 from __future__ import annotations
 
 from exporter.settings import ConfigurationError, Settings
-from exporter.sqs.names import BadQueueName, check_name, name_from_url, pairing_problem
+from exporter.sqs.names import (
+    BadQueueName,
+    check_name,
+    dead_letter_loop,
+    name_from_url,
+    pairing_problem,
+)
 
 
 def checked_queue_names(settings: Settings) -> list[str]:
     """The names of the queues the settings name, in order; ConfigurationError for any name or
-    URL SQS would refuse, for one queue name given twice, or for a dead-letter queue of the
-    other kind (FIFO or standard)."""
+    URL SQS would refuse, for one queue name given twice, for a dead-letter queue of the other
+    kind (FIFO or standard), or for a dead-letter queue that is one of the queues read."""
     try:
         by_url: dict[str, str] = {}
         if settings.sqs_queue_url:
@@ -33,6 +39,11 @@ def checked_queue_names(settings: Settings) -> list[str]:
             "processor reads queues of one name once"
         )
     if settings.sqs_dlq_name is not None:
+        # Shared by every queue: if it is one of them, it is that queue's own dead-letter queue.
+        dlq = settings.sqs_dlq_name
+        loop = dead_letter_loop(dlq, dlq, names, "SQS_DLQ_NAME")
+        if loop is not None:
+            raise ConfigurationError(loop)
         for name in names:
             problem = pairing_problem(name, settings.sqs_dlq_name)
             if problem is not None:

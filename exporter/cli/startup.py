@@ -1,10 +1,12 @@
-"""The first contact with Redis at start-up: a mistake exits at once, an absence after a deadline.
+"""The first contact with Redis or SQS at start-up: a mistake exits at once, an absence after a
+deadline.
 
-Once a process has reached its store, losing it is an outage it waits out (pausing, reporting not
-ready). Before that, waiting hides mistakes: a refused password, a database that does not exist
-or a certificate that does not verify looks like an outage for ever, and so does a typo'd port.
-So at start-up a refusal exits 2 with one line, and a store never reached within
-EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1.
+Once a process has reached a dependency, losing it is an outage it waits out (pausing, reporting
+not ready). Before that, waiting hides mistakes: a refused password, a database or a queue that
+does not exist, or a certificate that does not verify looks like an outage for ever, and so does a typo'd port, host or region. So at
+start-up a refusal exits 2 with one line, and a dependency never reached within
+EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1 with one line saying what was last tried and how it
+failed. One loop serves every dependency: what differs is described by a `Dependency`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
+from exporter.sqs.messages import SourceUnavailable
 from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable, StoreUntrusted
 from exporter.web.errors import refusal_problem
 
@@ -27,24 +31,73 @@ RETRY_BASE_SECONDS: Final = 0.2
 RETRY_CAP_SECONDS: Final = 2.0
 
 
-class StoreNeverReached(Exception):
-    """The store did not answer within the start-up deadline; the message names it and why."""
+class NeverReached(Exception):
+    """A dependency did not answer within the start-up deadline; the message names it and why."""
+
+
+def _no_refusal(_exc: Exception) -> Exception | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """What start-up waits for, and how its one line of failure reads.
+
+    `outage` is the failure waited out until the deadline; `refusal` turns one of those into the
+    error that ends the command at once instead (None: wait on). Any other error ends it too.
+    """
+
+    name: str
+    shown: str
+    fix: str
+    outage: type[Exception]
+    refusal: Callable[[Exception], Exception | None] = _no_refusal
+
+
+def redis_dependency(shown: str) -> Dependency:
+    """Redis at `shown` (its URL, redacted): a refusal of this configuration exits 2."""
+
+    def refusal(exc: Exception) -> Exception | None:
+        if isinstance(exc, StoreMisconfigured):
+            return exc  # it names the setting and both values already
+        if isinstance(exc, StoreRefused):
+            return ConfigurationError(refusal_line(shown, exc))
+        return None
+
+    return Dependency(
+        "Redis", shown, "check the host and port in REDIS_URL", StoreUnavailable, refusal
+    )
+
+
+def refusal_line(store: str, exc: StoreRefused) -> str:
+    """The one line a refusal at start-up ends the command with: what to change, never a
+    password (`store` is shown redacted)."""
+    if isinstance(exc, StoreUntrusted):  # the exporter refused the server, or it our handshake
+        return f"Redis at {store}: {exc}"
+    return f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
+
+
+def sqs_dependency(shown: str, fix: str) -> Dependency:
+    """SQS at the endpoint `shown`: SourceMisconfigured (refused keys, no such queue) is not an
+    outage, so it ends the command at once."""
+    return Dependency("SQS", shown, fix, SourceUnavailable)
 
 
 async def first_contact(
     check: Callable[[], Awaitable[None]],
+    dependency: Dependency,
     *,
-    store: str,
     timeout_seconds: float,
     stop: asyncio.Event,
 ) -> bool:
     """Return True once `check` passes, False if `stop` is set first.
 
-    Raises ConfigurationError when Redis refuses the call (exit 2), StoreNeverReached when the
-    deadline passes first (exit 1); `timeout_seconds` 0 waits for ever.
+    Raises what `dependency.refusal` makes of a refusal (exit 2), NeverReached when the deadline
+    passes first (exit 1); `timeout_seconds` 0 waits for ever.
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
     backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
+    last: str | None = None  # the last failure, for a deadline that strikes mid-try
     warned = False
     while not stop.is_set():
         try:
@@ -54,23 +107,25 @@ async def first_contact(
                 if not await _unless_stopped(check(), stop):
                     return False
         except TimeoutError:
-            exc_text = "no answer in time"
             if deadline is not None and time.monotonic() >= deadline:
-                raise StoreNeverReached(_never(store, timeout_seconds, exc_text)) from None
+                cause = "no answer in time" + (f" (before that: {last})" if last else "")
+                raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
             continue
-        except StoreMisconfigured:
-            raise  # it names the setting and both values already
-        except StoreRefused as exc:
-            raise ConfigurationError(refusal_line(store, exc)) from None
-        except StoreUnavailable as exc:
+        except dependency.outage as exc:
+            refusal = dependency.refusal(exc)
+            if refusal is not None:
+                raise refusal from None
+            last = str(exc)
             if deadline is not None and time.monotonic() >= deadline:
-                raise StoreNeverReached(_never(store, timeout_seconds, str(exc))) from None
+                raise NeverReached(_never(dependency, timeout_seconds, last)) from None
             if not warned:
                 warned = True
                 log.warning(
-                    "Redis is not reachable yet; retrying",
+                    "%s is not reachable yet; retrying",
+                    dependency.name,
                     extra={
-                        "store": store,
+                        "dependency": dependency.name,
+                        "at": dependency.shown,
                         "detail": str(exc),
                         "gives_up_after_seconds": timeout_seconds or None,
                     },
@@ -81,17 +136,9 @@ async def first_contact(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             continue
-        log.info("store answers", extra={"store": store})
+        log.info("%s answers", dependency.name, extra={"at": dependency.shown})
         return True
     return False
-
-
-def refusal_line(store: str, exc: StoreRefused) -> str:
-    """The one line a refusal at start-up ends the command with: what to change, never a
-    password (`store` is shown redacted)."""
-    if isinstance(exc, StoreUntrusted):  # the exporter refused the server, or it our handshake
-        return f"Redis at {store}: {exc}"
-    return f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
 
 
 async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
@@ -121,11 +168,18 @@ def _retrieve(task: asyncio.Future[None]) -> None:
         task.exception()
 
 
-def _never(store: str, timeout_seconds: float, cause: str) -> str:
+def _never(dependency: Dependency, timeout_seconds: float, cause: str) -> str:
     return (
-        f"Redis at {store} did not answer within {timeout_seconds:g} s of start-up "
-        f"(EXPORTER_STARTUP_TIMEOUT_SECONDS): {cause}; check the host and port in REDIS_URL"
+        f"{dependency.name} at {dependency.shown} did not answer within {timeout_seconds:g} s of "
+        f"start-up (EXPORTER_STARTUP_TIMEOUT_SECONDS): {cause}; {dependency.fix}"
     )
 
 
-__all__ = ["StoreNeverReached", "first_contact", "refusal_line"]
+__all__ = [
+    "Dependency",
+    "NeverReached",
+    "first_contact",
+    "redis_dependency",
+    "refusal_line",
+    "sqs_dependency",
+]

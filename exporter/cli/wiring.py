@@ -10,17 +10,17 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
+from exporter.cli.aws_settings import checked_aws, sqs_fix, sqs_shown
 from exporter.cli.http_limits import connection_limits
 from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
-from exporter.cli.startup import first_contact
+from exporter.cli.startup import first_contact, redis_dependency, sqs_dependency
 from exporter.cli.store_options import series_policy
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
 from exporter.sqs.config import AwsCredentials, SqsConfig
-from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
 from exporter.store.redis import RedisStore
@@ -88,8 +88,34 @@ def _store_shown(store: Store) -> str:
     return type(store).__name__
 
 
-async def _not_resolved() -> None:
-    raise RuntimeError("queues not resolved yet")
+def _not_yet(what: str) -> ReadinessCheck:
+    """A readiness check that fails until `what` is done (nothing is asked of Redis before SQS
+    is found: a probe writes)."""
+
+    async def check() -> None:
+        raise RuntimeError(f"{what} not yet")
+
+    return check
+
+
+def _sqs_environ(sqs_credentials: AwsCredentials | None) -> Mapping[str, str]:
+    """The environment the SQS client reads: the process's, with given credentials instead of
+    any of its own (the process's environment stays as the user left it)."""
+    if sqs_credentials is None:
+        return os.environ
+    environ = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": sqs_credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": sqs_credentials.secret_access_key,
+    }
+    for name in (
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
+        environ.pop(name, None)
+    return environ
 
 
 async def run_processor(
@@ -101,65 +127,67 @@ async def run_processor(
     sqs_credentials: AwsCredentials | None = None,
 ) -> None:
     """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
-    credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
-    config = sqs_config(settings)  # a queue name SQS would refuse stops us before anything runs
+    credentials are boto3's usual chain unless given (the demo's for its embedded SQS).
+
+    Start-up goes from what costs nothing to what writes: the settings first (a queue name, an
+    endpoint, a region or keys that cannot work stop us before anything connects), then SQS
+    (the queues found and checked, created when allowed), and only then Redis, whose first
+    contact writes: an SQS refusal leaves no key behind.
+    """
+    config = sqs_config(settings)
+    environ = _sqs_environ(sqs_credentials)
+    checked_aws(settings, environ)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
-    # Readiness proves the write path: PING answers on a read-only replica too.
-    checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
+    checks: dict[str, ReadinessCheck] = {
+        "redis": _not_yet("Redis first contact"),
+        "sqs": _not_yet("queues resolved"),
+    }
     health_app = make_health_app(registry, checks)
     limits = connection_limits(settings)
     async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
-        # Nothing is received before the store first takes a write: a refusal or the start-up
-        # deadline ends the command instead (exporter.cli.startup).
-        if not await first_contact(
-            store.probe_write,
-            store=_store_shown(store),
-            timeout_seconds=settings.startup_timeout_seconds,
-            stop=stop,
-        ):
+
+        def count_sqs_error(operation: str) -> None:
+            metrics.dependency_errors.labels(dependency="sqs", operation=operation).inc()
+
+        opening = await SqsSource.connect(config, on_error=count_sqs_error, environ=environ)
+        try:
+            # Nothing is received before the queues are found and the store first takes a
+            # write: a refusal or the start-up deadline ends the command (exporter.cli.startup).
+            found = await first_contact(
+                opening.find,
+                sqs_dependency(sqs_shown(settings, environ), sqs_fix(settings, environ)),
+                timeout_seconds=settings.startup_timeout_seconds,
+                stop=stop,
+            ) and await first_contact(
+                store.probe_write,
+                redis_dependency(_store_shown(store)),
+                timeout_seconds=settings.startup_timeout_seconds,
+                stop=stop,
+            )
+        except BaseException:
+            await opening.close()
+            raise
+        if not found:
+            await opening.close()
             return
-        environ: Mapping[str, str] = os.environ
-        if sqs_credentials is not None:
-            # Given to the client only: the process's environment stays as the user left it.
-            environ = {
-                **environ,
-                "AWS_ACCESS_KEY_ID": sqs_credentials.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": sqs_credentials.secret_access_key,
-            }
-            environ.pop("AWS_SESSION_TOKEN", None)
-            environ.pop("AWS_CREDENTIAL_EXPIRATION", None)
+        checks["redis"] = store.probe_write
         await _consume(
-            config,
-            settings,
-            store=store,
-            stop=stop,
-            metrics=metrics,
-            checks=checks,
-            environ=environ,
+            opening.source(), settings, store=store, stop=stop, metrics=metrics, checks=checks
         )
 
 
 async def _consume(
-    config: SqsConfig,
+    source: SqsSource,
     settings: Settings,
     *,
     store: Store,
     stop: asyncio.Event,
     metrics: ProcessorMetrics,
     checks: dict[str, ReadinessCheck],
-    environ: Mapping[str, str],
 ) -> None:
-    """Open the queue and run the pollers until `stop`; readiness checks follow what is open."""
-
-    def count_sqs_error(operation: str) -> None:
-        metrics.dependency_errors.labels(dependency="sqs", operation=operation).inc()
-
-    try:
-        source = await SqsSource.open(config, on_error=count_sqs_error, stop=stop, environ=environ)
-    except SourceUnavailable:
-        return  # stopped before SQS ever answered
+    """Run the pollers on the queues found until `stop`; readiness checks follow what runs."""
     for queue in source.queues:
         # Every queue's series exists from the start: "nothing received from this queue" is a
         # zero an alert can see, not a missing series.

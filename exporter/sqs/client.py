@@ -13,6 +13,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from exporter.sqs.aws_setup import loading_problem
 from exporter.sqs.config import AwsCredentials, SqsConfig
 from exporter.sqs.errors import classify, is_missing_queue
 from exporter.sqs.messages import SourceMisconfigured
@@ -47,7 +48,11 @@ def _session(endpoint_url: str | None, credentials: AwsCredentials | None) -> bo
         # The chain's last resort, the EC2 metadata service, cannot serve an emulator and costs
         # seconds of timeouts off EC2; an endpoint on AWS (a VPC endpoint) keeps it.
         core.set_config_variable("ec2_metadata_disabled", "true")
-    if core.get_credentials() is None:  # resolved once here; the client reuses the result
+    try:
+        found = core.get_credentials()  # resolved once here; the client reuses the result
+    except BotoCoreError as exc:  # a profile that does not exist, half a key pair, a bad file
+        raise SourceMisconfigured(loading_problem(exc)) from exc
+    if found is None:
         raise SourceMisconfigured(NO_CREDENTIALS)
     return boto3.session.Session(botocore_session=core)
 

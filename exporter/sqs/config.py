@@ -43,7 +43,7 @@ class SqsConfig:
     wait_time_seconds: int = 20
     visibility_timeout_seconds: int = 30
     max_receive_count: int = 5
-    create_queues: bool = True
+    create_queues: bool = False
     # What to tell the user when a queue is missing and may not be created: advice that works
     # for the command at hand (`exporter dlq` has no --create-queues flag).
     missing_queue_advice: str = "run with --create-queues (EXPORTER_CREATE_QUEUES=true)"

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from exporter.sqs.errors import CredentialsMissing
+from exporter.sqs.aws_setup import loading_problem
+from exporter.sqs.errors import CredentialsMissing, CredentialsUnusable
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials as BotocoreCredentials
@@ -78,10 +79,15 @@ def _from_environment(environ: Mapping[str, str]) -> Credentials | None:
 
 
 def load_chain() -> CredentialSource:
-    """Run botocore's provider chain (blocking: it may ask the instance metadata service)."""
+    """Run botocore's provider chain (blocking: it may ask the instance metadata service);
+    CredentialsMissing when it finds none, CredentialsUnusable when it fails on a setting."""
     import botocore.session  # noqa: PLC0415 - a second of imports, only when the chain is needed
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - likewise
 
-    found = botocore.session.get_session().get_credentials()
+    try:
+        found = botocore.session.get_session().get_credentials()
+    except BotoCoreError as exc:  # a profile that does not exist, half a key pair, a bad file
+        raise CredentialsUnusable(loading_problem(exc)) from exc
     if found is None:
         raise CredentialsMissing("no AWS credentials found")
     return ChainCredentials(found)

@@ -10,6 +10,7 @@ required. Checked before any call, so that a typo is refused before anything is 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ def is_queue_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name) or _FIFO_NAME.fullmatch(name))
 
 
-def _shown(value: str) -> str:
+def shown_value(value: str) -> str:
     """`value` for an error message: cut short, any password in a URL hidden."""
     try:
         password = urlsplit(value).password if "://" in value else None
@@ -51,13 +52,13 @@ def _shown(value: str) -> str:
 def check_name(setting: str, name: str) -> str:
     """`name` if SQS accepts it as a queue name, else BadQueueName naming `setting`."""
     if not is_queue_name(name):
-        raise BadQueueName(f"{setting} {_shown(name)} is not a queue name: {NAME_RULE}")
+        raise BadQueueName(f"{setting} {shown_value(name)} is not a queue name: {NAME_RULE}")
     return name
 
 
 def name_from_url(setting: str, url: str) -> str:
     """The queue name at the end of a queue URL, or BadQueueName naming `setting`."""
-    problem = f"{setting} {_shown(url)} is not a queue URL (expected {URL_EXAMPLE})"
+    problem = f"{setting} {shown_value(url)} is not a queue URL (expected {URL_EXAMPLE})"
     try:
         parts = urlsplit(url.strip())
     except ValueError:  # an unbalanced IPv6 bracket
@@ -84,8 +85,8 @@ def default_dlq_name(setting: str, queue_name: str) -> str:
         name = queue_name + DLQ_SUFFIX
     if not is_queue_name(name):
         raise BadQueueName(
-            f"{setting} {_shown(queue_name)} leaves no room for the default dead-letter queue "
-            f"name {_shown(name)} (at most {MAX_NAME_CHARS} characters): set SQS_DLQ_NAME"
+            f"{setting} {shown_value(queue_name)} leaves no room for the default dead-letter queue "
+            f"name {shown_value(name)} (at most {MAX_NAME_CHARS} characters): set SQS_DLQ_NAME"
         )
     return name
 
@@ -107,6 +108,36 @@ def pairing_problem(queue_name: str, dlq_name: str) -> str | None:
     )
 
 
+def dead_letter_loop(queue: str, dlq_name: str, read: Collection[str], source: str) -> str | None:
+    """Why `dlq_name` (named by `source`) cannot take the dead letters of `queue`, a queue among
+    `read`, the queues a processor reads; None when it is not one of them.
+
+    A dead letter forwarded to a queue the processor reads is received again, judged again and,
+    if still bad, forwarded again: one malformed event becomes an endless stream of receives
+    (and, on AWS, of billed requests).
+    """
+    if dlq_name not in read:
+        return None
+    if dlq_name == queue:
+        return (
+            f"{source} {dlq_name!r} is the queue {queue!r} itself: every dead letter would be "
+            f"received and dead-lettered again, for ever; give the dead-letter queue a name of "
+            f"its own (the default is {_default_or_any(queue)})"
+        )
+    return (
+        f"{source} {dlq_name!r} of queue {queue!r} is also a queue this processor reads: every "
+        f"dead letter would be received and judged again; give the dead-letter queue a name "
+        f"that no queue read has"
+    )
+
+
+def _default_or_any(queue: str) -> str:
+    try:
+        return repr(default_dlq_name("SQS_QUEUE_NAME", queue))
+    except BadQueueName:
+        return "<name>-dlq"
+
+
 __all__ = [
     "DLQ_SUFFIX",
     "FIFO_SUFFIX",
@@ -115,9 +146,11 @@ __all__ = [
     "URL_EXAMPLE",
     "BadQueueName",
     "check_name",
+    "dead_letter_loop",
     "default_dlq_name",
     "is_fifo",
     "is_queue_name",
     "name_from_url",
     "pairing_problem",
+    "shown_value",
 ]

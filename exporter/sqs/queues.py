@@ -19,6 +19,7 @@ from exporter.sqs.messages import SourceMisconfigured
 from exporter.sqs.names import (
     BadQueueName,
     check_name,
+    dead_letter_loop,
     default_dlq_name,
     is_fifo,
     pairing_problem,
@@ -131,8 +132,15 @@ class _Plan:
     dlq_name: str
 
 
-async def _plan(client: SqsClient, spec: QueueSpec, config: SqsConfig) -> _Plan:
-    """Find one configured queue and decide its dead-letter queue; create nothing yet."""
+REDRIVE_SOURCE: Final = "the redrive policy's dead-letter queue"
+
+
+async def _plan(client: SqsClient, spec: QueueSpec, read: frozenset[str]) -> _Plan:
+    """Find one configured queue and decide its dead-letter queue; create nothing yet.
+
+    `read` holds the names of every queue read: no dead-letter queue may be one of them, neither
+    the one the processor forwards to nor the one SQS moves messages to by itself.
+    """
     if spec.url is not None:
         url: str | None = spec.url
         attributes = await _existing(client, spec.url, "SQS_QUEUE_URL")
@@ -156,6 +164,13 @@ async def _plan(client: SqsClient, spec: QueueSpec, config: SqsConfig) -> _Plan:
             "messages SQS moves itself go there, the processor's dead letters to SQS_DLQ_NAME",
             extra={"queue": spec.name, "redrive_to": target, "dlq": spec.dlq_name},
         )
+    for name, source in (
+        (target, REDRIVE_SOURCE),
+        (dlq_name, "SQS_DLQ_NAME" if spec.dlq_name else "the default dead-letter queue"),
+    ):
+        loop = dead_letter_loop(spec.name, name, read, source) if name else None
+        if loop is not None:
+            raise SourceMisconfigured(loop)
     problem = pairing_problem(spec.name, dlq_name)
     if problem is not None:
         raise SourceMisconfigured(problem)
@@ -186,7 +201,9 @@ def _refuse_missing(plans: Sequence[_Plan], missing_dlqs: Sequence[str], advice:
 async def resolve_queues(client: SqsClient, config: SqsConfig) -> tuple[ResolvedQueue, ...]:
     """Every configured queue with its dead-letter queue, created when allowed, after all of them
     were found and checked."""
-    plans = [await _plan(client, spec, config) for spec in config.specs()]
+    specs = config.specs()
+    read = frozenset(spec.name for spec in specs)
+    plans = [await _plan(client, spec, read) for spec in specs]
     dlq_urls: dict[str, str | None] = {}
     for plan in plans:
         if plan.dlq_name not in dlq_urls:

@@ -8,7 +8,6 @@ holds a connection but no thread, and lean, since this is the processor's hot pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,6 @@ from exporter.sqs.messages import (
     QueueDepth,
     QueueRole,
     QueueState,
-    SourceMisconfigured,
     SourceUnavailable,
 )
 from exporter.sqs.queues import ResolvedQueue, resolve_queues
@@ -50,22 +48,54 @@ _DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
 }
 
 
-async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
-    """Wait `seconds`, or less if `stop` is set meanwhile; whether it was set."""
-    if stop is None:
-        await asyncio.sleep(seconds)
-        return False
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
-
-
 def _by_queue(messages: Sequence[Message]) -> dict[str, list[Message]]:
     """Messages grouped by the queue they came from, in order."""
     groups: dict[str, list[Message]] = {}
     for message in messages:
         groups.setdefault(message.queue, []).append(message)
     return groups
+
+
+class SourceOpening:
+    """A connected client whose queues are still to be found: `find` once per try (the start-up
+    deadline decides how often), then `source()`, or `close()` when it is given up."""
+
+    def __init__(
+        self, client: SqsClient, config: SqsConfig, on_error: Callable[[str], None]
+    ) -> None:
+        self.client = client
+        self.config = config
+        self._on_error = on_error
+        self._queues: tuple[ResolvedQueue, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        """The URL the client sends to."""
+        return self.client.endpoint
+
+    async def find(self) -> None:
+        """Find (or create, when allowed) every queue: SourceUnavailable to try again later,
+        SourceMisconfigured for what no retry can fix."""
+        try:
+            self._queues = await resolve_queues(self.client, self.config)
+        except SourceUnavailable:
+            self._on_error("resolve_queue")
+            raise
+        for queue in self._queues:
+            log.info(
+                "queues ready",
+                extra={"queue_url": queue.url, "dlq_url": queue.dlq_url, "fifo": queue.fifo},
+            )
+
+    def source(self) -> SqsSource:
+        """The source on the queues found; only after `find` succeeded."""
+        if not self._queues:
+            raise RuntimeError("the queues are not found yet")
+        return SqsSource(self.client, self.config, queues=self._queues, on_error=self._on_error)
+
+    async def close(self) -> None:
+        """Close the client's connections (when the queues are never found)."""
+        await self.client.close()
 
 
 class SqsSource:
@@ -114,17 +144,17 @@ class SqsSource:
         return self.queues[0].dlq_url
 
     @classmethod
-    async def open(
+    async def connect(
         cls,
         config: SqsConfig,
         *,
         on_error: Callable[[str], None] = lambda _operation: None,
-        stop: asyncio.Event | None = None,
         environ: Mapping[str, str] | None = None,
-    ) -> SqsSource:
-        """Connect, find (or create) every queue; retry transient errors until `stop` is set.
+    ) -> SourceOpening:
+        """A client of the endpoint with its credentials, whose queues are yet to be found.
 
-        Credentials come from `environ` when it holds static keys, else from botocore's chain.
+        Credentials come from `environ` when it holds static keys, else from botocore's chain;
+        none usable is SourceMisconfigured, at once.
         """
         try:
             credentials = await find_credentials(environ or {})
@@ -144,31 +174,25 @@ class SqsSource:
             # A long poll legitimately takes wait_time_seconds; only silence beyond is a fault.
             read_timeout=config.wait_time_seconds + 10,
         )
-        backoff = Backoff(base_seconds=0.2, cap_seconds=10.0)
-        while True:
-            try:
-                queues = await resolve_queues(client, config)
-                break
-            except SourceUnavailable as exc:
-                on_error("resolve_queue")
-                if stop is not None and stop.is_set():
-                    await client.close()
-                    raise
-                log.warning("SQS not reachable yet, retrying", extra={"error": str(exc)})
-                # Waiting on `stop`, not sleeping: the backoff reaches 10 s, and SIGTERM during an
-                # outage at start must end the process now, not after one more failed attempt.
-                if await _stopped_within(stop, backoff.next_delay()):
-                    await client.close()
-                    raise
-            except SourceMisconfigured:
-                await client.close()
-                raise
-        for queue in queues:
-            log.info(
-                "queues ready",
-                extra={"queue_url": queue.url, "dlq_url": queue.dlq_url, "fifo": queue.fifo},
-            )
-        return cls(client, config, queues=queues, on_error=on_error)
+        return SourceOpening(client, config, on_error)
+
+    @classmethod
+    async def open(
+        cls,
+        config: SqsConfig,
+        *,
+        on_error: Callable[[str], None] = lambda _operation: None,
+        environ: Mapping[str, str] | None = None,
+    ) -> SqsSource:
+        """Connect and find (or create) every queue, in one try: SourceUnavailable when SQS
+        does not answer (a start-up that waits for it uses `connect` and `find` instead)."""
+        opening = await cls.connect(config, on_error=on_error, environ=environ)
+        try:
+            await opening.find()
+        except BaseException:
+            await opening.close()
+            raise
+        return opening.source()
 
     async def close(self) -> None:
         """Close the connections (a long poll in progress ends with them)."""

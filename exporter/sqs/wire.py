@@ -21,7 +21,7 @@ import orjson
 
 from exporter.retry import Backoff
 from exporter.sqs.credentials import CredentialSource
-from exporter.sqs.errors import SqsError, SqsUnreachable
+from exporter.sqs.errors import SqsError, SqsUnreachable, xml_error
 from exporter.sqs.signing import RequestSigner
 from exporter.sqs.transport import HttpTransport, make_transport
 
@@ -69,11 +69,16 @@ def _host_header(url: str) -> tuple[str, str]:
 
 
 def error_from(status: int, headers: Mapping[str, str], body: bytes) -> SqsError:
-    """The error an answer carries; the query-protocol code when SQS gives it, as boto3 reports."""
+    """The error an answer carries; the query-protocol code when SQS gives it, as boto3 reports.
+
+    An XML error document (the query protocol's, which moto answers a refused signature with)
+    is read too: its code must not be lost to an `HTTP403` that says nothing.
+    """
     try:
         document = json.loads(body)
     except ValueError:
-        document = {}
+        code, message = xml_error(body[:4096].decode("utf-8", "replace"))
+        document = {"__type": code or "", "message": message or ""}
     if not isinstance(document, dict):
         document = {}
     query_error = str(headers.get("x-amzn-query-error", "")).split(";", 1)[0]

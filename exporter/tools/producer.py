@@ -209,8 +209,9 @@ def resolve_queue_url(
             return url
         if time.monotonic() >= deadline or stop.wait(0.2):
             raise QueueNotFound(
-                f"queue {queue_name!r} does not exist: start `exporter processor` (it creates "
-                "the queue and its dead-letter queue) or set SQS_QUEUE_URL"
+                f"queue {queue_name!r} does not exist: create it, start `exporter processor` "
+                "with EXPORTER_CREATE_QUEUES=true (it creates the queue and its dead-letter "
+                "queue), or set SQS_QUEUE_URL"
             )
 
 

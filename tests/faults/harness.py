@@ -111,6 +111,7 @@ class Stack:
             "REDIS_URL": self.redis_url,
             "AWS_ENDPOINT_URL": endpoint or self.sqs_endpoint,
             "SQS_QUEUE_NAME": self.queue,
+            "EXPORTER_CREATE_QUEUES": "true",  # the suite's queue is new; processors create it
             "SQS_WAIT_TIME_SECONDS": "1",
             # Long enough that a stalled machine does not make work reappear; tests that kill
             # processes shorten it so that the killed work comes back quickly.

@@ -383,3 +383,12 @@ def test_docs_the_manifests_cite_exist() -> None:
     assert cited
     for doc, anchor in cited:
         assert anchor in github_anchors((ROOT / "docs" / doc).read_text()), f"{doc}#{anchor}"
+
+
+def test_queue_creation_is_on_only_where_the_queues_are_throwaway() -> None:
+    """Queue creation is off by default: the local overlay (an emulator that starts empty) turns
+    it on, production says off, and the base leaves the default."""
+    assert config_map_data(render("local"))["EXPORTER_CREATE_QUEUES"] == "true"
+    assert "EXPORTER_CREATE_QUEUES" not in config_map_data(render("base"))
+    for name in ("production", "production-hpa"):
+        assert config_map_data(render(name))["EXPORTER_CREATE_QUEUES"] == "false"

@@ -170,6 +170,7 @@ async def end_to_end(
             queue_name=name,
             dlq_name=f"{name}-dlq",
             endpoint_url=endpoint,
+            create_queues=True,
             wait_time_seconds=WAIT_SECONDS,
             pollers=pollers,
         )

@@ -64,6 +64,7 @@ async def processor_rss(
         "EXPORTER_REDIS_PREFIX": prefix,
         "AWS_ENDPOINT_URL": endpoint,
         "SQS_QUEUE_NAME": queue,
+        "EXPORTER_CREATE_QUEUES": "true",
         "SQS_WAIT_TIME_SECONDS": "1",
         "EXPORTER_METRICS_HOST": "127.0.0.1",
         "EXPORTER_METRICS_PORT": str(port),

@@ -153,6 +153,7 @@ def processor_env(
         "EXPORTER_REDIS_PREFIX": prefix,
         "AWS_ENDPOINT_URL": endpoint,
         "SQS_QUEUE_NAME": "bench-standin",
+        "EXPORTER_CREATE_QUEUES": "true",
         "SQS_WAIT_TIME_SECONDS": "1",
         "EXPORTER_CONCURRENCY": str(pollers),
         "EXPORTER_METRICS_HOST": "127.0.0.1",

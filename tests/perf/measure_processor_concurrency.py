@@ -85,6 +85,7 @@ async def drain_rate(
             queue_name=name,
             dlq_name=f"{name}-dlq",
             endpoint_url=endpoint,
+            create_queues=True,
             wait_time_seconds=1,
             pollers=pollers,
         )

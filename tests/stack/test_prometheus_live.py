@@ -163,6 +163,7 @@ def fixture_live_stack(
         **AWS_TEST_ENV,
         "AWS_ENDPOINT_URL": moto_server.url,
         "SQS_QUEUE_NAME": f"live-{uuid.uuid4().hex[:10]}",
+        "EXPORTER_CREATE_QUEUES": "true",  # the test's queue is new: the processors create it
         "REDIS_URL": redis.url,
         "EXPORTER_REDIS_PREFIX": f"live{uuid.uuid4().hex[:8]}",
         "EXPORTER_LOG_FORMAT": "json",

@@ -120,6 +120,7 @@ def _kubernetes_env(redis: RedisServer, moto: MotoServer) -> list[str]:
         "REDIS_URL": redis.url,
         "AWS_ENDPOINT_URL": moto.url,
         "SQS_QUEUE_NAME": f"image-{uuid.uuid4().hex[:10]}",
+        "EXPORTER_CREATE_QUEUES": "true",  # the test's queue is new, as on the local overlay
         "EXPORTER_REDIS_PREFIX": f"image{uuid.uuid4().hex[:8]}",
     }
     return [f"--env={key}={value}" for key, value in settings.items()]

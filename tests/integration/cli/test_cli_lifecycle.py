@@ -39,15 +39,29 @@ from tests.servers import (
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
 
-def _run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `exporter <command>` to its end (it must end by itself) on free ports."""
+def run_exporter(
+    command: str, env: dict[str, str], sqs: MotoServer | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `exporter <command>` (words split at spaces: `dlq peek`) to its end (it must end by
+    itself) on free ports; with `sqs`, on a new queue of that server, which the processor
+    creates (it finds SQS before Redis)."""
+    queue = (
+        {
+            "AWS_ENDPOINT_URL": sqs.url,
+            "SQS_QUEUE_NAME": unique_queue_name(),
+            "EXPORTER_CREATE_QUEUES": "true",
+        }
+        if sqs is not None
+        else {}
+    )
     return subprocess.run(
-        [EXPORTER, command],
+        [EXPORTER, *command.split()],
         env={
             **os.environ,
             "EXPORTER_API_PORT": "0",
             "EXPORTER_METRICS_PORT": "0",
             "EXPORTER_LOG_FORMAT": "json",
+            **queue,
             **env,
         },
         capture_output=True,
@@ -57,9 +71,11 @@ def _run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _one_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+def one_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+    """The one line `exporter <command>` ended with on stderr; no traceback anywhere."""
     assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith(f"exporter {command}:")]
+    name = command.split(maxsplit=1)[0]
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"exporter {name}:")]
     assert len(lines) == 1, result.stderr
     return lines[0]
 
@@ -68,9 +84,9 @@ def _one_line(result: subprocess.CompletedProcess[str], command: str) -> str:
 def test_a_user_part_with_a_stray_at_sign_is_refused_at_start(command: str) -> None:
     """REDIS_URL='redis://:bad@@host' (an '@' not percent-encoded): exit 2 at once with one line
     naming REDIS_URL and the fix, the password hidden; nothing looks up 'host'."""
-    result = _run(command, {"REDIS_URL": "redis://:bad-secret@@host"})
+    result = run_exporter(command, {"REDIS_URL": "redis://:bad-secret@@host"})
     assert result.returncode == 2, result.stderr
-    line = _one_line(result, command)
+    line = one_line(result, command)
     assert "REDIS_URL is not usable" in line
     assert "%40" in line
     assert "bad-secret" not in result.stderr + result.stdout
@@ -78,19 +94,21 @@ def test_a_user_part_with_a_stray_at_sign_is_refused_at_start(command: str) -> N
 
 @pytest.mark.parametrize("command", ["processor", "api"])
 def test_a_database_that_does_not_exist_exits_2_at_start(
-    command: str, redis_server: RedisServer
+    command: str, redis_server: RedisServer, moto_server: MotoServer
 ) -> None:
     """REDIS_URL naming database 99 of a Redis that has 16: a refusal found at start-up ends the
     command with exit 2 and one line saying what to change (it used to run on, not ready)."""
     url = redis_server.url.rsplit("/", 1)[0] + "/99"
-    result = _run(command, {"REDIS_URL": url, "SQS_QUEUE_NAME": unique_queue_name()})
+    result = run_exporter(command, {"REDIS_URL": url}, moto_server)
     assert result.returncode == 2, result.stderr
-    line = _one_line(result, command)
+    line = one_line(result, command)
     assert f"Redis at {url} refuses this configuration" in line
     assert "the database number in REDIS_URL does not exist" in line
 
 
-def test_a_wrong_password_and_a_replica_exit_2_at_start(tmp_path: Path) -> None:
+def test_a_wrong_password_and_a_replica_exit_2_at_start(
+    tmp_path: Path, moto_server: MotoServer
+) -> None:
     """A refused password, and (for the processor, which writes) a REDIS_URL naming a read-only
     replica: exit 2 with one line naming the refusal, never the password."""
     server = RedisServer(tmp_path / "redis")
@@ -104,28 +122,31 @@ def test_a_wrong_password_and_a_replica_exit_2_at_start(tmp_path: Path) -> None:
             client.config_set("requirepass", "the-right-one")
         wrong = f"redis://:not-this-one@127.0.0.1:{server.port}/0"
         for command in ("processor", "api"):
-            result = _run(command, {"REDIS_URL": wrong})
+            result = run_exporter(command, {"REDIS_URL": wrong}, moto_server)
             assert result.returncode == 2, result.stderr
-            line = _one_line(result, command)
+            line = one_line(result, command)
             assert "Redis refused the user or password in REDIS_URL" in line
             assert "not-this-one" not in result.stderr
-        result = _run("processor", {"REDIS_URL": replica.url})
+        result = run_exporter("processor", {"REDIS_URL": replica.url}, moto_server)
         assert result.returncode == 2, result.stderr
-        assert "READONLY" in _one_line(result, "processor")
+        assert "READONLY" in one_line(result, "processor")
     finally:
         replica.kill()
         server.kill()
 
 
 @pytest.mark.parametrize("command", ["processor", "api"])
-def test_a_redis_never_reached_exits_1_after_the_start_up_deadline(command: str) -> None:
+def test_a_redis_never_reached_exits_1_after_the_start_up_deadline(
+    command: str, moto_server: MotoServer
+) -> None:
     """A closed port (a typo'd REDIS_URL) is not an outage for ever: after
     EXPORTER_STARTUP_TIMEOUT_SECONDS the command exits 1 with one line naming the store, the
     setting and what to check."""
     url = f"redis://127.0.0.1:{free_port()}/0"
-    result = _run(command, {"REDIS_URL": url, "EXPORTER_STARTUP_TIMEOUT_SECONDS": "2"})
+    env = {"REDIS_URL": url, "EXPORTER_STARTUP_TIMEOUT_SECONDS": "2"}
+    result = run_exporter(command, env, moto_server)
     assert result.returncode == 1, result.stderr
-    line = _one_line(result, command)
+    line = one_line(result, command)
     assert f"Redis at {url} did not answer within 2 s of start-up" in line
     assert "EXPORTER_STARTUP_TIMEOUT_SECONDS" in line
     assert "check the host and port in REDIS_URL" in line
@@ -144,6 +165,7 @@ class Processor:
                 "REDIS_URL": redis_url,
                 "AWS_ENDPOINT_URL": moto.url,
                 "SQS_QUEUE_NAME": self.queue,
+                "EXPORTER_CREATE_QUEUES": "true",  # the test's queue is new
                 "SQS_WAIT_TIME_SECONDS": "1",
                 "EXPORTER_METRICS_HOST": "127.0.0.1",
                 "EXPORTER_METRICS_PORT": str(self.port),

@@ -42,6 +42,8 @@ def processor_settings(redis_url: str, endpoint: str, **overrides: Any) -> Setti
         "redis_url": redis_url,
         "aws_endpoint_url": endpoint,
         "sqs_queue_name": unique_queue_name(),
+        # Each test's queue is new: the processor creates it (creation is off by default).
+        "create_queues": True,
         "sqs_wait_time_seconds": 1,
         "metrics_host": "127.0.0.1",
         "metrics_port": free_port(),

@@ -121,6 +121,7 @@ def base_env(redis_url: str, endpoint: str, queue: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "AWS_ENDPOINT_URL": endpoint,
         "SQS_QUEUE_NAME": queue,
+        "EXPORTER_CREATE_QUEUES": "true",  # each test's queue is new
         "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "5",
     }
 

@@ -48,6 +48,7 @@ async def test_slow_store_extends_visibility_instead_of_redelivery(sqs_endpoint:
             queue_name=name,
             dlq_name=f"{name}-dlq",
             endpoint_url=sqs_endpoint,
+            create_queues=True,
             wait_time_seconds=1,
             visibility_timeout_seconds=VISIBILITY_SECONDS,
         )

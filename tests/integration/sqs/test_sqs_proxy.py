@@ -61,7 +61,9 @@ def _client(environ: dict[str, str]) -> SqsClient:
 async def test_the_processors_source_works_through_an_https_proxy(proxy_url: str) -> None:
     """Queues created, a message sent, received with its MD5 checked and deleted, all proxied."""
     environ = {**KEYS, "HTTPS_PROXY": proxy_url, "AWS_CA_BUNDLE": str(MOTO_CA)}
-    config = SqsConfig(queue_name="proxied", dlq_name="proxied-dlq", wait_time_seconds=1)
+    config = SqsConfig(
+        queue_name="proxied", dlq_name="proxied-dlq", wait_time_seconds=1, create_queues=True
+    )
     source = await SqsSource.open(config, environ=environ)
     producer = _client(environ)
     try:

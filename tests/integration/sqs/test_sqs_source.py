@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from exporter.cli.startup import first_contact, sqs_dependency
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.credentials import Credentials, StaticCredentials
 from exporter.sqs.messages import DeadLetter, SourceMisconfigured, SourceUnavailable
@@ -31,6 +32,7 @@ def config(endpoint: str, **overrides: object) -> SqsConfig:
         "queue_name": name,
         "dlq_name": f"{name}-dlq",
         "endpoint_url": endpoint,
+        "create_queues": True,  # each test's queues are new
         "wait_time_seconds": 0,
         "visibility_timeout_seconds": 30,
         "max_receive_count": 3,
@@ -234,8 +236,9 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
     assert errors == ["receive", "ping"]
 
 
-async def test_stop_during_the_start_up_backoff_ends_open_without_another_attempt() -> None:
-    """With SQS unreachable at start, `stop` set while open() backs off ends it at once."""
+async def test_stop_during_the_start_up_backoff_ends_the_wait_without_another_attempt() -> None:
+    """With SQS unreachable at start, `stop` set while start-up backs off between tries to find
+    the queues ends the wait at once, with no further try."""
     settings = config(f"http://127.0.0.1:{free_port()}")
     stop = asyncio.Event()
     attempts: list[str] = []
@@ -243,9 +246,18 @@ async def test_stop_during_the_start_up_backoff_ends_open_without_another_attemp
     def on_error(operation: str) -> None:
         attempts.append(operation)
         if len(attempts) == 2:
-            # Set while open() waits out its backoff, not before it checks `stop`.
+            # Set while the start-up waits out its backoff, not before it checks `stop`.
             asyncio.get_running_loop().call_soon(stop.set)
 
-    with pytest.raises(SourceUnavailable):
-        await SqsSource.open(settings, on_error=on_error, stop=stop)
+    opening = await SqsSource.connect(settings, on_error=on_error)
+    try:
+        found = await first_contact(
+            opening.find,
+            sqs_dependency(opening.endpoint, "check AWS_ENDPOINT_URL"),
+            timeout_seconds=0,
+            stop=stop,
+        )
+    finally:
+        await opening.close()
+    assert found is False
     assert attempts == ["resolve_queue", "resolve_queue"]

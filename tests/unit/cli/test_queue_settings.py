@@ -75,3 +75,23 @@ def test_bad_queue_settings_are_one_configuration_error(
     with pytest.raises(ConfigurationError) as raised:
         sqs_config(load_settings(**overrides))
     assert str(raised.value).startswith(problem)
+
+
+@pytest.mark.parametrize(
+    "queue",
+    [
+        {"sqs_queue_name": "loopq"},
+        {"sqs_queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/loopq"},
+        {"sqs_queue_urls": [f"{ORDERS},https://sqs.eu-west-1.amazonaws.com/123456789012/loopq"]},
+    ],
+)
+def test_a_dead_letter_queue_that_is_a_queue_read_is_refused_by_its_setting(
+    queue: dict[str, object],
+) -> None:
+    """SQS_DLQ_NAME naming a queue read, by name or URL, alone or among several: the queue's own
+    dead-letter queue, refused before any call."""
+    settings = load_settings(**queue, sqs_dlq_name="loopq")
+    with pytest.raises(
+        ConfigurationError, match="SQS_DLQ_NAME 'loopq' is the queue 'loopq' itself"
+    ):
+        checked_queue_names(settings)

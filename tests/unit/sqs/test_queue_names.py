@@ -7,6 +7,7 @@ import pytest
 from exporter.sqs.names import (
     BadQueueName,
     check_name,
+    dead_letter_loop,
     default_dlq_name,
     is_fifo,
     name_from_url,
@@ -99,3 +100,19 @@ def test_fifo_and_standard_queues_pair_only_with_their_own_kind() -> None:
     standard_problem = pairing_problem("events", "events-dlq.fifo")
     assert standard_problem is not None
     assert "is standard but its dead-letter queue 'events-dlq.fifo' is FIFO" in standard_problem
+
+
+def test_a_dead_letter_queue_among_the_queues_read_is_a_loop() -> None:
+    """The queue itself, or another queue read, cannot take its dead letters; any other can."""
+    read = {"orders", "clicks"}
+    assert dead_letter_loop("orders", "orders-dlq", read, "SQS_DLQ_NAME") is None
+    itself = dead_letter_loop("orders", "orders", read, "SQS_DLQ_NAME")
+    assert itself is not None
+    assert itself.startswith("SQS_DLQ_NAME 'orders' is the queue 'orders' itself")
+    assert "the default is 'orders-dlq'" in itself
+    other = dead_letter_loop("orders", "clicks", read, "the redrive policy's dead-letter queue")
+    assert other is not None
+    assert other.startswith(
+        "the redrive policy's dead-letter queue 'clicks' of queue 'orders' is also a queue this "
+        "processor reads"
+    )

@@ -8,8 +8,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from exporter.retry import Backoff
 from exporter.sqs.batches import send_chunks
 from exporter.sqs.dead_letters import MAX_DETAIL_CHARS, dead_letter_attributes
-from exporter.sqs.errors import classify
+from exporter.sqs.errors import SqsError, classify
 from exporter.sqs.messages import DeadLetter, Message, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.wire import error_from
 
 
 def client_error(code: str) -> ClientError:
@@ -38,6 +39,63 @@ def test_connection_errors_are_transient_and_missing_credentials_are_not() -> No
     missing = classify(NoCredentialsError(), "receive")
     assert isinstance(missing, SourceMisconfigured)
     assert "AWS_ACCESS_KEY_ID" in str(missing)
+
+
+MOTO_REFUSAL = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n<ErrorResponse><Errors><Error>'
+    b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is "
+    b"invalid.</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"
+)
+
+
+def test_refused_keys_are_named_as_credentials_even_in_an_xml_answer() -> None:
+    """moto answers a refused signature in XML whatever was asked: its code is read, and the
+    refusal names the credentials and their variables, not an unreachable SQS."""
+    error = error_from(403, {}, MOTO_REFUSAL)
+    assert (error.code, error.status) == ("InvalidClientTokenId", 403)
+    refused = classify(error, "GetQueueUrl")
+    assert isinstance(refused, SourceMisconfigured)
+    assert str(refused).startswith(
+        "SQS GetQueueUrl: the AWS credentials were refused (InvalidClientTokenId: The security "
+        "token included in the request is invalid.); check AWS_ACCESS_KEY_ID"
+    )
+    # boto3 leaves the XML unread (code "403"): the same line from the same answer.
+    boto = ClientError(
+        {
+            "Error": {"Code": "403", "Message": MOTO_REFUSAL.decode()},
+            "ResponseMetadata": {
+                "HTTPStatusCode": 403,
+                "HTTPHeaders": {},
+                "HostId": "",
+                "RequestId": "",
+                "RetryAttempts": 0,
+            },
+        },
+        "GetQueueUrl",
+    )
+    assert "credentials were refused (InvalidClientTokenId: The security" in str(
+        classify(boto, "get_queue_url")
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "said"),
+    [
+        (SqsError("HTTP403", "", 403), SourceMisconfigured, "credentials were refused (HTTP403)"),
+        (SqsError("HTTP401", "", 401), SourceMisconfigured, "credentials were refused"),
+        (SqsError("AccessDenied", "no", 403), SourceMisconfigured, "access denied (AccessDenied"),
+        (SqsError("ExpiredToken", "old", 403), SourceUnavailable, "ExpiredToken"),
+        (SqsError("HTTP404", "", 404), SourceUnavailable, "HTTP404"),
+    ],
+)
+def test_what_a_refusal_says_depends_on_its_code_then_its_status(
+    error: SqsError, kind: type[Exception], said: str
+) -> None:
+    """A 401/403 without a readable code refuses the keys; AccessDenied says the permission is
+    missing; ExpiredToken stays transient (a refresh cures it)."""
+    classified = classify(error, "ReceiveMessage")
+    assert isinstance(classified, kind)
+    assert said in str(classified)
 
 
 def test_dead_letter_attributes_are_bounded_and_never_empty() -> None:
