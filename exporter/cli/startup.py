@@ -3,10 +3,11 @@ deadline.
 
 Once a process has reached a dependency, losing it is an outage it waits out (pausing, reporting
 not ready). Before that, waiting hides mistakes: a refused password, a database or a queue that
-does not exist, or a certificate that does not verify looks like an outage for ever, and so does a typo'd port, host or region. So at
-start-up a refusal exits 2 with one line, and a dependency never reached within
-EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1 with one line saying what was last tried and how it
-failed. One loop serves every dependency: what differs is described by a `Dependency`.
+does not exist, or a certificate that does not verify looks like an outage for ever, and so does
+a typo'd port, host or region. So at start-up a refusal exits 2 with one line, and a dependency
+never reached within EXPORTER_STARTUP_TIMEOUT_SECONDS exits 1 with one line saying what was last
+tried and how it failed. One loop serves every dependency: what differs is described by a
+`Dependency`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import redis
 from tests.faults.harness import Stack, assert_exact, iter_lines, queue_urls, send_all, settle
 from tests.faults.harness import sqs_client as faults_sqs_client
 from tests.faults.traffic import Traffic, make_traffic
-from tests.integration.cli.test_cli_lifecycle import _one_line, _run
+from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import MotoServer, RedisServer, ServerTls, wait_until
 from tests.tls_certs import Certificates
@@ -134,11 +134,13 @@ def test_a_redis_cluster_over_tls_counts_exactly_and_refuses_a_wrong_ca_at_start
             _add_user(port, cluster.tls)
         nodes = f"127.0.0.1:{cluster.ports[0]},127.0.0.1:{cluster.ports[1]}"
         url = _with_user(f"rediss://{nodes}/0")
-        refused = _run(
-            "processor", {"REDIS_URL": url, **_tls_env(certificates, certificates.wrong_ca)}
+        refused = run_exporter(
+            "processor",
+            {"REDIS_URL": url, **_tls_env(certificates, certificates.wrong_ca)},
+            moto_server,
         )
         assert refused.returncode == 2, refused.stderr
-        line = _one_line(refused, "processor")
+        line = one_line(refused, "processor")
         assert "not signed by a CA this exporter trusts" in line
         assert "EXPORTER_REDIS_TLS_CA_FILE" in line
         assert PASSWORD not in refused.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.cli.test_cli_lifecycle import _one_line, _run
-from tests.servers import RedisServer
+from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.servers import MotoServer, RedisServer
 from tests.tls_certs import Certificates
 
 PASSWORD = "tls-secret-pw"
@@ -89,15 +89,20 @@ COMMAND_CASES = [("processor", case) for case in CASES] + [
 
 @pytest.mark.parametrize(("command", "case"), COMMAND_CASES)
 def test_a_tls_failure_at_start_exits_2_with_one_line(
-    command: str, case: str, tls_servers: dict[str, RedisServer], certificates: Certificates
+    command: str,
+    case: str,
+    tls_servers: dict[str, RedisServer],
+    certificates: Certificates,
+    moto_server: MotoServer,
 ) -> None:
     """Exit 2 and one line naming what failed (OpenSSL's words too) and what to set; no
     password, no traceback, and no waiting for Redis as for an outage (exit 1 after 60 s)."""
     server_name, files, said = CASES[case]
     server = tls_servers[server_name]
-    result = _run(command, _env(server, certificates, files))
+    # The processor finds SQS before Redis: it needs a queue to get as far as Redis.
+    result = run_exporter(command, _env(server, certificates, files), moto_server)
     assert result.returncode == 2, result.stderr
-    line = _one_line(result, command)
+    line = one_line(result, command)
     assert line.startswith(f"exporter {command}: Redis at rediss://:***@127.0.0.1:{server.port}/0")
     assert f"TLS with 127.0.0.1:{server.port} failed" in line
     for words in said:
@@ -118,9 +123,9 @@ def test_the_demo_with_a_tls_redis_url_refuses_rather_than_falling_back(
     """`exporter demo` with REDIS_URL set: a Redis whose TLS fails is the user's Redis refusing,
     not an absent one, so the demo says so and exits 2 instead of starting a private one."""
     server_name, files, said = CASES[case]
-    result = _run("demo", _env(tls_servers[server_name], certificates, files))
+    result = run_exporter("demo", _env(tls_servers[server_name], certificates, files))
     assert result.returncode == 2, result.stderr
-    line = _one_line(result, "demo")
+    line = one_line(result, "demo")
     for words in said:
         assert words in line
     assert "private redis-server" not in result.stdout + result.stderr
@@ -157,9 +162,9 @@ def test_a_tls_file_that_cannot_serve_exits_2_naming_the_setting(
         "not PEM": str(certificates.client_key),
         "another key": str(certificates.stranger_client_key),
     }[mistake]
-    result = _run(command, env)
+    result = run_exporter(command, env)
     assert result.returncode == 2, result.stderr
-    line = _one_line(result, command)
+    line = one_line(result, command)
     assert line.startswith(f"exporter {command}: invalid configuration: {setting}: ")
     assert problem in line
     assert PASSWORD not in result.stderr + result.stdout
