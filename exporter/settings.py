@@ -313,7 +313,10 @@ class Settings(BaseSettings):
     def dlq_name(self) -> str:
         """The first queue's dead-letter queue by name (with SQS_QUEUE_URL=.../orders,
         `orders-dlq`; for `orders.fifo`, `orders-dlq.fifo`); a redrive policy may name another."""
-        return self.sqs_dlq_name or default_dlq_name("SQS_QUEUE_NAME", self.queue_name)
+        if self.sqs_dlq_name:
+            return self.sqs_dlq_name
+        setting = "SQS_QUEUE_URL" if self.sqs_queue_url else "SQS_QUEUE_NAME"
+        return default_dlq_name(setting, self.queue_name)
 
 
 class _DocumentedVariables(PydanticBaseSettingsSource):
