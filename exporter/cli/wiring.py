@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -95,9 +96,11 @@ async def run_processor(
     *,
     registry: CollectorRegistry | None = None,
     sqs_credentials: AwsCredentials | None = None,
+    metrics_sockets: Sequence[socket.socket] = (),
 ) -> None:
     """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
-    credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
+    credentials are boto3's usual chain unless given (the demo's for its embedded SQS), and the
+    metrics port is bound here unless its sockets are given (the demo binds them first)."""
     config = sqs_config(settings)  # a queue name SQS would refuse stops us before anything runs
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
@@ -105,7 +108,9 @@ async def run_processor(
     checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
     health_app = make_health_app(registry, checks)
     limits = connection_limits(settings)
-    async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
+    async with serving(
+        health_app, settings.metrics_host, settings.metrics_port, limits, sockets=metrics_sockets
+    ) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
         # Nothing is received before the store first takes a write: a refusal or the start-up
         # deadline ends the command instead (exporter.cli.startup).
