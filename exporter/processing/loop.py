@@ -129,6 +129,10 @@ class Processor:
         self._by_type: dict[str, Counter] = {}
         self._visibility = VisibilityKeeper()
         self._received_from: dict[str, Counter] = {}
+        # Pollers waiting on a receive (a long poll of up to 20 s) and batches being handled:
+        # on stop the first are abandoned at once, the second finish within the deadline.
+        self._receiving: set[asyncio.Task[None]] = set()
+        self._batches_in_flight = 0
 
     # -- state -------------------------------------------------------------------------------
 
@@ -183,7 +187,16 @@ class Processor:
         )
         try:
             await self._until_stopped(stop)
-            log.info("stopping: finishing in-flight batches")
+            abandoned = self._abandon_receives()
+            log.info(
+                "stopping: receives in progress abandoned (a message one had already taken "
+                "reappears after its visibility timeout); finishing in-flight batches",
+                extra={
+                    "receives_abandoned": abandoned,
+                    "batches_in_flight": self._batches_in_flight,
+                    "visibility_timeout_seconds": self._config.visibility_timeout_seconds,
+                },
+            )
             _, late = await asyncio.wait(pollers, timeout=self._config.shutdown_timeout_seconds)
             if late:
                 log.warning(
@@ -216,39 +229,39 @@ class Processor:
         self._stopping.set()
         self._publish_ready()
 
+    def _abandon_receives(self) -> int:
+        """Cancel every poller waiting on a receive, and say how many.
+
+        An idle processor would otherwise take up to SQS_WAIT_TIME_SECONDS (20 s) to stop, for
+        a long poll that can bring nothing but messages to release. What a receive cut short
+        had already taken stays hidden until its visibility timeout ends, then SQS hands it out
+        again (docs/reliability.md). A batch already received is not touched: it finishes.
+        """
+        abandoned = list(self._receiving)
+        for poller in abandoned:
+            poller.cancel()
+        return len(abandoned)
+
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _poll(self) -> None:
         backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+        poller = asyncio.current_task()
+        assert poller is not None  # a poller is a task of run()'s
         while not self._stopping.is_set():
             if not self._store_ok.is_set():
                 await self._recovery.wait()
                 continue
             started = time.monotonic()
             receive_start_ns = time.time_ns()
-            try:
-                messages = await self._source.receive(MAX_RECEIVE)
-            except SourceUnavailable as exc:
-                self._source_ok = False
-                self._publish_ready()
-                log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
-                await self._sleep_unless_stopping(backoff.next_delay())
-                continue
-            except SourceMisconfigured as exc:
-                log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
-                self._fatal = exc
-                self._stopping.set()
-                return
-            backoff.reset()
-            if not self._source_ok:
-                self._source_ok = True
-                self._publish_ready()
+            messages = await self._receive(poller, backoff)
             if not messages:
                 continue
             self._received_counter(messages[0].queue).inc(len(messages))
             self._metrics.messages_in_flight.inc(len(messages))
+            self._batches_in_flight += 1
             try:
                 if self._stopping.is_set() or not self._store_ok.is_set():
                     await self._release(messages)
@@ -267,7 +280,36 @@ class Processor:
                 # persists, the redrive policy moves them to the dead-letter queue.
                 log.exception("unexpected error while handling a batch")
             finally:
+                self._batches_in_flight -= 1
                 self._metrics.messages_in_flight.dec(len(messages))
+
+    async def _receive(self, poller: asyncio.Task[None], backoff: Backoff) -> Sequence[Message]:
+        """One receive; nothing when it failed (after a pause) or SQS refused the configuration
+        (the processor is then stopping)."""
+        self._receiving.add(poller)
+        try:
+            messages = await self._source.receive(MAX_RECEIVE)
+        except SourceUnavailable as exc:
+            self._source_ok = False
+            self._publish_ready()
+            log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
+            await self._sleep_unless_stopping(backoff.next_delay())
+            return ()
+        except SourceMisconfigured as exc:
+            log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
+            self._fatal = exc
+            self._stopping.set()
+            return ()
+        finally:
+            # Left as soon as the poller runs again with the answer, so a stop never cancels a
+            # poller with a batch in hand; one whose answer had arrived but which had not run
+            # yet is cancelled, and that answer's messages wait for their visibility timeout.
+            self._receiving.discard(poller)
+        backoff.reset()
+        if not self._source_ok:
+            self._source_ok = True
+            self._publish_ready()
+        return messages
 
     async def _release(self, messages: Sequence[Message]) -> None:
         """Make received-but-unstarted messages visible again at once."""
