@@ -76,6 +76,7 @@ def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
         queue_depth_interval_seconds=settings.queue_depth_interval_seconds,
         max_message_bytes=settings.max_message_bytes,
         unwrap_envelopes=settings.unwrap_envelopes,
+        receive_wait_seconds=settings.sqs_wait_time_seconds,
     )
 
 

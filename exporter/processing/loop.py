@@ -46,6 +46,9 @@ from exporter.store import Store, StoreMisconfigured, StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE: Final = 10
+# A stop abandons receives only when they may wait longer than this (SQS_WAIT_TIME_SECONDS):
+# a shorter one ends about as soon, and then its messages are released, not left hidden.
+ABANDON_RECEIVES_LONGER_THAN_SECONDS: Final = 2
 # Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
 EXTEND_AT_FRACTION: Final = 0.5
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
@@ -66,6 +69,9 @@ class ProcessorConfig:
     # A paused processor probes the store at least this often: polling resumes within about
     # this long of Redis taking writes again (docs/reliability.md measures it).
     store_probe_cap_seconds: float = 1.0
+    # How long each receive may wait for messages (SQS_WAIT_TIME_SECONDS): a stop abandons
+    # receives that may wait longer than ABANDON_RECEIVES_LONGER_THAN_SECONDS.
+    receive_wait_seconds: int = 20
 
 
 def _has_attributes(message: Message) -> bool:
@@ -189,8 +195,13 @@ class Processor:
             await self._until_stopped(stop)
             abandoned = self._abandon_receives()
             log.info(
-                "stopping: receives in progress abandoned (a message one had already taken "
-                "reappears after its visibility timeout); finishing in-flight batches",
+                (
+                    "stopping: long polls in progress abandoned (a message SQS hands one of "
+                    "them before its wait ends reappears after its visibility timeout); "
+                    "finishing in-flight batches"
+                    if abandoned
+                    else "stopping: finishing in-flight batches"
+                ),
                 extra={
                     "receives_abandoned": abandoned,
                     "batches_in_flight": self._batches_in_flight,
@@ -230,13 +241,17 @@ class Processor:
         self._publish_ready()
 
     def _abandon_receives(self) -> int:
-        """Cancel every poller waiting on a receive, and say how many.
+        """Cancel every poller waiting on a long receive, and say how many.
 
         An idle processor would otherwise take up to SQS_WAIT_TIME_SECONDS (20 s) to stop, for
-        a long poll that can bring nothing but messages to release. What a receive cut short
-        had already taken stays hidden until its visibility timeout ends, then SQS hands it out
-        again (docs/reliability.md). A batch already received is not touched: it finishes.
+        a long poll that can bring nothing but messages to release. SQS does not learn that
+        the receive was given up: what it hands that receive, until the receive's wait would
+        have ended, stays hidden until its visibility timeout ends, then SQS hands it out again
+        (docs/reliability.md). A batch already received is not touched: it finishes. Receives
+        of a short wait are let end, as they did before, and their messages released.
         """
+        if self._config.receive_wait_seconds <= ABANDON_RECEIVES_LONGER_THAN_SECONDS:
+            return 0
         abandoned = list(self._receiving)
         for poller in abandoned:
             poller.cancel()

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -40,6 +41,9 @@ from tests.servers import (
     start_process,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 
 class ProcessorProcess:
@@ -106,6 +110,18 @@ class ProcessorProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def start_ready(
+    processes: list[ProcessorProcess],
+    process: ProcessorProcess,
+    env: dict[str, str],
+) -> tuple[SQSClient, str]:
+    """Start `process`, wait until it is ready; an SQS client and the URL of its queue."""
+    processes.append(process.start())
+    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
+    client = sqs_client(env["AWS_ENDPOINT_URL"])
+    return client, client.get_queue_url(QueueName=env["SQS_QUEUE_NAME"])["QueueUrl"]
 
 
 @pytest.fixture(name="processes")
@@ -191,11 +207,9 @@ def test_sigterm_drains_and_exits_zero(
     queue = unique_queue_name()
     with redis.Redis.from_url(redis_server.url) as admin:
         admin.flushall()
-    process = ProcessorProcess(tmp_path, base_env(redis_server.url, sqs_endpoint, queue)).start()
-    processes.append(process)
-    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
-    client = sqs_client(sqs_endpoint)
-    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    env = base_env(redis_server.url, sqs_endpoint, queue)
+    process = ProcessorProcess(tmp_path, env)
+    client, queue_url = start_ready(processes, process, env)
     send(client, queue_url, [event_body("signup", "1") for _ in range(30)])
     wait_until(lambda: process.metric("exporter_messages_received_total") > 0, timeout=20)
     assert process.process is not None
@@ -233,11 +247,8 @@ def test_an_idle_processor_stops_at_once_on_sigterm(
     with redis.Redis.from_url(redis_server.url) as admin:
         admin.flushall()
     env = {**base_env(redis_server.url, sqs_endpoint, queue), "SQS_WAIT_TIME_SECONDS": "20"}
-    process = ProcessorProcess(tmp_path, env).start()
-    processes.append(process)
-    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
-    client = sqs_client(sqs_endpoint)
-    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    process = ProcessorProcess(tmp_path, env)
+    client, queue_url = start_ready(processes, process, env)
     # One event counted and deleted: its poller is back in a long poll, as the others are.
     send(client, queue_url, [event_body("signup", "1")])
     wait_until(
@@ -252,6 +263,7 @@ def test_an_idle_processor_stops_at_once_on_sigterm(
     assert time.monotonic() - signalled < scaled(4)
     stopping = _stopping_line(process)
     assert "reappears after its visibility timeout" in str(stopping["message"])
+    assert "long polls in progress abandoned" in str(stopping["message"])
     # Four pollers (EXPORTER_CONCURRENCY's default): three never received anything, so they
     # are in a long poll; the fourth may still be between its delete and its next receive.
     assert int(str(stopping["receives_abandoned"])) >= 3
@@ -277,11 +289,8 @@ def test_a_batch_in_hand_at_sigterm_is_applied_and_deleted(
         "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "60",  # the held batch must not reappear
     }
     command = ("tests.integration.processing.pausing_processor", str(marker), str(gate))
-    process = ProcessorProcess(tmp_path, env, command=command).start()
-    processes.append(process)
-    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
-    client = sqs_client(sqs_endpoint)
-    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    process = ProcessorProcess(tmp_path, env, command=command)
+    client, queue_url = start_ready(processes, process, env)
     send(client, queue_url, [event_body("signup", "1") for _ in range(10)])
     wait_until(marker.exists, timeout=30, message="a batch at the store")
     assert process.process is not None
