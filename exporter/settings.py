@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from exporter.events import DEFAULT_MAX_MESSAGE_BYTES
 from exporter.sqs.names import default_dlq_name
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
 from exporter.store.series import DEFAULT_SERIES_RETENTION_SECONDS, HOUR
+from exporter.stray_variables import Stray, strays
 
 # SQS refuses bodies over 256 KiB, so a larger limit could never be reached.
 SQS_MAX_BODY_BYTES = 256 * 1024
@@ -18,14 +28,32 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - exporters are scraped from other host
 
 
 class Settings(BaseSettings):
-    """Configuration; each field's alias is its environment variable, and the CLI adds a flag."""
+    """Configuration; each field's alias is its environment variable, and the CLI adds a flag.
+
+    The environment is read under those documented names only, exactly as written (decision
+    0016); a field's own name is accepted as a keyword (the CLI's flags), never as a variable.
+    """
 
     model_config = SettingsConfigDict(
-        case_sensitive=False,
+        case_sensitive=True,
         extra="ignore",
         populate_by_name=True,
         frozen=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords first, then the documented variables; pydantic-settings' own environment
+        source would also read each field's name, in any case (`ADMIN_TOKEN` set the token)."""
+        del env_settings, dotenv_settings, file_secret_settings
+        return (init_settings, _DocumentedVariables(settings_cls))
 
     redis_url: str = Field(
         "redis://localhost:6379/0",
@@ -270,6 +298,18 @@ class Settings(BaseSettings):
         description="Log line format; auto is text on a terminal and JSON otherwise.",
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        """`debug` as well as `DEBUG`: the level's name is what matters, not its case."""
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        """`JSON` as well as `json`."""
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("sqs_queue_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -299,7 +339,43 @@ class Settings(BaseSettings):
     def dlq_name(self) -> str:
         """The first queue's dead-letter queue by name (with SQS_QUEUE_URL=.../orders,
         `orders-dlq`; for `orders.fifo`, `orders-dlq.fifo`); a redrive policy may name another."""
-        return self.sqs_dlq_name or default_dlq_name("SQS_QUEUE_NAME", self.queue_name)
+        if self.sqs_dlq_name:
+            return self.sqs_dlq_name
+        setting = "SQS_QUEUE_URL" if self.sqs_queue_url else "SQS_QUEUE_NAME"
+        return default_dlq_name(setting, self.queue_name)
+
+
+class _DocumentedVariables(PydanticBaseSettingsSource):
+    """The settings' documented variables in the process environment (`documented_values`)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` reads every field at once."""
+        del field
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Each documented variable that is set, by its name."""
+        return dict(documented_values(os.environ))
+
+
+def documented_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The value of each setting's documented variable set in `environ`, by variable name; the
+    one place the settings are read from an environment (names are case-sensitive, as Linux's
+    are, and as the docs give them)."""
+    names = (info.alias for info in Settings.model_fields.values())
+    return {name: environ[name] for name in names if name is not None and name in environ}
+
+
+def stray_variables(environ: Mapping[str, str]) -> list[Stray]:
+    """The variables of `environ` that look meant for a setting but are none (a typo, another
+    case, a field's own name, which older versions also read), each with the closest setting."""
+    documented = {info.alias for info in Settings.model_fields.values() if info.alias}
+    former = {
+        field.upper(): info.alias
+        for field, info in Settings.model_fields.items()
+        if info.alias and field.upper() != info.alias
+    }
+    return strays(environ, documented, former)
 
 
 def env_name(field: str) -> str:
@@ -314,14 +390,69 @@ class ConfigurationError(Exception):
     """Settings that cannot work; the message names each offending variable."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment, let explicit values (CLI flags) win, and fail with named settings."""
+def load_settings(used: Collection[str] | None = None, /, **overrides: object) -> Settings:
+    """Read the environment, let explicit values (CLI flags) win, and fail with named settings.
+
+    Only the settings in `used` (every one when None) are checked: a bad value of another, which
+    the command never looks at (one env file serves every compose service), leaves that setting
+    at its default instead of failing a command it does not concern.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
+        unused: set[str] = set()
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            name = env_name(field) if field in Settings.model_fields else field
-            problems.append(f"{name}: {error['msg']}")
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            field = _field_of(name)
+            if used is not None and field is not None and field not in used:
+                unused.add(field)
+            else:
+                problems.append(f"{env_name(field) if field else name}: {error['msg']}")
+        if problems:
+            raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+    # Only unused settings failed: their defaults, given as keywords, win over the environment,
+    # and nothing else can fail now (no check spans several settings).
+    defaults = {field: Settings.model_fields[field].get_default() for field in unused}
+    return Settings(**{**defaults, **overrides})
+
+
+def _field_of(name: str) -> str | None:
+    """The field behind an error's location: its variable, or the field's own name."""
+    if name in Settings.model_fields:
+        return name
+    for field, info in Settings.model_fields.items():
+        if info.alias == name:
+            return field
+    return None
+
+
+def limits(field: str) -> str | None:
+    """A numeric setting's bounds in words (`1 to 64`, `more than 0`), or None; --help and
+    docs/configuration.md both show this, so neither can differ from the check itself."""
+    low: tuple[bool, str] | None = None  # (inclusive, bound)
+    high: tuple[bool, str] | None = None
+    for bound in Settings.model_fields[field].metadata:
+        if isinstance(bound, Ge):
+            low = (True, _number(bound.ge))
+        elif isinstance(bound, Gt):
+            low = (False, _number(bound.gt))
+        elif isinstance(bound, Le):
+            high = (True, _number(bound.le))
+        elif isinstance(bound, Lt):
+            high = (False, _number(bound.lt))
+    if low is not None and high is not None and low[0] and high[0]:
+        return f"{low[1]} to {high[1]}"
+    words = []
+    if low is not None:
+        words.append(("at least " if low[0] else "more than ") + low[1])
+    if high is not None:
+        words.append(("at most " if high[0] else "less than ") + high[1])
+    return ", ".join(words) or None
+
+
+def _number(value: object) -> str:
+    """A bound as written in settings.py: 34560000, not 3.456e+07; 0.5 stays 0.5."""
+    if isinstance(value, int | float) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

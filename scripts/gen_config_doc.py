@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from exporter.cli import SUBCOMMANDS
-from exporter.settings import Settings
+from exporter.settings import Settings, limits
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -28,7 +28,12 @@ HEADER = """\
 Every setting is an environment variable and, on the subcommands that use it, a command-line flag;
 a flag wins over the variable. Values are checked once at start-up: a bad one stops the command
 with a message naming the variable (`exporter <command>: invalid configuration: VARIABLE: ...`).
-`exporter <command> --help` lists the same flags with their variables and defaults.
+`exporter <command> --help` lists the same flags with their variables, defaults and limits.
+Variable names are case-sensitive and read exactly as written here; at start every command
+logs a warning for a variable that looks meant for a setting but is none (`REDIS_ULR is not a
+setting; did you mean REDIS_URL?`). A command checks only the settings it uses: one env file
+may serve every command, and a bad value of a setting a command does not use leaves that
+command alone.
 
 TLS to Redis is `rediss://` in `REDIS_URL` (one node or several of a cluster), with
 `EXPORTER_REDIS_TLS_CA_FILE` for a private certificate authority and
@@ -36,8 +41,8 @@ TLS to Redis is `rediss://` in `REDIS_URL` (one node or several of a cluster), w
 URL options (`?ssl_ca_certs=...`) are accepted too, but not for a file a setting names. How to
 point at a managed Redis or a private CA: [operations.md](operations.md#redis-over-tls).
 
-| Variable | Flag | Default | Used by | Meaning |
-| --- | --- | --- | --- | --- |
+| Variable | Flag | Default | Limits | Used by | Meaning |
+| --- | --- | --- | --- | --- | --- |
 """
 
 # Variables the libraries read themselves (not `Settings`): name, reader, meaning.
@@ -143,7 +148,8 @@ def render() -> str:
             default += f" (`{command}`: {_default(value)})"
         # Escaped so that Markdown shows "<queue name>" instead of reading it as an HTML tag.
         meaning = (info.description or "").replace("|", "\\|").replace("<", "&lt;")
-        rows.append(f"| `{info.alias}` | {flag} | {default} | {used_by} | {meaning} |")
+        bounds = limits(field) or "—"
+        rows.append(f"| `{info.alias}` | {flag} | {default} | {bounds} | {used_by} | {meaning} |")
     standard = [
         f"| {name} | {reader} | {meaning} |" for name, reader, meaning in STANDARD_VARIABLES
     ]

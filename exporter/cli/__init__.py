@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args, get_origin
 
@@ -63,22 +65,27 @@ def add_setting_flags(
     command's own `defaults` where it has them)."""
     from pydantic import SecretStr  # noqa: PLC0415 - only a parser that shows settings needs it
 
-    from exporter.settings import Settings, env_name  # noqa: PLC0415 - likewise
+    from exporter.settings import Settings, env_name, limits  # noqa: PLC0415 - likewise
 
     group = parser.add_argument_group("settings (flags override environment variables)")
     for field in fields:
         info = Settings.model_fields[field]
         flag = "--" + field.replace("_", "-")
         default = (defaults or {}).get(field, info.default)
+        bounds = limits(field)
         help_text = (
-            f"{info.description} [env {env_name(field)}; default {_describe_default(default)}]"
+            f"{info.description} [env {env_name(field)}; default {_describe_default(default)}"
+            + (f"; {bounds}]" if bounds else "]")
         )
         annotation = info.annotation
         kwargs: dict[str, Any] = {"dest": field, "default": argparse.SUPPRESS, "help": help_text}
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif get_origin(annotation) is Literal:
-            kwargs["choices"] = get_args(annotation)
+            choices = get_args(annotation)
+            kwargs["choices"] = choices
+            # `--log-level debug` as the variable accepts it: the choice's case does not matter.
+            kwargs["type"] = _any_case(choices)
         elif annotation in (int, float):
             kwargs["type"] = annotation
             kwargs["metavar"] = "N"
@@ -89,6 +96,17 @@ def add_setting_flags(
         else:
             kwargs["metavar"] = "SECRET" if SecretStr in get_args(annotation) else "TEXT"
         group.add_argument(flag, **kwargs)
+
+
+def _any_case(choices: Sequence[str]) -> Callable[[str], str]:
+    """A flag's `type` that turns any case of one of `choices` into that choice (anything else
+    is left for argparse to refuse, naming the value as given)."""
+    by_folded = {choice.casefold(): choice for choice in choices}
+
+    def canonical(value: str) -> str:
+        return by_folded.get(value.casefold(), value)
+
+    return canonical
 
 
 def _needed(argv: Sequence[str]) -> Collection[str]:
@@ -143,6 +161,21 @@ def _describe_command(parser: argparse.ArgumentParser, module: ModuleType) -> No
     add_setting_flags(parser, command.SETTINGS, getattr(module, "DEFAULTS", None))
 
 
+def _warn_of_stray_variables(settings: Settings) -> None:
+    """One warning per variable that looks meant for a setting but is none (`REDIS_ULR`), logged
+    in the command's own format before it starts anything (decision 0016)."""
+    from exporter.logs import configure_logging  # noqa: PLC0415 - see above
+    from exporter.settings import stray_variables  # noqa: PLC0415 - see above
+
+    found = stray_variables(os.environ)
+    if not found:
+        return
+    configure_logging(settings.log_level, settings.log_format)
+    log = logging.getLogger("exporter.settings")
+    for stray in found:
+        log.warning(stray.message, extra={"variable": stray.name, "did_you_mean": stray.suggestion})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, load settings once, and run the chosen subcommand."""
     argv = sys.argv[1:] if argv is None else argv
@@ -153,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     overrides = {f: getattr(args, f) for f in command.SETTINGS if hasattr(args, f)}
     try:
-        settings = load_settings(**overrides)
+        settings = load_settings(command.SETTINGS, **overrides)
+        _warn_of_stray_variables(settings)
         # A command may find a setting unusable only when it uses it (a REDIS_URL redis-py
         # refuses): the same one line and exit status as a setting that fails to load.
         return command.run(settings, args)

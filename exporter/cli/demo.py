@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import shlex
+import socket
 import sys
 import threading
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CollectorRegistry
@@ -24,7 +27,7 @@ from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import refusal_line
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
-from exporter.settings import Settings
+from exporter.settings import Settings, env_name
 from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.store import StoreRefused, StoreUnavailable
@@ -40,6 +43,7 @@ from exporter.tools.producer import (
     resolve_queue_url,
 )
 from exporter.web import make_app
+from exporter.web.listening import bind, port_of
 from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
@@ -131,8 +135,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             node_urls(settings.redis_url)  # one line and exit 2 before anything starts
         # The TLS files serve only a Redis of the user's; checked (exit 2) before anything starts.
         tls = redis_tls(settings) if redis_url is not None else None
-        with embedded_sqs() as endpoint:
-            asyncio.run(_demo(settings, args, endpoint, redis_url, tls))
+        # Both ports next: a taken one ends the demo before any banner, redis-server or moto.
+        ports = _bind_ports(settings)
+    except PortUnavailable as exc:
+        print(f"exporter demo: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with ports, embedded_sqs() as endpoint:
+            asyncio.run(_demo(settings, args, endpoint, ports, redis_url=redis_url, tls=tls))
     except MotoMissing as exc:
         print(f"exporter demo: {exc}", file=sys.stderr)
         return 2
@@ -148,10 +158,65 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+class PortUnavailable(Exception):
+    """A port the demo is to serve on cannot be bound; the message names it and the flag."""
+
+
+@dataclass(slots=True)
+class Ports:
+    """The API's and the processor's sockets, bound before anything starts; closed on exit
+    (serving closes them too)."""
+
+    api: list[socket.socket]
+    metrics: list[socket.socket]
+
+    def __enter__(self) -> Ports:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sock in (*self.api, *self.metrics):
+            sock.close()
+
+
+def _bind_ports(settings: Settings) -> Ports:
+    """Bind the API's and the processor's ports; PortUnavailable names the one that failed and
+    the flag to change it, and leaves none bound."""
+    api = _bind(settings, "api")
+    try:
+        return Ports(api, _bind(settings, "metrics"))
+    except BaseException:
+        for sock in api:
+            sock.close()
+        raise
+
+
+def _bind(settings: Settings, role: str) -> list[socket.socket]:
+    host = _setting(settings, f"{role}_host")
+    port: int = getattr(settings, f"{role}_port")
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise PortUnavailable(_unavailable(role, host, port, exc)) from None
+
+
+def _unavailable(role: str, host: str, port: int, exc: OSError) -> str:
+    """One line: which address failed, why, and the flag (and variable) that changes it."""
+    what = "the stats API" if role == "api" else "the processor's /metrics"
+    why = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        fix = f"--{role}-host ({env_name(f'{role}_host')})"
+        return f"cannot serve {what} on {host}:{port}: {why}; give another address with {fix}"
+    fix = f"--{role}-port ({env_name(f'{role}_port')})"
+    taken = "is taken" if exc.errno == errno.EADDRINUSE else "cannot be used"
+    return f"port {port} for {what} {taken} ({why}); choose another with {fix}"
+
+
 async def _demo(
     settings: Settings,
     args: argparse.Namespace,
     endpoint: str,
+    ports: Ports,
+    *,
     redis_url: str | None,
     tls: TlsFiles | None,
 ) -> None:
@@ -175,6 +240,7 @@ async def _demo(
                 stop,
                 registry=CollectorRegistry(),
                 sqs_credentials=DEMO_CREDENTIALS,
+                metrics_sockets=ports.metrics,
             ),
             name="processor",
         )
@@ -188,7 +254,7 @@ async def _demo(
         producer_stop = threading.Event()
         summary: SendSummary | None = None
         try:
-            async with serving(app, api_host, settings.api_port) as port:
+            async with serving(app, api_host, settings.api_port, sockets=ports.api) as port:
                 producer = asyncio.create_task(
                     asyncio.to_thread(_produce, processor_settings, args, producer_stop),
                     name="producer",
@@ -201,6 +267,7 @@ async def _demo(
                         endpoint=endpoint,
                         api_host=api_host,
                         port=port,
+                        metrics_port=port_of(ports.metrics),
                     )
                     await _until_stopped(stop, processor)
                 finally:
@@ -264,6 +331,7 @@ def _print_banner(
     endpoint: str,
     api_host: str,
     port: int,
+    metrics_port: int,
 ) -> None:
     base = f"http://{_browsable(api_host)}:{port}"
     metrics_host = _browsable(settings.metrics_host)
@@ -298,7 +366,7 @@ def _print_banner(
                 f"  live page  {base}/",
                 f"  stats      {base}/stats",
                 f"  metrics    {base}/metrics (API), "
-                f"http://{metrics_host}:{settings.metrics_port}/metrics (processor)",
+                f"http://{metrics_host}:{metrics_port}/metrics (processor)",
                 "",
                 "  send events:         " + f"{env} {command} produce {sqs} --count 25",
                 "  see dead letters:    " + f"{env} {command} dlq peek {sqs}",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Protocol, TextIO
+from typing import Final, Protocol
 
 from exporter.cli.aws_settings import checked_aws
+from exporter.cli.dlq_peek import Peeked, left_unread, peek, report
 from exporter.cli.wiring import sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -25,8 +25,9 @@ HELP = (
     "queue (redrive: deleted from the dead-letter queue only after the send succeeded)."
 )
 ACTIONS: Final = {
-    "peek": "Print up to --limit dead-lettered messages, one JSON object per line with its "
-    "reason, detail and original MessageId, and leave every one of them in the queue.",
+    "peek": "Print up to --limit dead-lettered messages, each once, one JSON object per line "
+    "with its reason, detail and original MessageId, and leave every one of them in the queue; "
+    "when some are left unshown, the last lines say how many and why.",
     "redrive": "Move up to --limit dead-lettered messages back to the main queue once the cause "
     "is fixed; each is deleted from the dead-letter queue only after SQS accepted it.",
 }
@@ -41,8 +42,6 @@ SETTINGS = (
     "log_format",
 )
 DEFAULT_LIMIT: Final = 100
-# Long enough to read the whole queue once without seeing a message twice; released at the end.
-PEEK_VISIBILITY_SECONDS: Final = 30
 REDRIVE_VISIBILITY_SECONDS: Final = 30
 
 
@@ -58,48 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def describe(message: Message) -> dict[str, object]:
-    """One dead-lettered message as printed by `peek`; reason null means SQS's redrive moved it."""
-    described: dict[str, object] = {
-        "message_id": message.message_id,
-        "queue": message.queue,
-        "source_queue": message.attributes.get("source_queue"),
-        "reason": message.attributes.get("reason"),
-        "detail": message.attributes.get("detail"),
-        "original_message_id": message.attributes.get("original_message_id"),
-        "first_received_at": message.attributes.get("first_received_at"),
-        "body": message.body.decode("utf-8", "replace"),
-    }
-    if message.group_id is not None:
-        described["group_id"] = message.group_id
-    return described
-
-
-async def peek(queue: DeadLetterQueue, limit: int, out: TextIO) -> int:
-    """Print up to `limit` messages and leave every one of them in the queue.
-
-    On a FIFO queue SQS hands out a group's next messages only once the earlier ones are gone,
-    so a peek, which leaves them, shows at most the first ten of each message group.
-    """
-    seen: dict[str, Message] = {}
-    try:
-        while len(seen) < limit:
-            batch = await queue.receive_dead_letters(
-                min(10, limit - len(seen)), PEEK_VISIBILITY_SECONDS
-            )
-            fresh = [m for m in batch if m.message_id not in seen]
-            if not fresh:
-                break
-            for message in fresh:
-                seen[message.message_id] = message
-                out.write(json.dumps(describe(message)) + "\n")
-    finally:
-        await queue.release_dead_letters(list(seen.values()))
-    return len(seen)
-
-
 class DeadLetterQueue(Protocol):
-    """What peek and redrive need of a dead-letter queue (an `SqsDeadLetterQueue`)."""
+    """What redrive needs of a dead-letter queue (an `SqsDeadLetterQueue`)."""
 
     async def receive_dead_letters(
         self, max_messages: int, visibility_seconds: int
@@ -171,14 +130,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         try:
             queues = dead_letter_queues(source)
             if args.action == "peek":
-                count = 0
+                peeked = Peeked(0)
                 for queue in queues:
-                    count += await peek(queue, limit - count, sys.stdout)
-                    if count >= limit:
-                        break
-                where = _where(queues)
-                print(f"{count} message(s) in {where} shown", file=sys.stderr)
-                if any(queue.fifo for queue in queues) and count:
+                    if peeked.shown < limit:
+                        peeked += await peek(queue, limit - peeked.shown, sys.stdout)
+                    else:
+                        peeked += await left_unread(queue)
+                for line in report(peeked, _where(queues), limit):
+                    print(line, file=sys.stderr)
+                if any(queue.fifo for queue in queues) and peeked.shown:
                     print(
                         "(a FIFO queue shows at most 10 messages of each message group until "
                         "the earlier ones are deleted or redriven)",

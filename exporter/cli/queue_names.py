@@ -22,21 +22,27 @@ def checked_queue_names(settings: Settings) -> list[str]:
     URL SQS would refuse, for one queue name given twice, for a dead-letter queue of the other
     kind (FIFO or standard), or for a dead-letter queue that is one of the queues read."""
     try:
-        by_url: dict[str, str] = {}
+        # Each URL's name, and the variable it came from (an error names that one).
+        by_url: dict[str, tuple[str, str]] = {}
         if settings.sqs_queue_url:
-            by_url[settings.sqs_queue_url] = name_from_url("SQS_QUEUE_URL", settings.sqs_queue_url)
+            url = settings.sqs_queue_url
+            by_url[url] = (name_from_url("SQS_QUEUE_URL", url), "SQS_QUEUE_URL")
         for url in settings.sqs_queue_urls:
-            by_url.setdefault(url, name_from_url("SQS_QUEUE_URLS", url))
-        names = list(by_url.values()) or [check_name("SQS_QUEUE_NAME", settings.sqs_queue_name)]
+            by_url.setdefault(url, (name_from_url("SQS_QUEUE_URLS", url), "SQS_QUEUE_URLS"))
+        names = [name for name, _ in by_url.values()] or [
+            check_name("SQS_QUEUE_NAME", settings.sqs_queue_name)
+        ]
         if settings.sqs_dlq_name is not None:
             check_name("SQS_DLQ_NAME", settings.sqs_dlq_name)
     except BadQueueName as exc:
         raise ConfigurationError(str(exc)) from None
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
+        given_by = dict.fromkeys(s for name, s in by_url.values() if name == twice[0])
+        verb = "name" if len(given_by) > 1 else "names"
         raise ConfigurationError(
-            f"SQS_QUEUE_URLS names queue {twice[0]!r} more than once, by different URLs: a "
-            "processor reads queues of one name once"
+            f"{' and '.join(given_by)} {verb} queue {twice[0]!r} more than once, by different "
+            "URLs: a processor reads queues of one name once"
         )
     if settings.sqs_dlq_name is not None:
         # Shared by every queue: if it is one of them, it is that queue's own dead-letter queue.

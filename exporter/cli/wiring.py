@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -79,6 +80,7 @@ def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
         queue_depth_interval_seconds=settings.queue_depth_interval_seconds,
         max_message_bytes=settings.max_message_bytes,
         unwrap_envelopes=settings.unwrap_envelopes,
+        receive_wait_seconds=settings.sqs_wait_time_seconds,
     )
 
 
@@ -125,9 +127,11 @@ async def run_processor(
     *,
     registry: CollectorRegistry | None = None,
     sqs_credentials: AwsCredentials | None = None,
+    metrics_sockets: Sequence[socket.socket] = (),
 ) -> None:
     """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
-    credentials are boto3's usual chain unless given (the demo's for its embedded SQS).
+    credentials are boto3's usual chain unless given (the demo's for its embedded SQS), and the
+    metrics port is bound here unless its sockets are given (the demo binds them first).
 
     Start-up goes from what costs nothing to what writes: the settings first (a queue name, an
     endpoint, a region or keys that cannot work stop us before anything connects), then SQS
@@ -145,7 +149,9 @@ async def run_processor(
     }
     health_app = make_health_app(registry, checks)
     limits = connection_limits(settings)
-    async with serving(health_app, settings.metrics_host, settings.metrics_port, limits) as port:
+    async with serving(
+        health_app, settings.metrics_host, settings.metrics_port, limits, sockets=metrics_sockets
+    ) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
 
         def count_sqs_error(operation: str) -> None:

@@ -46,6 +46,9 @@ from exporter.store import Store, StoreMisconfigured, StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE: Final = 10
+# A stop abandons receives only when they may wait longer than this (SQS_WAIT_TIME_SECONDS):
+# a shorter one ends about as soon, and then its messages are released, not left hidden.
+ABANDON_RECEIVES_LONGER_THAN_SECONDS: Final = 2
 # Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
 EXTEND_AT_FRACTION: Final = 0.5
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
@@ -66,6 +69,9 @@ class ProcessorConfig:
     # A paused processor probes the store at least this often: polling resumes within about
     # this long of Redis taking writes again (docs/reliability.md measures it).
     store_probe_cap_seconds: float = 1.0
+    # How long each receive may wait for messages (SQS_WAIT_TIME_SECONDS): a stop abandons
+    # receives that may wait longer than ABANDON_RECEIVES_LONGER_THAN_SECONDS.
+    receive_wait_seconds: int = 20
 
 
 def _has_attributes(message: Message) -> bool:
@@ -129,6 +135,10 @@ class Processor:
         self._by_type: dict[str, Counter] = {}
         self._visibility = VisibilityKeeper()
         self._received_from: dict[str, Counter] = {}
+        # Pollers waiting on a receive (a long poll of up to 20 s) and batches being handled:
+        # on stop the first are abandoned at once, the second finish within the deadline.
+        self._receiving: set[asyncio.Task[None]] = set()
+        self._batches_in_flight = 0
 
     # -- state -------------------------------------------------------------------------------
 
@@ -183,7 +193,21 @@ class Processor:
         )
         try:
             await self._until_stopped(stop)
-            log.info("stopping: finishing in-flight batches")
+            abandoned = self._abandon_receives()
+            log.info(
+                (
+                    "stopping: long polls in progress abandoned (a message SQS hands one of "
+                    "them before its wait ends reappears after its visibility timeout); "
+                    "finishing in-flight batches"
+                    if abandoned
+                    else "stopping: finishing in-flight batches"
+                ),
+                extra={
+                    "receives_abandoned": abandoned,
+                    "batches_in_flight": self._batches_in_flight,
+                    "visibility_timeout_seconds": self._config.visibility_timeout_seconds,
+                },
+            )
             _, late = await asyncio.wait(pollers, timeout=self._config.shutdown_timeout_seconds)
             if late:
                 log.warning(
@@ -216,39 +240,43 @@ class Processor:
         self._stopping.set()
         self._publish_ready()
 
+    def _abandon_receives(self) -> int:
+        """Cancel every poller waiting on a long receive, and say how many.
+
+        An idle processor would otherwise take up to SQS_WAIT_TIME_SECONDS (20 s) to stop, for
+        a long poll that can bring nothing but messages to release. SQS does not learn that
+        the receive was given up: what it hands that receive, until the receive's wait would
+        have ended, stays hidden until its visibility timeout ends, then SQS hands it out again
+        (docs/reliability.md). A batch already received is not touched: it finishes. Receives
+        of a short wait are let end, as they did before, and their messages released.
+        """
+        if self._config.receive_wait_seconds <= ABANDON_RECEIVES_LONGER_THAN_SECONDS:
+            return 0
+        abandoned = list(self._receiving)
+        for poller in abandoned:
+            poller.cancel()
+        return len(abandoned)
+
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _poll(self) -> None:
         backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
+        poller = asyncio.current_task()
+        assert poller is not None  # a poller is a task of run()'s
         while not self._stopping.is_set():
             if not self._store_ok.is_set():
                 await self._recovery.wait()
                 continue
             started = time.monotonic()
             receive_start_ns = time.time_ns()
-            try:
-                messages = await self._source.receive(MAX_RECEIVE)
-            except SourceUnavailable as exc:
-                self._source_ok = False
-                self._publish_ready()
-                log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
-                await self._sleep_unless_stopping(backoff.next_delay())
-                continue
-            except SourceMisconfigured as exc:
-                log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
-                self._fatal = exc
-                self._stopping.set()
-                return
-            backoff.reset()
-            if not self._source_ok:
-                self._source_ok = True
-                self._publish_ready()
+            messages = await self._receive(poller, backoff)
             if not messages:
                 continue
             self._received_counter(messages[0].queue).inc(len(messages))
             self._metrics.messages_in_flight.inc(len(messages))
+            self._batches_in_flight += 1
             try:
                 if self._stopping.is_set() or not self._store_ok.is_set():
                     await self._release(messages)
@@ -267,7 +295,36 @@ class Processor:
                 # persists, the redrive policy moves them to the dead-letter queue.
                 log.exception("unexpected error while handling a batch")
             finally:
+                self._batches_in_flight -= 1
                 self._metrics.messages_in_flight.dec(len(messages))
+
+    async def _receive(self, poller: asyncio.Task[None], backoff: Backoff) -> Sequence[Message]:
+        """One receive; nothing when it failed (after a pause) or SQS refused the configuration
+        (the processor is then stopping)."""
+        self._receiving.add(poller)
+        try:
+            messages = await self._source.receive(MAX_RECEIVE)
+        except SourceUnavailable as exc:
+            self._source_ok = False
+            self._publish_ready()
+            log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
+            await self._sleep_unless_stopping(backoff.next_delay())
+            return ()
+        except SourceMisconfigured as exc:
+            log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
+            self._fatal = exc
+            self._stopping.set()
+            return ()
+        finally:
+            # Left as soon as the poller runs again with the answer, so a stop never cancels a
+            # poller with a batch in hand; one whose answer had arrived but which had not run
+            # yet is cancelled, and that answer's messages wait for their visibility timeout.
+            self._receiving.discard(poller)
+        backoff.reset()
+        if not self._source_ok:
+            self._source_ok = True
+            self._publish_ready()
+        return messages
 
     async def _release(self, messages: Sequence[Message]) -> None:
         """Make received-but-unstarted messages visible again at once."""

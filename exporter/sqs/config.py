@@ -19,11 +19,13 @@ class AwsCredentials:
 class QueueSpec:
     """One queue to consume as configured: by URL (it must exist) or by name (created when
     allowed); its dead-letter queue by name, or None for the one its redrive policy names, else
-    the default name (`<name>-dlq`, `<base>-dlq.fifo` for a FIFO queue)."""
+    the default name (`<name>-dlq`, `<base>-dlq.fifo` for a FIFO queue). `setting` is the
+    variable it came from, which an error about it names."""
 
     name: str
     url: str | None = None
     dlq_name: str | None = None
+    setting: str = "SQS_QUEUE_NAME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +53,16 @@ class SqsConfig:
     pollers: int = 4
 
     def specs(self) -> tuple[QueueSpec, ...]:
-        """The queues to consume, in order, each once (URLs are checked by the CLI first)."""
-        first = [self.queue_url] if self.queue_url else []
-        urls = list(dict.fromkeys([*first, *self.queue_urls]))
-        if not urls:
+        """The queues to consume, in order, each once (URLs are checked by the CLI first); a
+        URL given both as SQS_QUEUE_URL and in SQS_QUEUE_URLS is SQS_QUEUE_URL's."""
+        by_url = {self.queue_url: "SQS_QUEUE_URL"} if self.queue_url else {}
+        for url in self.queue_urls:
+            by_url.setdefault(url, "SQS_QUEUE_URLS")
+        if not by_url:
             return (QueueSpec(self.queue_name, None, self.dlq_name),)
         return tuple(
-            QueueSpec(name_from_url("SQS_QUEUE_URL", url), url, self.dlq_name) for url in urls
+            QueueSpec(name_from_url(setting, url), url, self.dlq_name, setting)
+            for url, setting in by_url.items()
         )
 
 

@@ -8,12 +8,12 @@ one store); on FIFO queues the message keeps its group, so order within the grou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporter.sqs.batches import send_chunks
 from exporter.sqs.dead_letters import fifo_fields, message_size, redrive_attributes
-from exporter.sqs.messages import Message
+from exporter.sqs.messages import Message, QueueState
 from exporter.sqs.queues import ResolvedQueue
 from exporter.sqs.source import SqsSource
 
@@ -37,6 +37,10 @@ class SqsDeadLetterQueue:
         return await self._source.receive_from(
             self.url, self.name, max_messages, 1, visibility_seconds, fifo=self.fifo
         )
+
+    async def dead_letter_counts(self) -> Mapping[QueueState, int]:
+        """How many dead letters SQS counts, visible and in flight (approximately)."""
+        return await self._source.counts_of(self.url)
 
     async def release_dead_letters(self, messages: Sequence[Message]) -> None:
         """Make dead-lettered messages visible again at once (after a peek)."""

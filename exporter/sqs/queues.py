@@ -143,9 +143,11 @@ async def _plan(client: SqsClient, spec: QueueSpec, read: frozenset[str]) -> _Pl
     """
     if spec.url is not None:
         url: str | None = spec.url
-        attributes = await _existing(client, spec.url, "SQS_QUEUE_URL")
+        attributes = await _existing(client, spec.url, spec.setting)
         if attributes.get("FifoQueue", "false").lower() == "true" and not is_fifo(spec.name):
-            raise SourceMisconfigured(f"SQS says {spec.url!r} is FIFO, yet its name is not")
+            raise SourceMisconfigured(
+                f"{spec.setting} {spec.url!r}: SQS says the queue is FIFO, yet its name is not"
+            )
     else:
         url = await find_queue(client, spec.name)
         attributes = await _attributes(client, url, _MAIN_ATTRIBUTES) if url else {}
@@ -154,7 +156,7 @@ async def _plan(client: SqsClient, spec: QueueSpec, read: frozenset[str]) -> _Pl
         dlq_name = spec.dlq_name or (
             check_name("the redrive policy's dead-letter queue", target)
             if target
-            else default_dlq_name("SQS_QUEUE_NAME", spec.name)
+            else default_dlq_name(spec.setting, spec.name)
         )
     except BadQueueName as exc:
         raise SourceMisconfigured(str(exc)) from None

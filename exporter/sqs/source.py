@@ -396,19 +396,21 @@ class SqsSource:
             targets.setdefault(queue.url, ("main", queue.name))
         for queue in self.queues:
             targets.setdefault(queue.dlq_url, ("dead_letter", queue.dlq_name))
-        result = []
-        for url, (role, name) in targets.items():
-            response = await self._call(
-                "queue_attributes",
-                "GetQueueAttributes",
-                {"QueueUrl": url, "AttributeNames": list(_DEPTH_ATTRIBUTES)},
-            )
-            attributes = response.get("Attributes") or {}
-            counts = {
-                state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()
-            }
-            result.append(QueueDepth(role, name, counts))
-        return result
+        return [
+            QueueDepth(role, name, await self.counts_of(url))
+            for url, (role, name) in targets.items()
+        ]
+
+    async def counts_of(self, url: str) -> Mapping[QueueState, int]:
+        """The approximate visible, in-flight and delayed counts of the queue at `url` (SQS
+        updates them within seconds, not at once)."""
+        response = await self._call(
+            "queue_attributes",
+            "GetQueueAttributes",
+            {"QueueUrl": url, "AttributeNames": list(_DEPTH_ATTRIBUTES)},
+        )
+        attributes = response.get("Attributes") or {}
+        return {state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()}
 
 
 def _send_letters(queue: ResolvedQueue, letters: Sequence[DeadLetter]) -> tuple[str, Answer]:

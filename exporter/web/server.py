@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -213,9 +214,15 @@ def _done_when_answered(handler: RequestHandlerFn) -> RequestHandlerFn:
 
 @asynccontextmanager
 async def serving(
-    app: web.Application, host: str, port: int, limits: ConnectionLimits | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: ConnectionLimits | None = None,
+    *,
+    sockets: Sequence[socket.socket] = (),
 ) -> AsyncIterator[int]:
-    """Serve `app` on host:port (0 picks a free port) and yield the port actually bound."""
+    """Serve `app` on host:port (0 picks a free port), or on `sockets` already bound to it
+    (`exporter.web.listening`, which this closes), and yield the port actually bound."""
     app_runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await app_runner.setup()  # runs the app's startup and cleanup contexts
     try:
@@ -230,8 +237,11 @@ async def serving(
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
+            sites: Sequence[web.BaseSite] = [web.SockSite(runner, sock) for sock in sockets] or [
+                web.TCPSite(runner, host, port)
+            ]
+            for site in sites:
+                await site.start()
             bound: int = runner.addresses[0][1]
             yield bound
         finally:

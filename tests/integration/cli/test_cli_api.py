@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,23 @@ TOKEN = "cli-admin-token-xyz"
 
 
 class ApiProcess:
-    """One `exporter api` subprocess on a free port."""
+    """One `exporter api` subprocess on a free port; `env` adds variables (None removes one)."""
 
-    def __init__(self, redis_url: str, prefix: str, *, health: int = 200) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        *,
+        health: int = 200,
+        env: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.port = free_port()
-        env = {
+        given = {
             **os.environ,
             "EXPORTER_ADMIN_TOKEN": TOKEN,
             "EXPORTER_LOG_FORMAT": "json",
             "EXPORTER_API_PORT": "1",  # the flag below must win over the environment
+            **(env or {}),
         }
         self.process = start_process(
             [
@@ -50,7 +58,7 @@ class ApiProcess:
                 "--redis-url", redis_url,
                 "--redis-prefix", prefix,
             ],
-            env=env,
+            env={name: value for name, value in given.items() if value is not None},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )  # fmt: skip

@@ -43,9 +43,11 @@ class Demo:
         env: dict[str, str] | None = None,
         prefix: str | None = "unique",
         rate: str = "50",
+        api_port: int | None = None,
+        metrics_port: int | None = None,
     ) -> None:
-        self.api_port = free_port()
-        self.metrics_port = free_port()
+        self.api_port = api_port or free_port()
+        self.metrics_port = metrics_port or free_port()
         # No REDIS_URL at all when `redis_url` is None: neither in the environment nor a flag.
         inherited = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         self.process = start_process(
@@ -297,4 +299,38 @@ def test_without_redis_url_no_redis_of_yours_is_touched_and_nothing_is_left(
     private = re.search(r"private redis-server at redis://127\.0\.0\.1:(\d+)/0", out)
     assert private is not None, out
     assert not _answers_on(int(private.group(1))), "the private redis-server outlived the demo"
+    assert list(demo_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("taken", "flag"),
+    [("api_port", "--api-port (EXPORTER_API_PORT)"),
+     ("metrics_port", "--metrics-port (EXPORTER_METRICS_PORT)")],
+)  # fmt: skip
+def test_a_taken_port_ends_the_demo_before_its_banner_naming_the_flag(
+    tmp_path: Path, taken: str, flag: str
+) -> None:
+    """A port the test holds, given as the API's or the processor's: the demo exits 1 with one
+    line naming the port and the flag that changes it, prints no banner, and starts nothing: it
+    binds its ports first, so no store is chosen (no private redis-server, nothing in its
+    TMPDIR) and no moto runs."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    demo_tmp = tmp_path / "demo-tmp"
+    demo_tmp.mkdir()
+    demo = Demo(None, env={"TMPDIR": str(demo_tmp)}, prefix=None, **{taken: port})
+    try:
+        out, err = demo.process.communicate(timeout=scaled(60))
+    finally:
+        demo.stop()
+        held.close()
+    assert demo.process.returncode == 1, err
+    assert out == ""  # no banner, no "running", no URL
+    assert err.splitlines() == [
+        f"exporter demo: port {port} for "
+        + ("the stats API" if taken == "api_port" else "the processor's /metrics")
+        + f" is taken (Address already in use); choose another with {flag}"
+    ]
     assert list(demo_tmp.iterdir()) == []

@@ -11,8 +11,9 @@ import pytest
 
 from exporter import __version__
 from exporter.cli import SUBCOMMANDS, _describe_default, _load_command, main
-from exporter.settings import Settings, env_name
+from exporter.settings import Settings, env_name, limits
 from tests.servers import scaled
+from tests.setting_bounds import bound_numbers
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 INSTALLED = [name for name in SUBCOMMANDS if _load_command(name) is not None]
@@ -92,7 +93,11 @@ def test_each_command_and_action_has_its_own_help_naming_every_setting(
     for field in module.SETTINGS:
         default = _describe_default(own.get(field, Settings.model_fields[field].default))
         assert "--" + field.replace("_", "-") + " " in text
-        assert f"[env {env_name(field)}; default {default}]" in text, field
+        bounds = limits(field)
+        tail = f"; {bounds}]" if bounds else "]"
+        assert f"[env {env_name(field)}; default {default}{tail}" in text, field
+        for number in bound_numbers(field):  # read from the check itself, not from `limits`
+            assert number in (bounds or ""), (field, number)
 
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=" ".join)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processing.processor_support import sqs_client
-from tests.servers import free_port, scaled
+from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.integration.processing.processor_support import sqs_client, unique_queue_name
+from tests.servers import RedisServer, free_port, scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
@@ -99,3 +100,27 @@ def test_a_queue_url_of_no_queue_creates_no_dead_letter_queue(sqs_endpoint: str)
     assert f"exporter processor: SQS_QUEUE_URL '{url}': no such queue" in result.stderr
     assert "Traceback" not in result.stderr
     assert sqs_client(sqs_endpoint).list_queues().get("QueueUrls", []) == []
+
+
+@pytest.mark.parametrize("variable", ["SQS_QUEUE_URL", "SQS_QUEUE_URLS"])
+def test_a_queue_url_of_no_queue_names_the_variable_it_came_from(
+    sqs_endpoint: str, redis_server: RedisServer, variable: str
+) -> None:
+    """A well-formed URL of a queue that does not exist, given in SQS_QUEUE_URLS beside a
+    queue that does (or alone in SQS_QUEUE_URL): the one line names the variable the URL came
+    from, and nothing is created."""
+    client = sqs_client(sqs_endpoint)
+    present = client.create_queue(QueueName=unique_queue_name())["QueueUrl"]
+    absent = f"{sqs_endpoint}/123456789012/{unique_queue_name()}"
+    env = (
+        {"SQS_QUEUE_URL": present, "SQS_QUEUE_URLS": absent}
+        if variable == "SQS_QUEUE_URLS"
+        else {"SQS_QUEUE_URL": absent}
+    )
+    result = run_exporter(
+        "processor", {**env, "AWS_ENDPOINT_URL": sqs_endpoint, "REDIS_URL": redis_server.url}
+    )
+    assert result.returncode == 2, result.stderr
+    line = one_line(result, "processor")
+    assert line.startswith(f"exporter processor: {variable} '{absent}': no such queue"), line
+    assert client.list_queues().get("QueueUrls", []) == [present]

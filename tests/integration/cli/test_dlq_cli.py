@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from tests.integration.processing.processor_support import (
 )
 from tests.servers import scaled
 
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 
 
@@ -29,17 +33,25 @@ def dead_letter_queue(endpoint: str, count: int) -> tuple[str, str, str]:
     name = unique_queue_name()
     queue_url = client.create_queue(QueueName=name)["QueueUrl"]
     dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    for n in range(count):
-        client.send_message(
-            QueueUrl=dlq_url,
-            MessageBody=f"bad body {n}",
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": "not_json"},
-                "detail": {"DataType": "String", "StringValue": "body is not JSON"},
-                "original_message_id": {"DataType": "String", "StringValue": f"orig-{n}"},
-                "first_received_at": {"DataType": "String", "StringValue": "2026-01-01T00:00:00Z"},
-            },
-        )
+    for start in range(0, count, 10):  # SendMessageBatch: a few hundred in a second or two
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(n),
+                "MessageBody": f"bad body {n}",
+                "MessageAttributes": {
+                    "reason": {"DataType": "String", "StringValue": "not_json"},
+                    "detail": {"DataType": "String", "StringValue": "body is not JSON"},
+                    "original_message_id": {"DataType": "String", "StringValue": f"orig-{n}"},
+                    "first_received_at": {
+                        "DataType": "String",
+                        "StringValue": "2026-01-01T00:00:00Z",
+                    },
+                },
+            }
+            for n in range(start, min(start + 10, count))
+        ]
+        answer = client.send_message_batch(QueueUrl=dlq_url, Entries=entries)
+        assert not answer.get("Failed"), answer
     return name, queue_url, dlq_url
 
 
@@ -142,3 +154,43 @@ def test_the_log_flags_shape_what_dlq_peek_logs(sqs_endpoint: str) -> None:
     logged = [json.loads(line) for line in runs["INFO"].stderr.splitlines()[:-1]]
     assert [record["message"] for record in logged] == ["queues ready"]
     assert runs["WARNING"].stderr.splitlines() == ["1 message(s) in the dead-letter queue shown"]
+
+
+def test_peek_shows_a_few_hundred_dead_letters_each_once_or_says_how_many_are_left(
+    sqs_endpoint: str,
+) -> None:
+    """`exporter dlq peek --limit 1000` on 300 dead letters prints every one exactly once and
+    ends with the count alone; with --limit 120 it prints 120 and says that about 180 more are
+    in the queue and why they were not shown; every message stays in the queue."""
+    count = 300
+    name, _, dlq_url = dead_letter_queue(sqs_endpoint, count)
+    where = ["--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
+
+    def run_peek(limit: int) -> tuple[list[str], list[str]]:
+        result = subprocess.run(
+            [EXPORTER, "dlq", "peek", *where, "--limit", str(limit), "--log-level", "WARNING"],
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        shown = [json.loads(line)["original_message_id"] for line in result.stdout.splitlines()]
+        return shown, result.stderr.splitlines()
+
+    shown, told = run_peek(1000)
+    assert sorted(shown) == sorted(f"orig-{n}" for n in range(count))  # each once
+    assert told == [f"{count} message(s) in the dead-letter queue shown"]
+    assert queue_depth(sqs_client(sqs_endpoint), dlq_url) == count
+
+    shown, told = run_peek(120)
+    assert len(set(shown)) == len(shown) == 120
+    assert told == [
+        "120 message(s) in the dead-letter queue shown",
+        "about 180 more in the dead-letter queue not shown: --limit 120 was reached (raise it "
+        "to see more)",
+    ]
+    visible = sqs_client(sqs_endpoint).get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert int(visible) == count  # the shown ones were released at once

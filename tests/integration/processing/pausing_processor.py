@@ -1,8 +1,10 @@
 """A real processor whose store pauses for good after its first applied batch, having written
 MARKER; run as `python -m tests.integration.processing.pausing_processor MARKER`.
 
-The test SIGKILLs it then, exactly between "stored" and "deleted". The pause wraps the store from
-outside; production code knows nothing of it.
+The test SIGKILLs it then, exactly between "stored" and "deleted". With a second argument, GATE,
+the store instead writes MARKER when a batch reaches it and applies it only once the file GATE
+exists: the test stops the processor with a batch in hand, then lets the batch go on. The pause
+wraps the store from outside; production code knows nothing of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.wiring import redis_store, run_processor
 from exporter.events import Event
+from exporter.logs import configure_logging
 from exporter.settings import load_settings
 from exporter.store import ApplyResult, Snapshot, Store
 from exporter.store.series import MinuteTotals
@@ -69,16 +72,35 @@ class PausingStore:
         await self._inner.close()
 
 
-async def _main(marker: Path) -> None:
+class GatedStore(PausingStore):
+    """A store that writes `marker` when a batch arrives and applies it once `gate` exists."""
+
+    def __init__(self, inner: Store, marker: Path, gate: Path) -> None:
+        super().__init__(inner, marker)
+        self._gate = gate
+
+    async def apply(self, events: Sequence[tuple[str, Event]]) -> ApplyResult:
+        """Hold the batch until the gate opens, then apply it for real."""
+        await asyncio.to_thread(self._marker.write_text, str(len(events)))
+        # The test's signal is a file, which nothing can await: polled, with no deadline of
+        # ours (the test's own waits have theirs).
+        while not self._gate.exists():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return await self._inner.apply(events)
+
+
+async def _main(marker: Path, gate: Path | None) -> None:
     settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)  # as `exporter processor` does
     inner = redis_store(settings)
     stop = asyncio.Event()
     stop_on_signals(stop)
+    store = PausingStore(inner, marker) if gate is None else GatedStore(inner, marker, gate)
     try:
-        await run_processor(settings, PausingStore(inner, marker), stop)
+        await run_processor(settings, store, stop)
     finally:
         await inner.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(Path(sys.argv[1])))
+    asyncio.run(_main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

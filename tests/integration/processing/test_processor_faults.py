@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -39,6 +41,9 @@ from tests.servers import (
     start_process,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 
 class ProcessorProcess:
@@ -105,6 +110,18 @@ class ProcessorProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def start_ready(
+    processes: list[ProcessorProcess],
+    process: ProcessorProcess,
+    env: dict[str, str],
+) -> tuple[SQSClient, str]:
+    """Start `process`, wait until it is ready; an SQS client and the URL of its queue."""
+    processes.append(process.start())
+    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
+    client = sqs_client(env["AWS_ENDPOINT_URL"])
+    return client, client.get_queue_url(QueueName=env["SQS_QUEUE_NAME"])["QueueUrl"]
 
 
 @pytest.fixture(name="processes")
@@ -191,11 +208,9 @@ def test_sigterm_drains_and_exits_zero(
     queue = unique_queue_name()
     with redis.Redis.from_url(redis_server.url) as admin:
         admin.flushall()
-    process = ProcessorProcess(tmp_path, base_env(redis_server.url, sqs_endpoint, queue)).start()
-    processes.append(process)
-    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
-    client = sqs_client(sqs_endpoint)
-    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    env = base_env(redis_server.url, sqs_endpoint, queue)
+    process = ProcessorProcess(tmp_path, env)
+    client, queue_url = start_ready(processes, process, env)
     send(client, queue_url, [event_body("signup", "1") for _ in range(30)])
     wait_until(lambda: process.metric("exporter_messages_received_total") > 0, timeout=20)
     assert process.process is not None
@@ -208,6 +223,90 @@ def test_sigterm_drains_and_exits_zero(
     # Whatever was received was finished or released: every message is counted or still queued.
     counted, _ = totals(redis_server.url, "signup")
     assert counted + queue_depth(client, queue_url) == 30
+
+
+def _stopping_line(process: ProcessorProcess) -> dict[str, object]:
+    """The processor's log line at stop (the first that begins "stopping:")."""
+    lines = [json.loads(line) for line in process.log.read_text().splitlines() if line[:1] == "{"]
+    stopping: list[dict[str, object]] = [
+        line for line in lines if str(line["message"]).startswith("stopping:")
+    ]
+    assert stopping, lines
+    return stopping[0]
+
+
+def test_an_idle_processor_stops_at_once_on_sigterm(
+    redis_server: RedisServer,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    processes: list[ProcessorProcess],
+) -> None:
+    """An idle processor, its pollers in 20 s long polls: SIGTERM ends it within a few seconds
+    (it took 17 to 20), exit 0, and its log line says the receives were abandoned and that what
+    one had taken reappears after the visibility timeout."""
+    queue = unique_queue_name()
+    with redis.Redis.from_url(redis_server.url) as admin:
+        admin.flushall()
+    env = {**base_env(redis_server.url, sqs_endpoint, queue), "SQS_WAIT_TIME_SECONDS": "20"}
+    process = ProcessorProcess(tmp_path, env)
+    client, queue_url = start_ready(processes, process, env)
+    # One event counted and deleted: its poller is back in a long poll, as the others are.
+    send(client, queue_url, [event_body("signup", "1")])
+    wait_until(
+        lambda: totals(redis_server.url, "signup")[0] == 1 and queue_depth(client, queue_url) == 0,
+        timeout=30,
+        message="the one event counted and deleted",
+    )
+    assert process.process is not None
+    signalled = time.monotonic()
+    process.process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=scaled(30)) == 0
+    assert time.monotonic() - signalled < scaled(4)
+    stopping = _stopping_line(process)
+    assert "reappears after its visibility timeout" in str(stopping["message"])
+    assert "long polls in progress abandoned" in str(stopping["message"])
+    # Four pollers (EXPORTER_CONCURRENCY's default): three never received anything, so they
+    # are in a long poll; the fourth may still be between its delete and its next receive.
+    assert int(str(stopping["receives_abandoned"])) >= 3
+    assert stopping["batches_in_flight"] == 0
+
+
+def test_a_batch_in_hand_at_sigterm_is_applied_and_deleted(
+    redis_server: RedisServer,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    processes: list[ProcessorProcess],
+) -> None:
+    """SIGTERM arrives while a batch is at the store: the stop abandons no batch, which is
+    applied and deleted within the shutdown deadline, and the processor exits 0."""
+    queue = unique_queue_name()
+    with redis.Redis.from_url(redis_server.url) as admin:
+        admin.flushall()
+    marker, gate = tmp_path / "batch-at-store", tmp_path / "gate-open"
+    env = {
+        **base_env(redis_server.url, sqs_endpoint, queue),
+        "SQS_WAIT_TIME_SECONDS": "20",
+        "EXPORTER_CONCURRENCY": "1",
+        "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "60",  # the held batch must not reappear
+    }
+    command = ("tests.integration.processing.pausing_processor", str(marker), str(gate))
+    process = ProcessorProcess(tmp_path, env, command=command)
+    client, queue_url = start_ready(processes, process, env)
+    send(client, queue_url, [event_body("signup", "1") for _ in range(10)])
+    wait_until(marker.exists, timeout=30, message="a batch at the store")
+    assert process.process is not None
+    process.process.send_signal(signal.SIGTERM)
+    wait_until(
+        lambda: any('"stopping:' in line for line in process.log.read_text().splitlines()),
+        timeout=30,
+        message="the processor stopping",
+    )
+    assert _stopping_line(process)["batches_in_flight"] == 1
+    gate.touch()
+    assert process.wait(timeout=scaled(30)) == 0
+    held = int(marker.read_text())
+    assert totals(redis_server.url, "signup") == (held, held)  # applied
+    assert queue_depth(client, queue_url) == 10 - held  # and deleted; nothing else received
 
 
 def test_missing_queue_without_create_queues_exits_with_a_clear_message(

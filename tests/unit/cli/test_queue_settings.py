@@ -62,11 +62,15 @@ def test_a_fifo_queue_name_gives_a_fifo_dead_letter_name() -> None:
             "SQS_QUEUE_URLS names queue 'orders' more than once",
         ),
         (
+            {"sqs_queue_url": ORDERS, "sqs_queue_urls": [ORDERS.replace("1234", "4321")]},
+            "SQS_QUEUE_URL and SQS_QUEUE_URLS name queue 'orders' more than once",
+        ),
+        (
             {"sqs_queue_urls": [ORDERS, CLICKS], "sqs_dlq_name": "shared-dlq"},
             "SQS_DLQ_NAME: queue 'clicks.fifo' is FIFO but its dead-letter queue 'shared-dlq'",
         ),
     ],
-    ids=["url", "urls", "name", "dlq", "twice", "shared-pairing"],
+    ids=["url", "urls", "name", "dlq", "twice", "twice-in-two", "shared-pairing"],
 )
 def test_bad_queue_settings_are_one_configuration_error(
     overrides: dict[str, object], problem: str
@@ -95,3 +99,15 @@ def test_a_dead_letter_queue_that_is_a_queue_read_is_refused_by_its_setting(
         ConfigurationError, match="SQS_DLQ_NAME 'loopq' is the queue 'loopq' itself"
     ):
         checked_queue_names(settings)
+
+
+def test_each_queue_names_the_variable_it_came_from() -> None:
+    """SQS_QUEUE_URL's queue and SQS_QUEUE_URLS's queues carry their own variable, which an
+    error about one of them names (a URL in both is SQS_QUEUE_URL's)."""
+    config = sqs_config(load_settings(sqs_queue_url=ORDERS, sqs_queue_urls=[f"{CLICKS},{ORDERS}"]))
+    assert [(spec.name, spec.setting) for spec in config.specs()] == [
+        ("orders", "SQS_QUEUE_URL"),
+        ("clicks.fifo", "SQS_QUEUE_URLS"),
+    ]
+    named = sqs_config(load_settings(sqs_queue_name="events"))
+    assert [spec.setting for spec in named.specs()] == ["SQS_QUEUE_NAME"]
