@@ -10,30 +10,41 @@
 # --- builder: resolve and install the locked runtime dependencies into a virtual environment ------
 FROM python:3.11.13-slim-bookworm AS builder
 
-# uv comes from PyPI, pinned, so the build needs nothing but the Python base image.
-RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+# uv comes from PyPI, pinned, so the build needs nothing but the Python base image. A registry
+# that stalls gets more patience than pip's default (5 retries, 15 s each).
+RUN pip install --no-cache-dir --disable-pip-version-check --retries=10 --timeout=60 uv==0.13.9
 
 # Compile bytecode once here (the runtime user cannot write it); copy, do not hard-link, from the
-# cache so the venv survives the stage copy; never download a Python: use the base image's.
+# cache (a cache mount, below) so the venv survives the stage copy; never download a Python: use
+# the base image's. One download that stalls must not fail the build: uv 0.13.9 tries each
+# request 10 times (default 3) and waits 120 s for an answer (default 30).
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/app/.venv
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    UV_HTTP_RETRIES=10 \
+    UV_HTTP_TIMEOUT=120
 
 WORKDIR /src
 
-# Dependencies first, in their own layer, so a code change does not reinstall them.
+# Dependencies first, in their own layer, so a code change does not reinstall them. uv's cache
+# lives in a cache mount (uv's Docker guide): kept by the engine across builds and stages, never
+# in an image, so a rebuild, or a build tried again after a failed download, fetches only what
+# it does not hold yet.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-project
 
 # Then the project itself, as a regular (not editable) install, so the runtime needs no source tree.
 COPY README.md ./
 COPY exporter ./exporter
-RUN uv sync --frozen --no-dev --no-editable
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable
 
 # --- demo-builder: the same venv plus the demo extra (moto's server and what it needs) ------------
 FROM builder AS demo-builder
-RUN uv sync --frozen --no-dev --extra demo --no-editable
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --extra demo --no-editable
 
 # --- base: the same Python, a non-root user, the health probe; no compilers, no uv, no pip cache --
 FROM python:3.11.13-slim-bookworm AS base

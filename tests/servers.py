@@ -283,7 +283,8 @@ class RedisServer:
 
 
 class MotoServer:
-    """moto's SQS-compatible server in its own process, over HTTP on a free port."""
+    """moto's SQS-compatible server in its own process, over HTTP on a free port, its FIFO
+    receives in the group order AWS documents (`tests/moto_fifo.py` says where moto differs)."""
 
     def __init__(self, port: int | None = None, *, checks_keys: bool = False) -> None:
         self.port = port or free_port()
@@ -300,7 +301,7 @@ class MotoServer:
     def start(self) -> None:
         """Start and wait until it serves HTTP."""
         self.process = start_process(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "tests.moto_fifo", "-H", "127.0.0.1", "-p", str(self.port)],
             env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if self.checks_keys else None,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

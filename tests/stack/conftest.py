@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -114,9 +114,20 @@ def _ready() -> tuple[bool, str]:
     return True, f"api {health}, prometheus {with_prometheus.get('status')}"
 
 
+def _say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print to the terminal at once, past pytest's capture: CI's log shows a retried build even
+    when the test then passes."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return lambda text: print(text, file=sys.stderr)
+    write_line: Callable[[str], None] = reporter.write_line
+    return write_line
+
+
 @pytest.fixture(name="stack", scope="module")
-def fixture_stack(stack_guard: Guard) -> Iterator[Stack]:
-    """`compose up --build -d` of every service that can run here; `down -v` afterwards, always."""
+def fixture_stack(stack_guard: Guard, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """`compose build` (tried once more if it fails), then `compose up -d`, of every service that
+    can run here; `down -v` afterwards, always."""
     engine = _engine()
     services, left_out = _plan(engine)
     with one_stack_at_a_time(within=seconds(600)):
@@ -129,8 +140,11 @@ def fixture_stack(stack_guard: Guard) -> Iterator[Stack]:
                 _ports_free,
                 30,
             )
-            # The README's `docker compose up --build`, detached, limited to what can run here.
-            engine.compose("up", "--build", "-d", *services, timeout=seconds(1200))
+            # The README's `docker compose up --build`, detached, limited to what can run here,
+            # with the build as a step of its own so that a failed one is tried once more.
+            built = [name for name in services if "build" in compose_services()[name]]
+            engine.build(*built, timeout=seconds(1200), say=_say(request))
+            engine.compose("up", "-d", *services, timeout=seconds(600))
             wait_for("the API and Prometheus to answer", _ready, 120)
             yield Stack(engine, services, left_out)
         finally:

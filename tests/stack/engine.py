@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,20 @@ class Engine:
         """Run a compose subcommand on the repository's compose file, in the test's project."""
         command = [*self.compose_command, "-f", str(COMPOSE), "-p", PROJECT, *args]
         return _run(command, timeout, check, dict(self.compose_env))
+
+    def build(self, *services: str, timeout: float, say: Callable[[str], None] = print) -> None:
+        """`compose build` of `services`, tried once more when it fails, saying so and why.
+
+        One download that times out inside the build (a registry's hiccup) must not cost every
+        stack test; the second try fetches only what uv's cache mount does not hold yet. A
+        second failure is the build's own and raises.
+        """
+        try:
+            self.compose("build", *services, timeout=timeout)
+        except StackError as exc:
+            why = "\n".join(str(exc).splitlines()[-12:])
+            say(f"stack: the image build failed; building once more. It said:\n{why}")
+            self.compose("build", *services, timeout=timeout)
 
     def run(
         self, *args: str, timeout: float = 60, check: bool = True

@@ -1,9 +1,10 @@
-"""The stack fixture's guards against another run: the machine's lock, and a `down` that retries.
+"""The stack fixture's guards against another run and a bad day: the machine's lock, a `down`
+that retries, and an image build tried once more when a download fails.
 
-The lock is tested with a real second process holding it. `down`'s retry is logic over an engine's
-answers, so an engine stand-in (a script that keeps its containers in a file, and refuses the first
-removal as podman does when a dependent is half-removed) plays the engine; the real engine's `down`
-runs in the compose stack test.
+The lock is tested with a real second process holding it. The retries are logic over an engine's
+answers, so an engine stand-in (a script that keeps its containers in a file, refuses the first
+removal as podman does when a dependent is half-removed, and fails a build as a timed-out wheel
+download does) plays the engine; the real engine's `down` and build run in the compose stack test.
 """
 
 from __future__ import annotations
@@ -64,7 +65,14 @@ STANDIN = textwrap.dedent(
     data = json.loads(state.read_text())
     args = sys.argv[2:]
     data["calls"].append(args)
-    if args[0] == "ps":
+    if args[0] == "compose" and "build" in args:
+        if data["build_failures"] > 0:
+            data["build_failures"] -= 1
+            state.write_text(json.dumps(data))
+            print("error: Failed to download `urllib3==2.5.0`: operation timed out",
+                  file=sys.stderr)
+            sys.exit(1)
+    elif args[0] == "ps":
         print("\\n".join(data["containers"]))
     elif args[0] == "rm":
         if data["refusals"] > 0:
@@ -83,11 +91,13 @@ STANDIN = textwrap.dedent(
 )
 
 
-def _standin(tmp_path: Path, *, refusals: int, name: str = "podman") -> tuple[Engine, Path]:
+def _standin(
+    tmp_path: Path, *, refusals: int = 0, name: str = "podman", build_failures: int = 0
+) -> tuple[Engine, Path]:
     state = tmp_path / "state.json"
     state.write_text(
         '{"containers": ["p_processor_3", "p_redis_1", "p_sqs_1"], "calls": [], '
-        f'"refusals": {refusals}}}'
+        f'"refusals": {refusals}, "build_failures": {build_failures}}}'
     )
     script = tmp_path / "standin.py"
     script.write_text(STANDIN)
@@ -130,3 +140,40 @@ def test_down_takes_dependents_along_on_podman_only(tmp_path: Path) -> None:
     docker, state = _standin(tmp_path / "docker", refusals=0, name="docker")
     docker.down(volumes=True, timeout=30)
     assert "--depend" not in _first_removal(state)
+
+
+def _builds(state: Path) -> list[list[str]]:
+    calls: list[list[str]] = json.loads(state.read_text())["calls"]
+    return [call for call in calls if call[0] == "compose" and "build" in call]
+
+
+def test_a_failed_build_is_tried_once_more_saying_why(tmp_path: Path) -> None:
+    """A build that fails once (a download timed out) is run again, and the fixture is told
+    that it is and what the engine said."""
+    engine, state = _standin(tmp_path, build_failures=1)
+    said: list[str] = []
+    engine.build("processor", "sqs", timeout=30, say=said.append)
+    assert len(_builds(state)) == 2
+    assert all(call[-2:] == ["processor", "sqs"] for call in _builds(state))
+    (message,) = said
+    assert "building once more" in message
+    assert "Failed to download `urllib3==2.5.0`: operation timed out" in message
+
+
+def test_a_build_that_fails_twice_fails_with_what_the_engine_said(tmp_path: Path) -> None:
+    """A second failure is the build's own: no third try, and the error carries its output."""
+    engine, state = _standin(tmp_path, build_failures=2)
+    said: list[str] = []
+    with pytest.raises(StackError, match="urllib3"):
+        engine.build("processor", timeout=30, say=said.append)
+    assert len(_builds(state)) == 2
+    assert len(said) == 1
+
+
+def test_a_build_that_works_is_run_once_in_silence(tmp_path: Path) -> None:
+    """A build that succeeds is not repeated and prints nothing."""
+    engine, state = _standin(tmp_path)
+    said: list[str] = []
+    engine.build("processor", timeout=30, say=said.append)
+    assert len(_builds(state)) == 1
+    assert said == []
