@@ -33,7 +33,7 @@ from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.store import StoreRefused, StoreUnavailable
 from exporter.store.tls import TlsFiles
 from exporter.store.urls import node_urls, redacted
-from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs
+from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs, require_moto
 from exporter.tools.producer import (
     Producer,
     QueueNotFound,
@@ -135,8 +135,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             node_urls(settings.redis_url)  # one line and exit 2 before anything starts
         # The TLS files serve only a Redis of the user's; checked (exit 2) before anything starts.
         tls = redis_tls(settings) if redis_url is not None else None
+        require_moto()
         # Both ports next: a taken one ends the demo before any banner, redis-server or moto.
         ports = _bind_ports(settings)
+    except MotoMissing as exc:
+        print(f"exporter demo: {exc}", file=sys.stderr)
+        return 2
     except PortUnavailable as exc:
         print(f"exporter demo: {exc}", file=sys.stderr)
         return 1

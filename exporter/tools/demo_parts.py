@@ -41,13 +41,21 @@ class MotoMissing(Exception):
     """moto's server is not installed."""
 
 
+def require_moto() -> None:
+    """Raise MotoMissing unless moto's server can be imported: checked before the demo binds its
+    ports or prints anything, as a setting is."""
+    try:
+        from moto.server import ThreadedMotoServer  # noqa: F401, PLC0415 - an optional extra
+    except ImportError as exc:
+        raise MotoMissing(INSTALL_MOTO) from exc
+
+
 @contextmanager
 def embedded_sqs() -> Iterator[str]:
     """moto's SQS server in a thread of this process on a free loopback port; yields its URL."""
-    try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - an optional extra
-    except ImportError as exc:
-        raise MotoMissing(INSTALL_MOTO) from exc
+    require_moto()
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - an optional extra
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -73,18 +81,29 @@ def _free_port() -> int:
 
 
 async def _answers(store: RedisStore, within: float) -> bool:
-    """Whether the store answers within `within` seconds; a Redis that answers but refuses the
-    settings (a password, TLS) raises: it is the user's Redis, not one that is absent."""
-    try:
-        async with asyncio.timeout(within):
-            await store.ping()
-    except StoreRefused as exc:
-        if exc.configuration:
-            raise
-        return False
-    except (StoreUnavailable, TimeoutError):
-        return False
-    return True
+    """Whether the store answers within `within` seconds, asking again until then; a Redis that
+    answers but refuses the settings (a password, TLS) raises: it is the user's Redis, not one
+    that is absent.
+
+    One try is not enough: a TLS 1.3 server that refuses the client's certificate may reset the
+    first connection before its alert arrives, which reads as an outage; the refusal comes on the
+    next try.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.05)):
+                await store.ping()
+        except StoreRefused as exc:
+            if exc.configuration:
+                raise
+        except (StoreUnavailable, TimeoutError):
+            pass
+        else:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 def _counted(snapshot: Snapshot) -> str:

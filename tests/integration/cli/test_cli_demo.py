@@ -209,7 +209,12 @@ def test_without_moto_it_says_how_to_install_it(tmp_path: Path) -> None:
     (fake / "__init__.py").write_text("raise ImportError('moto is not installed')\n")
     result = subprocess.run(
         [EXPORTER, "demo"],
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "EXPORTER_API_PORT": "0",
+            "EXPORTER_METRICS_PORT": "0",
+        },
         capture_output=True,
         text=True,
         timeout=scaled(30),
