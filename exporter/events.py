@@ -214,9 +214,7 @@ def validate_event(
     return _validate(data, what, options)
 
 
-def _validate(
-    data: Any, what: str = "body", options: ContractOptions = NO_DIMENSIONS
-) -> Event:
+def _validate(data: Any, what: str = "body", options: ContractOptions = NO_DIMENSIONS) -> Event:
     if not isinstance(data, dict):
         raise InvalidEvent("not_object", f"{what} must be a JSON object, got {_json_kind(data)}")
     names = options.dimensions

@@ -165,7 +165,7 @@ def build_metrics(
     return metrics
 
 
-def _le(bound: float) -> str:
+def le_text(bound: float) -> str:
     """A bucket bound as Prometheus writes it (`+Inf`, `0.5`, `1.0`)."""
     return "+Inf" if bound == math.inf else repr(float(bound))
 
@@ -264,7 +264,7 @@ class BatchedHistogram(Collector):
             buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
             for bound, count, exemplar in zip(self._bounds, counts, exemplars, strict=True):
                 cumulative += count
-                le = _le(bound)
+                le = le_text(bound)
                 buckets.append((le, cumulative) if exemplar is None else (le, cumulative, exemplar))
             family.add_metric([value] if self._label is not None else [], buckets, total)
         return [family]
@@ -283,5 +283,6 @@ __all__ = [
     "BatchedHistogram",
     "ProcessorMetrics",
     "build_metrics",
+    "le_text",
     "trace_exemplar",
 ]

@@ -18,6 +18,7 @@ from exporter.cli.paste import exporter_command
 from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
+from exporter.cli.store_options import COUNTING_SETTINGS, counting_config
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -52,6 +53,7 @@ SETTINGS = (
     "metrics_host",
     "metrics_port",
     "admin_token",
+    *COUNTING_SETTINGS,
     "log_level",
     "log_format",
 )
@@ -147,7 +149,8 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
     prefix = _setting(settings, "redis_prefix")
     # Only a Redis the user named (REDIS_URL or --redis-url) is used, never the default URL's.
     redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
-    async with demo_store(redis_url, prefix) as chosen:
+    counting = counting_config(settings)
+    async with demo_store(redis_url, prefix, counting) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
             run_processor(
@@ -164,6 +167,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, endpoint: str) -> 
             CollectorRegistry(),
             admin_token=token,
             page_info=PageInfo(store_description=chosen.description),
+            counting=counting,
         )
         api_host = _setting(settings, "api_host")
         producer_stop = threading.Event()

@@ -14,7 +14,7 @@ from exporter.cli.http_limits import connection_limits
 from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact
-from exporter.cli.store_options import series_policy
+from exporter.cli.store_options import contract_options, series_policy
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -75,6 +75,7 @@ def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
         queue_depth_interval_seconds=settings.queue_depth_interval_seconds,
         max_message_bytes=settings.max_message_bytes,
         unwrap_envelopes=settings.unwrap_envelopes,
+        contract=contract_options(settings),
     )
 
 
@@ -100,7 +101,7 @@ async def run_processor(
     credentials are boto3's usual chain unless given (the demo's for its embedded SQS)."""
     config = sqs_config(settings)  # a queue name SQS would refuse stops us before anything runs
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = build_metrics(registry)
+    metrics = build_metrics(registry, settings.value_buckets)
     # Readiness proves the write path: PING answers on a read-only replica too.
     checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
     health_app = make_health_app(registry, checks)

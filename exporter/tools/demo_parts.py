@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from exporter.store import Snapshot, Store, StoreUnavailable
+from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
@@ -90,9 +91,12 @@ def _counted(snapshot: Snapshot) -> str:
 
 
 @asynccontextmanager
-async def demo_store(redis_url: str | None, prefix: str) -> AsyncIterator[ChosenStore]:
+async def demo_store(
+    redis_url: str | None, prefix: str, counting: CountingConfig | None = None
+) -> AsyncIterator[ChosenStore]:
     """With `redis_url` (REDIS_URL set), that Redis if it answers; otherwise a private
-    redis-server, else memory: a demo touches no Redis the user did not name."""
+    redis-server, else memory: a demo touches no Redis the user did not name. The memory store
+    counts with `counting` (the Redis store learns it in issue 27/28 part 2)."""
     shown = redacted(redis_url) if redis_url is not None else None
     if redis_url is not None:
         # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
@@ -117,7 +121,7 @@ async def demo_store(redis_url: str | None, prefix: str) -> AsyncIterator[Chosen
     )
     binary = shutil.which("redis-server")
     if binary is None:
-        store = MemoryStore()
+        store = MemoryStore(counting=counting)
         yield ChosenStore(
             store,
             f"IN-MEMORY store: {why} and no redis-server is on PATH; "
