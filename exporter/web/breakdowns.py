@@ -27,7 +27,11 @@ def _declared(dimensions: tuple[str, ...]) -> str:
 def breakdown_query(
     query: MultiMapping[str], dimensions: tuple[str, ...]
 ) -> tuple[str, int | None] | None:
-    """The dimension and limit asked for, or None without `by` (the type's totals as before)."""
+    """The dimension and limit asked for, or None without `by` (the type's totals as before).
+
+    A bad `limit` is refused even without `by`, where a good one changes nothing.
+    """
+    limit = _limit(query.getall("limit", []))
     asked = query.getall("by", [])
     if not asked:
         return None
@@ -36,16 +40,19 @@ def breakdown_query(
     dimension = asked[0]
     if dimension not in dimensions:
         raise BadBreakdown(f"Unknown dimension {dimension[:40]!r}. {_declared(dimensions)}")
-    limits = query.getall("limit", [])
-    if not limits:
-        return dimension, None
-    text = limits[0]
-    if len(limits) > 1 or not text.isascii() or not text.isdigit() or len(text) > 7:
+    return dimension, limit
+
+
+def _limit(given: list[str]) -> int | None:
+    if not given:
+        return None
+    text = given[0]
+    if len(given) > 1 or not text.isascii() or not text.isdigit() or len(text) > 7:
         raise BadBreakdown(f"'limit' must be given once, a whole number from 1 to {MAX_LIMIT}.")
     limit = int(text)
     if not 1 <= limit <= MAX_LIMIT:
         raise BadBreakdown(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-    return dimension, limit
+    return limit
 
 
 def _tally_json(tally: Tally) -> dict[str, Any]:

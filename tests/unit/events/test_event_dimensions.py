@@ -187,7 +187,14 @@ def test_a_number_with_a_fraction_or_exponent_is_never_a_value(number: float) ->
 
 @pytest.mark.parametrize(
     "names",
-    [["country"], ["channel", "country"], ["_x"], ["a" * 40], ["x1_2"], [f"d{i}" for i in range(8)]],
+    [
+        ["country"],
+        ["channel", "country"],
+        ["_x"],
+        ["a" * 40],
+        ["x1_2"],
+        [f"d{i}" for i in range(8)],
+    ],
 )
 def test_dimension_names_that_pass(names: list[str]) -> None:
     """Prometheus label names of lower-case letters, digits and _ up to 40 characters pass."""
