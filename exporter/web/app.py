@@ -38,6 +38,7 @@ from exporter.web.series import add_series_routes
 from exporter.web.snapshots import SharedReads, SharedSnapshots
 from exporter.web.stats_body import detail_json, stats_json
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
+from exporter.web.totals_exposition import TotalsExposition
 
 log = logging.getLogger("exporter.api")
 audit_log = logging.getLogger("exporter.audit")
@@ -64,6 +65,8 @@ SNAPSHOTS_KEY: Final = web.AppKey("snapshots", SharedSnapshots)
 STATS_BODY_KEY: Final = web.AppKey("stats_body", list[tuple[Snapshot | Detail, bytes]])
 READS_KEY: Final = web.AppKey("reads", DetailReads)
 DETAILS_KEY: Final = web.AppKey("details", SharedReads[Detail])
+EXPOSITION_KEY: Final = web.AppKey("exposition", TotalsExposition)
+_EOF: Final = b"# EOF\n"
 
 
 def make_app(
@@ -103,6 +106,7 @@ def make_app(
     app[SNAPSHOTS_KEY] = SharedSnapshots(store, store_timeout_seconds)
     app[READS_KEY] = reads
     app[DETAILS_KEY] = SharedReads(reads.detail, store_timeout_seconds)
+    app[EXPOSITION_KEY] = TotalsExposition(counting)
     app[STATS_BODY_KEY] = []
     app[PAGE_KEY] = render_page(page_info or PageInfo(), counting)
     app[OPENAPI_KEY] = openapi_document(__version__, counting.dimensions)
@@ -265,6 +269,10 @@ async def metrics_page(request: web.Request) -> web.Response:
     totals.detail = detail
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encoder(app[REGISTRY_KEY])
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    written = app[EXPOSITION_KEY].render(detail, openmetrics=openmetrics)
+    # The totals' samples go after the library's families (and before OpenMetrics's end).
+    body = body.removesuffix(_EOF) + written + _EOF if openmetrics else body + written
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

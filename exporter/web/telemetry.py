@@ -18,9 +18,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from exporter.metrics import le_text, register_build_info
-from exporter.store.detail import CombinationTotals, CountingConfig, Detail, Tally, TypeDetail
-from exporter.store.histograms import cumulative
+from exporter.metrics import register_build_info
+from exporter.store.detail import CountingConfig, Detail
 
 UNMATCHED: Final = "unmatched"
 # Methods outside this set share one label value, so a client cannot grow the label set.
@@ -87,60 +86,36 @@ def instrument_middleware(metrics: ApiMetrics) -> Middleware:
     return middleware
 
 
-class StoreTotalsCollector(Collector):
-    """Renders the detail the /metrics handler read just before; it does no I/O itself.
+EVENTS_HELP: Final = (
+    "Events counted per type (and combination of dimensions) in the shared store, by all "
+    "replicas since the last reset."
+)
+VALUE_HELP: Final = (
+    "Values of those events: buckets cumulative over EXPORTER_VALUE_BUCKETS (lower bounds while "
+    "processors count with other bounds), count, and the exact sum rounded once to a float."
+)
 
-    Without dimensions, one series per type. With them, one per combination of the joint table
-    of this API's configuration, every dimension a label, plus one per type with every
-    dimension `__unattributed__` for the events outside it: `sum by (type)` is the type's total.
-    """
+
+class StoreTotalsCollector(Collector):
+    """Names the store's totals on the registry and exposes `exporter_stats_store_up`; the
+    totals' own samples are written by `TotalsExposition` (the handler appends them)."""
 
     def __init__(self, counting: CountingConfig) -> None:
         self.detail: Detail | None = None
-        self._width = len(counting.dimensions)
         self._labels = ["type", *counting.dimensions]
-        self._bounds = counting.buckets.bounds
-        self._le = [*(le_text(b) for b in self._bounds), "+Inf"]
 
     def describe(self) -> list[Metric]:
-        """The metric names, so that the registry can reject a clash at registration."""
-        return list(self._families(None))
+        """Every name the totals use, so that the registry can reject a clash at registration."""
+        return [
+            CounterMetricFamily("exporter_stats_events", EVENTS_HELP, labels=self._labels),
+            HistogramMetricFamily("exporter_stats_value", VALUE_HELP, labels=self._labels),
+            *self.collect(),
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        """The global totals as of the last read; no totals, and store_up 0, if it failed."""
-        return self._families(self.detail)
-
-    def _families(self, detail: Detail | None) -> Iterator[Metric]:
-        events = CounterMetricFamily(
-            "exporter_stats_events",
-            "Events counted per type (and combination of dimensions) in the shared store, by "
-            "all replicas since the last reset.",
-            labels=self._labels,
-        )
-        values = HistogramMetricFamily(
-            "exporter_stats_value",
-            "Values of those events: buckets cumulative over EXPORTER_VALUE_BUCKETS (lower "
-            "bounds while processors count with other bounds), count, and the exact sum rounded "
-            "once to a float.",
-            labels=self._labels,
-        )
-        for kind in detail.types if detail is not None else ():
-            for row in self._rows(kind):
-                labels = [kind.totals.type, *row.values]
-                count = row.tally.count
-                events.add_metric(labels, count)
-                counts = cumulative(row.buckets, self._bounds, count)
-                values.add_metric(labels, list(zip(self._le, counts, strict=True)), row.tally.sum)
-        yield events
-        yield values
+        """Whether the store answered the last read."""
         yield GaugeMetricFamily(
             "exporter_stats_store_up",
             "1 when the store answered this scrape's read of the totals, else 0.",
-            value=1 if detail is not None else 0,
+            value=1 if self.detail is not None else 0,
         )
-
-    def _rows(self, kind: TypeDetail) -> list[CombinationTotals]:
-        if not self._width:
-            tally = Tally(kind.totals.count, kind.totals.sum_micros)
-            return [CombinationTotals((), tally, kind.buckets)]
-        return [*kind.combinations, kind.unattributed(self._width)]
