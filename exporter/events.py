@@ -218,19 +218,17 @@ def _validate(data: Any, what: str = "body", options: ContractOptions = NO_DIMEN
     if not isinstance(data, dict):
         raise InvalidEvent("not_object", f"{what} must be a JSON object, got {_json_kind(data)}")
     names = options.dimensions
+    # Positional: a keyword call of the dataclass costs more than the dimensions' check.
     if not names:  # the common case pays for one attribute read and nothing else
         return Event(
-            type=_check_type(data),
-            value_micros=_check_value(data),
-            occurred_at=_check_occurred_at(data),
-            id=_check_id(data),
+            _check_type(data), _check_value(data), _check_occurred_at(data), _check_id(data)
         )
     return Event(
-        type=_check_type(data),
-        value_micros=_check_value(data),
-        occurred_at=_check_occurred_at(data),
-        id=_check_id(data),
-        dimensions=tuple([dimension_value(data.get(name)) for name in names]),
+        _check_type(data),
+        _check_value(data),
+        _check_occurred_at(data),
+        _check_id(data),
+        tuple([dimension_value(data.get(name)) for name in names]),
     )
 
 
