@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Final, Literal, Protocol, runtime_checkable
 
-from exporter.events import Event, micros_to_decimal
-from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold
+from exporter.events import Event
+from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold, Summed
 from exporter.store.series import MinuteTotals
 
 Outcome = Literal["applied", "duplicate", "too_many_types", "sum_overflow"]
@@ -54,28 +53,14 @@ class StoreMisconfigured(StoreRefused):
 
 
 @dataclass(frozen=True, slots=True)
-class TypeTotals:
-    """Totals of one event type since the last reset."""
+class TypeTotals(Summed):
+    """Totals of one event type since the last reset (`sum`, `sum_decimal`, `mean` from
+    `Summed`)."""
 
     type: str
     count: int
     sum_micros: int
     last_applied: datetime | None = None
-
-    @property
-    def sum(self) -> float:
-        """The exact sum rounded once to the nearest float."""
-        return float(self.sum_decimal)
-
-    @property
-    def sum_decimal(self) -> Decimal:
-        """The sum with its six decimals exactly."""
-        return micros_to_decimal(self.sum_micros)
-
-    @property
-    def mean(self) -> float | None:
-        """The mean value, or None before the first event."""
-        return float(self.sum_decimal / self.count) if self.count else None
 
 
 @dataclass(frozen=True, slots=True)

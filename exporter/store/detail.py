@@ -71,10 +71,10 @@ class Fold:
     reason: FoldReason
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
-    """A count and an exact sum in millionths."""
+class Summed:
+    """The sum and mean of anything with a `count` and an exact `sum_micros`."""
 
+    __slots__ = ()
     count: int
     sum_micros: int
 
@@ -92,6 +92,14 @@ class Tally:
     def mean(self) -> float | None:
         """The mean, or None when nothing was counted."""
         return float(self.sum_decimal / self.count) if self.count else None
+
+
+@dataclass(frozen=True, slots=True)
+class Tally(Summed):
+    """A count and an exact sum in millionths."""
+
+    count: int
+    sum_micros: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,7 @@ __all__ = [
     "Detail",
     "Fold",
     "FoldReason",
+    "Summed",
     "Tally",
     "TypeDetail",
     "ValueTotals",

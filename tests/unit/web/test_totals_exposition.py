@@ -100,7 +100,7 @@ def test_the_openmetrics_totals_parse() -> None:
     written = TotalsExposition(CountingConfig(("channel", "country"))).render(
         positive, openmetrics=True
     )
-    families = list(parse_openmetrics(written.decode() + "# EOF\n"))
+    families = list(parse_openmetrics(written.decode() + "# EOF\n"))  # type: ignore[no-untyped-call]
     assert [f.name for f in families] == ["exporter_stats_events", "exporter_stats_value"]
 
 
