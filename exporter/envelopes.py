@@ -25,6 +25,8 @@ import orjson
 from exporter.events import (
     DEFAULT_MAX_MESSAGE_BYTES,
     MAX_ID_LENGTH,
+    NO_DIMENSIONS,
+    ContractOptions,
     Event,
     InvalidEvent,
     parse_event,
@@ -59,36 +61,38 @@ class Envelope:
 
 
 def read_event(
-    body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    body: bytes,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    options: ContractOptions = NO_DIMENSIONS,
 ) -> tuple[Event, Envelope | None]:
     """The event in `body` and the envelope it came in (None when bare); `InvalidEvent` with the
     contract's reason, and a detail naming the envelope, when the event breaks the contract."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return parse_event(body, max_bytes), None  # the contract names the reason
+        return parse_event(body, max_bytes, options), None  # the contract names the reason
     if _SNS_MARK not in text and _EVENTBRIDGE_MARK not in text:
         if len(body) > max_bytes:
-            return parse_event(body, max_bytes), None  # too large, in the contract's words
-        return parse_event_text(text), None
-    return _read(text, len(body), max_bytes, outer=None)
+            return parse_event(body, max_bytes, options), None  # too large, in its words
+        return parse_event_text(text, options), None
+    return _read(text, len(body), max_bytes, None, options)
 
 
 def _read(
-    text: str, size: int, max_bytes: int, outer: Envelope | None
+    text: str, size: int, max_bytes: int, outer: Envelope | None, options: ContractOptions
 ) -> tuple[Event, Envelope | None]:
     if _SNS_MARK in text and outer is None:
         data = _decode(text, exact=False)
         if _is_sns(data):
-            return _read_sns(data, max_bytes)
+            return _read_sns(data, max_bytes, options)
     if _EVENTBRIDGE_MARK in text:
         data = _decode(text, exact=True)
         if _is_eventbridge(data):
-            return _read_eventbridge(data, size, max_bytes, outer)
+            return _read_eventbridge(data, size, max_bytes, outer, options)
     body = text.encode("utf-8", "surrogatepass")
     if outer is not None:
-        return _inside(outer, lambda: parse_event(body, max_bytes)), outer
-    return parse_event(body, max_bytes), None
+        return _inside(outer, lambda: parse_event(body, max_bytes, options)), outer
+    return parse_event(body, max_bytes, options), None
 
 
 def _decode(text: str, *, exact: bool) -> Any:
@@ -140,7 +144,9 @@ def _inside(envelope: Envelope, parse: Callable[[], Event]) -> Event:
         raise InvalidEvent(exc.reason, f"{envelope.where}: {exc.detail}") from None
 
 
-def _read_sns(data: dict[str, Any], max_bytes: int) -> tuple[Event, Envelope | None]:
+def _read_sns(
+    data: dict[str, Any], max_bytes: int, options: ContractOptions
+) -> tuple[Event, Envelope | None]:
     topic = str(data["TopicArn"]).rpartition(":")[2] or "?"
     where = f"the event in SNS notification {str(data['MessageId'])[:40]!r} (topic {topic[:80]!r})"
     envelope = Envelope(
@@ -153,8 +159,8 @@ def _read_sns(data: dict[str, Any], max_bytes: int) -> tuple[Event, Envelope | N
     inner = message.encode("utf-8", "surrogatepass")
     if _EVENTBRIDGE_MARK in message:
         # EventBridge to SNS to SQS: the event is one level further in.
-        return _read(message, len(inner), max_bytes, outer=envelope)
-    return _inside(envelope, lambda: parse_event(inner, max_bytes)), envelope
+        return _read(message, len(inner), max_bytes, envelope, options)
+    return _inside(envelope, lambda: parse_event(inner, max_bytes, options)), envelope
 
 
 def _sns_traceparent(attributes: Any) -> str | None:
@@ -170,7 +176,11 @@ def _sns_traceparent(attributes: Any) -> str | None:
 
 
 def _read_eventbridge(
-    data: dict[str, Any], size: int, max_bytes: int, outer: Envelope | None
+    data: dict[str, Any],
+    size: int,
+    max_bytes: int,
+    outer: Envelope | None,
+    options: ContractOptions,
 ) -> tuple[Event, Envelope | None]:
     where = (
         f"the event in EventBridge event {str(data['id'])[:40]!r} "
@@ -186,7 +196,8 @@ def _read_eventbridge(
     )
     if size > max_bytes:
         raise InvalidEvent("too_large", f"{where}: {size} bytes, the limit is {max_bytes}")
-    return _inside(envelope, lambda: validate_event(data["detail"], "'detail'")), envelope
+    detail = data["detail"]
+    return _inside(envelope, lambda: validate_event(detail, "'detail'", options)), envelope
 
 
 __all__ = ["Envelope", "EnvelopeKind", "read_event"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -25,6 +26,31 @@ TYPE_RULE: Final = "1-64 characters of letters, digits and _ . : -, starting wit
 # Years outside this range are almost always a unit mix-up (milliseconds as seconds, a zero date).
 MIN_YEAR: Final = 1970
 MAX_YEAR: Final = 2999
+
+# Dimensions (decision 0020): top-level fields a deployment names in EXPORTER_DIMENSIONS. A name
+# becomes a Prometheus label, so it follows the label rule, and may not shadow a label the
+# exporter or Prometheus sets itself.
+MAX_DIMENSIONS: Final = 8
+DIMENSION_NAME_PATTERN: Final = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+RESERVED_DIMENSION_NAMES: Final = frozenset(
+    {"type", "value", "occurred_at", "id", "le", "quantile", "queue_name", "instance", "job"}
+)
+DIMENSION_NAME_RULE: Final = (
+    "1-40 characters of lower-case letters, digits and _, not starting with a digit or __, "
+    f"and none of {', '.join(sorted(RESERVED_DIMENSION_NAMES))}"
+)
+# A value starts with a letter or digit, so no producer value can be mistaken for a reserved one
+# (they start with __), and `|`, which joins a combination's values, is never in one.
+DIMENSION_VALUE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/@+-]{0,63}")
+MAX_DIMENSION_INTEGER: Final = 10**15
+DIMENSION_VALUE_RULE: Final = (
+    "a string of 1-64 letters, digits, spaces and _ . : / @ + -, starting with a letter or "
+    "digit; an integer within -1e15..1e15; or true or false"
+)
+ABSENT: Final = "__absent__"
+"""The value of a dimension whose field is missing or null: not an error, not a fold."""
+OTHER: Final = "__other__"
+"""The value of a dimension whose field breaks the value rule (in the store: or is past a cap)."""
 
 Reason = Literal[
     "too_large",
@@ -70,13 +96,41 @@ class InvalidEvent(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ContractOptions:
+    """What a deployment adds to the contract: the dimension names it reads, sorted.
+
+    Sorted, because the configuration `country,channel` is the configuration `channel,country`:
+    an event's `dimensions` follow this order. Build it with `ContractOptions.of(names)`.
+    """
+
+    dimensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if list(self.dimensions) != sorted(set(self.dimensions)):
+            raise ValueError("dimension names must be sorted and distinct")
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> ContractOptions:
+        """The options for `names` (any order); ValueError naming a bad, repeated or extra one."""
+        return cls(checked_dimension_names(names))
+
+
+NO_DIMENSIONS: Final = ContractOptions()
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
-    """A validated business event; `value_micros` is the value in millionths, exactly."""
+    """A validated business event; `value_micros` is the value in millionths, exactly.
+
+    `dimensions` holds one value per dimension of the contract's options, in their order: the
+    value's text, `ABSENT` or `OTHER`; empty when none are declared.
+    """
 
     type: str
     value_micros: int
     occurred_at: datetime
     id: str | None = None
+    dimensions: tuple[str, ...] = ()
 
     @property
     def value(self) -> float:
@@ -95,7 +149,11 @@ def micros_to_text(micros: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Event:
+def parse_event(
+    body: bytes,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    options: ContractOptions = NO_DIMENSIONS,
+) -> Event:
     """Validate one message body; raise `InvalidEvent` for anything that breaks the contract."""
     if len(body) > max_bytes:
         raise InvalidEvent("too_large", f"body is {len(body)} bytes, the limit is {max_bytes}")
@@ -105,18 +163,18 @@ def parse_event(body: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Even
         raise InvalidEvent(
             "not_json", f"body is not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
-    return parse_event_text(text)
+    return parse_event_text(text, options)
 
 
-def parse_event_text(text: str) -> Event:
+def parse_event_text(text: str, options: ContractOptions = NO_DIMENSIONS) -> Event:
     """Validate a body already decoded from UTF-8 (its size checked by the caller)."""
     data = _fast_decode(text)
     if data is not _UNDECODED:
         try:
-            return _validate(data)
+            return _validate(data, "body", options)
         except _Inexact:
             pass  # a value with more digits than a double proves: read it exactly below
-    return _validate(_exact_decode(text))
+    return _validate(_exact_decode(text), "body", options)
 
 
 _UNDECODED: Final = object()
@@ -148,21 +206,64 @@ def _exact_decode(text: str) -> Any:
         raise InvalidEvent("not_json", "body is nested too deeply to be an event") from None
 
 
-def validate_event(data: Any, what: str = "body") -> Event:
+def validate_event(
+    data: Any, what: str = "body", options: ContractOptions = NO_DIMENSIONS
+) -> Event:
     """Validate a JSON value decoded exactly (numbers as int or Decimal, as `json.loads` with
     `parse_float=Decimal` gives them); `what` names it in a rejection's detail."""
-    return _validate(data, what)
+    return _validate(data, what, options)
 
 
-def _validate(data: Any, what: str = "body") -> Event:
+def _validate(data: Any, what: str = "body", options: ContractOptions = NO_DIMENSIONS) -> Event:
     if not isinstance(data, dict):
         raise InvalidEvent("not_object", f"{what} must be a JSON object, got {_json_kind(data)}")
+    names = options.dimensions
+    # Positional: a keyword call of the dataclass costs more than the dimensions' check.
+    if not names:  # the common case pays for one attribute read and nothing else
+        return Event(
+            _check_type(data), _check_value(data), _check_occurred_at(data), _check_id(data)
+        )
     return Event(
-        type=_check_type(data),
-        value_micros=_check_value(data),
-        occurred_at=_check_occurred_at(data),
-        id=_check_id(data),
+        _check_type(data),
+        _check_value(data),
+        _check_occurred_at(data),
+        _check_id(data),
+        tuple([dimension_value(data.get(name)) for name in names]),
     )
+
+
+def dimension_value(raw: Any) -> str:
+    """The value a dimension takes from its field's JSON value (None for missing or null).
+
+    Never an error: a value that breaks the rule (a fraction, an object, a list, a string too
+    long, empty or with another character) is `OTHER`, so the event still counts.
+    """
+    kind = type(raw)
+    if kind is str:
+        return raw if DIMENSION_VALUE_PATTERN.fullmatch(raw) else OTHER
+    if raw is None:
+        return ABSENT
+    if kind is bool:
+        return "true" if raw else "false"
+    if kind is int:
+        return str(raw) if -MAX_DIMENSION_INTEGER <= raw <= MAX_DIMENSION_INTEGER else OTHER
+    return OTHER  # a fraction or exponent (float or Decimal), an object, a list
+
+
+def checked_dimension_names(names: Iterable[str]) -> tuple[str, ...]:
+    """`names` sorted, each checked; ValueError saying which one is wrong and why."""
+    given = list(names)
+    for name in given:
+        if not DIMENSION_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
+            raise ValueError(f"dimension {name[:60]!r} must be {DIMENSION_NAME_RULE}")
+        if name in RESERVED_DIMENSION_NAMES:
+            raise ValueError(f"dimension {name!r} is reserved; it must be {DIMENSION_NAME_RULE}")
+    repeated = sorted({name for name in given if given.count(name) > 1})
+    if repeated:
+        raise ValueError(f"dimension {repeated[0]!r} is named twice")
+    if len(given) > MAX_DIMENSIONS:
+        raise ValueError(f"at most {MAX_DIMENSIONS} dimensions, got {len(given)}")
+    return tuple(sorted(given))
 
 
 def _json_kind(data: object) -> str:
@@ -300,13 +401,22 @@ def is_valid_type(name: str) -> bool:
 
 
 __all__ = [
+    "ABSENT",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DIMENSION_NAME_RULE",
+    "DIMENSION_VALUE_RULE",
+    "MAX_DIMENSIONS",
+    "NO_DIMENSIONS",
+    "OTHER",
     "REASONS",
     "TYPE_PATTERN",
     "TYPE_RULE",
+    "ContractOptions",
     "Event",
     "InvalidEvent",
     "Reason",
+    "checked_dimension_names",
+    "dimension_value",
     "is_valid_type",
     "micros_to_decimal",
     "micros_to_text",

@@ -16,11 +16,12 @@ from typing import Final
 
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import HistogramMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
 from exporter import __version__
+from exporter.store.histograms import DEFAULT_VALUE_BUCKETS
 
 BATCH_SIZE_BUCKETS: Final = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 # A receive stage includes the long poll (up to 20 s), so the buckets reach past it.
@@ -35,7 +36,8 @@ class ProcessorMetrics:
     """Every metric one processor replica exposes."""
 
     events_processed: Counter
-    event_value: BatchedSummary
+    event_value: BatchedHistogram
+    dimension_folded: Counter
     events_invalid: Counter
     events_duplicate: Counter
     events_unbucketed: Counter
@@ -60,8 +62,11 @@ def register_build_info(registry: CollectorRegistry) -> None:
     ).labels(version=__version__, python=platform.python_version()).set(1)
 
 
-def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
-    """Register the processor's metrics on `registry` and return them."""
+def build_metrics(
+    registry: CollectorRegistry, value_buckets: Sequence[float] = DEFAULT_VALUE_BUCKETS
+) -> ProcessorMetrics:
+    """Register the processor's metrics on `registry` and return them; `value_buckets` are the
+    upper bounds of `exporter_event_value` (EXPORTER_VALUE_BUCKETS; empty: `+Inf` only)."""
     metrics = ProcessorMetrics(
         events_processed=Counter(
             "exporter_events_processed",
@@ -69,11 +74,19 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
             ["type"],
             registry=registry,
         ),
-        event_value=BatchedSummary(
+        event_value=BatchedHistogram(
             "exporter_event_value",
-            "Values of applied events (count and sum).",
-            "type",
+            "Values of events applied by this replica, by type (EXPORTER_VALUE_BUCKETS).",
+            value_buckets,
             registry,
+            label="type",
+        ),
+        dimension_folded=Counter(
+            "exporter_dimension_folded",
+            "Applied events whose dimension was counted under __other__, by type, dimension "
+            "and reason (invalid, values; combinations with dimension *).",
+            ["type", "dimension", "reason"],
+            registry=registry,
         ),
         events_invalid=Counter(
             "exporter_events_invalid",
@@ -152,9 +165,18 @@ def build_metrics(registry: CollectorRegistry) -> ProcessorMetrics:
     return metrics
 
 
-def _le(bound: float) -> str:
+def le_text(bound: float) -> str:
     """A bucket bound as Prometheus writes it (`+Inf`, `0.5`, `1.0`)."""
     return "+Inf" if bound == math.inf else repr(float(bound))
+
+
+@dataclass(slots=True)
+class _HistogramSeries:
+    """One labelled series of a batched histogram: per-bucket counts, exemplars and the sum."""
+
+    counts: list[int]
+    exemplars: list[Exemplar | None]
+    total: float = 0.0
 
 
 class BatchedHistogram(Collector):
@@ -163,28 +185,41 @@ class BatchedHistogram(Collector):
     prometheus_client's `Histogram.observe` scans the buckets and takes two locks per amount, about
     a microsecond per event in the pipeline benchmark (docs/benchmarks.md). This collector owns
     its counts, so a batch writes each touched bucket once; it is public API of the client library
-    (a custom collector), so no private attribute of `Histogram` is relied on.
+    (a custom collector), so no private attribute of `Histogram` is relied on. With a `label`, each
+    value of it is a series of its own, made at its first observation.
     """
 
     def __init__(
-        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+        self,
+        name: str,
+        documentation: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+        label: str | None = None,
     ) -> None:
         self._name = name
         self._documentation = documentation
+        self._label = label
         self._bounds = [float(b) for b in buckets]
-        if self._bounds[-1] != math.inf:
+        if not self._bounds or self._bounds[-1] != math.inf:
             self._bounds.append(math.inf)
-        self._counts = [0] * len(self._bounds)
-        self._exemplars: list[Exemplar | None] = [None] * len(self._bounds)
-        self._sum = 0.0
+        self._series: dict[str, _HistogramSeries] = {}
+        if label is None:
+            self._series[""] = self._new_series()  # zeros from the start, as Histogram does
         self._lock = threading.Lock()
         registry.register(self)
 
+    def _new_series(self) -> _HistogramSeries:
+        return _HistogramSeries([0] * len(self._bounds), [None] * len(self._bounds))
+
     def observe_many(
-        self, amounts: Sequence[float], exemplar: dict[str, str] | None = None
+        self,
+        amounts: Sequence[float],
+        exemplar: dict[str, str] | None = None,
+        label_value: str = "",
     ) -> None:
-        """Observe every amount (none NaN), as one observation each: each touched bucket's
-        exemplar becomes the batch's last amount in it."""
+        """Observe every amount (none NaN), as one observation each, in the series of
+        `label_value`: each touched bucket's exemplar becomes the batch's last amount in it."""
         if not amounts:
             return
         bounds = self._bounds
@@ -198,63 +233,40 @@ class BatchedHistogram(Collector):
             total += amount
         now = time.time()
         with self._lock:
-            self._sum += total
+            series = self._series.get(label_value)
+            if series is None:
+                series = self._series[label_value] = self._new_series()
+            series.total += total
             for index, count in enumerate(counts):
                 if count:
-                    self._counts[index] += count
+                    series.counts[index] += count
                     if exemplar:
-                        self._exemplars[index] = Exemplar(exemplar, last[index], now)
+                        series.exemplars[index] = Exemplar(exemplar, last[index], now)
 
     def describe(self) -> list[Metric]:
         """The family without samples, so registering does not collect."""
-        return [HistogramMetricFamily(self._name, self._documentation)]
+        return [self._family()]
+
+    def _family(self) -> HistogramMetricFamily:
+        labels = [self._label] if self._label is not None else None
+        return HistogramMetricFamily(self._name, self._documentation, labels=labels)
 
     def collect(self) -> list[Metric]:
-        """Cumulative buckets, count and sum, with each bucket's latest exemplar."""
+        """Cumulative buckets, count and sum of each series, with each bucket's latest exemplar."""
         with self._lock:
-            counts = list(self._counts)
-            exemplars = list(self._exemplars)
-            total = self._sum
-        family = HistogramMetricFamily(self._name, self._documentation)
-        cumulative = 0
-        buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
-        for bound, count, exemplar in zip(self._bounds, counts, exemplars, strict=True):
-            cumulative += count
-            le = _le(bound)
-            buckets.append((le, cumulative) if exemplar is None else (le, cumulative, exemplar))
-        family.add_metric([], buckets, total)
-        return [family]
-
-
-class BatchedSummary(Collector):
-    """A count-and-sum summary per label value, fed a batch's count and total at once."""
-
-    def __init__(
-        self, name: str, documentation: str, label: str, registry: CollectorRegistry
-    ) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._label = label
-        self._series: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def add(self, label_value: str, count: int, total: float) -> None:
-        """Add `count` observations summing to `total` to the series of `label_value`."""
-        with self._lock:
-            before_count, before_total = self._series.get(label_value, (0, 0.0))
-            self._series[label_value] = (before_count + count, before_total + total)
-
-    def describe(self) -> list[Metric]:
-        """The family without samples, so registering does not collect."""
-        return [SummaryMetricFamily(self._name, self._documentation, labels=[self._label])]
-
-    def collect(self) -> list[Metric]:
-        """One count and sum per label value seen."""
-        family = SummaryMetricFamily(self._name, self._documentation, labels=[self._label])
-        with self._lock:
-            for value, (count, total) in self._series.items():
-                family.add_metric([value], count, total)
+            copies = [
+                (value, list(s.counts), list(s.exemplars), s.total)
+                for value, s in self._series.items()
+            ]
+        family = self._family()
+        for value, counts, exemplars, total in copies:
+            cumulative = 0
+            buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+            for bound, count, exemplar in zip(self._bounds, counts, exemplars, strict=True):
+                cumulative += count
+                le = le_text(bound)
+                buckets.append((le, cumulative) if exemplar is None else (le, cumulative, exemplar))
+            family.add_metric([value] if self._label is not None else [], buckets, total)
         return [family]
 
 
@@ -269,8 +281,8 @@ def trace_exemplar() -> dict[str, str] | None:
 __all__ = [
     "STAGES",
     "BatchedHistogram",
-    "BatchedSummary",
     "ProcessorMetrics",
     "build_metrics",
+    "le_text",
     "trace_exemplar",
 ]

@@ -16,9 +16,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from exporter.events import DEFAULT_MAX_MESSAGE_BYTES
+from exporter.events import DEFAULT_MAX_MESSAGE_BYTES, checked_dimension_names
 from exporter.sqs.names import default_dlq_name
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
+from exporter.store.detail import DEFAULT_MAX_DIMENSION_COMBINATIONS, DEFAULT_MAX_DIMENSION_VALUES
+from exporter.store.histograms import DEFAULT_VALUE_BUCKETS, parse_bounds
 from exporter.store.series import DEFAULT_SERIES_RETENTION_SECONDS, HOUR
 from exporter.stray_variables import Stray, strays
 
@@ -218,6 +220,37 @@ class Settings(BaseSettings):
         description="Seconds an event-time bucket is kept (default 7 days); older events count "
         "in the totals only.",
     )
+    dimensions: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        alias="EXPORTER_DIMENSIONS",
+        description="Top-level event fields counted as dimensions, comma-separated (at most 8, "
+        "each 1-40 lower-case letters, digits and _, not a reserved name such as type or le): "
+        "breakdowns in /stats/{type}?by= and labels in /metrics. Processors and the API must "
+        "name the same ones.",
+    )
+    max_dimension_values: int = Field(
+        DEFAULT_MAX_DIMENSION_VALUES,
+        alias="EXPORTER_MAX_DIMENSION_VALUES",
+        ge=1,
+        le=100_000,
+        description="Distinct values of each dimension of a type counted under their own name "
+        "(1-100000); later new values count under __other__.",
+    )
+    max_dimension_combinations: int = Field(
+        DEFAULT_MAX_DIMENSION_COMBINATIONS,
+        alias="EXPORTER_MAX_DIMENSION_COMBINATIONS",
+        ge=1,
+        le=100_000,
+        description="Distinct combinations of dimension values per type in /metrics "
+        "(1-100000); later new combinations count under __other__ on every label.",
+    )
+    value_buckets: Annotated[tuple[float, ...], NoDecode] = Field(
+        DEFAULT_VALUE_BUCKETS,
+        alias="EXPORTER_VALUE_BUCKETS",
+        description="Upper bounds of the value histograms, comma-separated: at most 40, "
+        "strictly increasing, within -1e12..1e12, six decimals at most (+Inf is implicit; "
+        "empty: no buckets). Processors and the API should name the same ones.",
+    )
     unwrap_envelopes: bool = Field(
         True,
         alias="EXPORTER_UNWRAP_ENVELOPES",
@@ -328,6 +361,18 @@ class Settings(BaseSettings):
         """`VAR=` (as compose writes `${VAR:-}`) means no file, not a file named ''."""
         return value or None
 
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _check_dimensions(cls, value: object) -> object:
+        """`country,channel` as a sorted tuple of checked names (ValueError names the bad one)."""
+        return checked_dimension_names(_comma_separated(value))
+
+    @field_validator("value_buckets", mode="before")
+    @classmethod
+    def _check_buckets(cls, value: object) -> object:
+        """`1,2,5` as a tuple of checked bounds; empty turns buckets off."""
+        return parse_bounds(_comma_separated(value))
+
     @property
     def queue_name(self) -> str:
         """The event queue's name: the last part of SQS_QUEUE_URL when set, as it overrides."""
@@ -376,6 +421,17 @@ def stray_variables(environ: Mapping[str, str]) -> list[Stray]:
         if info.alias and field.upper() != info.alias
     }
     return strays(environ, documented, former)
+
+
+def _comma_separated(value: object) -> tuple[str, ...]:
+    """`a,b` from the environment, or a list of such from repeated flags, as stripped parts."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list | tuple):
+        return tuple(
+            part.strip() for item in value for part in str(item).split(",") if part.strip()
+        )
+    raise ValueError("expected a comma-separated list")
 
 
 def env_name(field: str) -> str:

@@ -106,6 +106,8 @@ def _default(value: object) -> str:
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, tuple):
+        return f"`{','.join(map(str, value))}`"
     return f"`{value}`"
 
 

@@ -53,6 +53,8 @@ def _describe_default(value: object) -> str:
         return "unset"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
     return str(value)
 
 

@@ -16,7 +16,7 @@ from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import NeverReached, first_contact, redis_dependency
-from exporter.cli.store_options import series_policy
+from exporter.cli.store_options import COUNTING_SETTINGS, counting_config, series_policy
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
@@ -37,6 +37,7 @@ SETTINGS = (
     "api_port",
     "admin_token",
     "series_retention",
+    *COUNTING_SETTINGS,
     "grafana_url",
     "prometheus_url",
     "log_level",
@@ -75,6 +76,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         admin_token=token,
         close_store_on_cleanup=True,
         page_info=page_info,
+        counting=counting_config(settings),
     )
     async with serving(
         app, settings.api_host, settings.api_port, connection_limits(settings)

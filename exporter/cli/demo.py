@@ -25,6 +25,7 @@ from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import refusal_line
+from exporter.cli.store_options import COUNTING_SETTINGS, counting_config
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings, env_name
@@ -62,6 +63,7 @@ SETTINGS = (
     "metrics_host",
     "metrics_port",
     "admin_token",
+    *COUNTING_SETTINGS,
     "log_level",
     "log_format",
 )
@@ -235,7 +237,8 @@ async def _demo(
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     prefix = _setting(settings, "redis_prefix")
-    async with demo_store(redis_url, prefix, tls) as chosen:
+    counting = counting_config(settings)
+    async with demo_store(redis_url, prefix, tls, counting) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
             run_processor(
@@ -253,6 +256,7 @@ async def _demo(
             CollectorRegistry(),
             admin_token=token,
             page_info=PageInfo(store_description=chosen.description),
+            counting=counting,
         )
         api_host = _setting(settings, "api_host")
         producer_stop = threading.Event()

@@ -11,6 +11,7 @@ from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
 from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import NeverReached
+from exporter.cli.store_options import COUNTING_SETTINGS
 from exporter.cli.wiring import redis_store, run_processor, sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
@@ -50,6 +51,7 @@ SETTINGS = (
     "series_retention",
     "unwrap_envelopes",
     "max_message_bytes",
+    *COUNTING_SETTINGS,
     "metrics_host",
     "metrics_port",
     "log_level",

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from exporter.events import ContractOptions
 from exporter.settings import Settings
+from exporter.store.detail import CountingConfig
+from exporter.store.histograms import BucketBounds
 from exporter.store.series import SeriesPolicy
+
+# Every dimension and bucket setting, for the SETTINGS of each command that counts or reads.
+COUNTING_SETTINGS = (
+    "dimensions",
+    "max_dimension_values",
+    "max_dimension_combinations",
+    "value_buckets",
+)
 
 
 def series_policy(settings: Settings) -> SeriesPolicy:
@@ -13,4 +24,19 @@ def series_policy(settings: Settings) -> SeriesPolicy:
     )
 
 
-__all__ = ["series_policy"]
+def counting_config(settings: Settings) -> CountingConfig:
+    """What the store counts beyond per-type totals: dimensions, their caps, value buckets."""
+    return CountingConfig(
+        dimensions=settings.dimensions,
+        max_values=settings.max_dimension_values,
+        max_combinations=settings.max_dimension_combinations,
+        buckets=BucketBounds.of(settings.value_buckets),
+    )
+
+
+def contract_options(settings: Settings) -> ContractOptions:
+    """The dimensions events are read with (the same as the store counts)."""
+    return ContractOptions(settings.dimensions)
+
+
+__all__ = ["COUNTING_SETTINGS", "contract_options", "counting_config", "series_policy"]

@@ -17,7 +17,7 @@ from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact, redis_dependency, sqs_dependency
-from exporter.cli.store_options import series_policy
+from exporter.cli.store_options import contract_options, series_policy
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -81,6 +81,7 @@ def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
         max_message_bytes=settings.max_message_bytes,
         unwrap_envelopes=settings.unwrap_envelopes,
         receive_wait_seconds=settings.sqs_wait_time_seconds,
+        contract=contract_options(settings),
     )
 
 
@@ -142,7 +143,7 @@ async def run_processor(
     environ = _sqs_environ(sqs_credentials)
     checked_aws(settings, environ)
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = build_metrics(registry)
+    metrics = build_metrics(registry, settings.value_buckets)
     checks: dict[str, ReadinessCheck] = {
         "redis": _not_yet("Redis first contact"),
         "sqs": _not_yet("queues resolved"),

@@ -21,7 +21,13 @@ from opentelemetry.trace import Link, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter
 
-from exporter.events import DEFAULT_MAX_MESSAGE_BYTES, MICROS_PER_UNIT, Event
+from exporter.events import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MICROS_PER_UNIT,
+    NO_DIMENSIONS,
+    ContractOptions,
+    Event,
+)
 from exporter.metrics import (
     STAGES,
     ProcessorMetrics,
@@ -41,7 +47,7 @@ from exporter.sqs.messages import (
     SourceMisconfigured,
     SourceUnavailable,
 )
-from exporter.store import Store, StoreMisconfigured, StoreUnavailable
+from exporter.store import ApplyResult, Store, StoreMisconfigured, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class ProcessorConfig:
     queue_depth_interval_seconds: float = 15.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     unwrap_envelopes: bool = True
+    # The dimensions events are read with; the store must have been built with the same ones.
+    contract: ContractOptions = NO_DIMENSIONS
     backoff_base_seconds: float = 0.2
     backoff_cap_seconds: float = 10.0
     # A paused processor probes the store at least this often: polling resumes within about
@@ -411,7 +419,12 @@ class Processor:
 
     async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
         config = self._config
-        read = parse_batch(messages, config.max_message_bytes, unwrap=config.unwrap_envelopes)
+        read = parse_batch(
+            messages,
+            config.max_message_bytes,
+            unwrap=config.unwrap_envelopes,
+            options=config.contract,
+        )
         letters, parsed = read.letters, read.events
         if batch.traced and read.envelope_traceparents:
             # SNS carries the producer's trace context inside the notification, not as an SQS
@@ -478,13 +491,29 @@ class Processor:
                 letters.append(DeadLetter(message, outcome, _refusal_detail(outcome, event)))
         self._metrics.event_lag.observe_many(lags, batch.exemplar)
         for event_type, values in applied_micros.items():
-            self._metrics.event_value.add(event_type, len(values), sum(values) / MICROS_PER_UNIT)
+            self._metrics.event_value.observe_many(
+                [micros / MICROS_PER_UNIT for micros in values], label_value=event_type
+            )
             self._processed_counter(event_type).inc(len(values), batch.exemplar)
+        if result.folds:
+            self._count_folds(parsed, result)
         if duplicates:
             self._metrics.events_duplicate.inc(duplicates, batch.exemplar)
         if result.unbucketed:
             self._metrics.events_unbucketed.inc(len(result.unbucketed))
         return durable
+
+    def _count_folds(
+        self, parsed: Sequence[tuple[Message, str, Event]], result: ApplyResult
+    ) -> None:
+        """Count the dimensions the store folded, as applied (a duplicate folds nothing)."""
+        folded = collections.Counter(
+            (parsed[fold.position][2].type, fold.dimension, fold.reason) for fold in result.folds
+        )
+        for (event_type, dimension, reason), count in folded.items():
+            self._metrics.dimension_folded.labels(
+                type=event_type, dimension=dimension, reason=reason
+            ).inc(count)
 
     async def _count_rejected(self, letters: Sequence[DeadLetter], sent: Sequence[Message]) -> None:
         """Add the dead-lettered events to the shared rejected counts before they are deleted.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from exporter.envelopes import Envelope, read_event
-from exporter.events import Event, InvalidEvent, parse_event
+from exporter.events import NO_DIMENSIONS, ContractOptions, Event, InvalidEvent, parse_event
 from exporter.sqs.messages import DeadLetter, Message
 
 
@@ -32,15 +32,22 @@ class ParsedBatch:
     envelope_traceparents: list[str] = field(default_factory=list)
 
 
-def parse_batch(messages: Sequence[Message], max_bytes: int, *, unwrap: bool) -> ParsedBatch:
-    """Read every message of a batch; `unwrap` off reads each body as a bare event."""
+def parse_batch(
+    messages: Sequence[Message],
+    max_bytes: int,
+    *,
+    unwrap: bool,
+    options: ContractOptions = NO_DIMENSIONS,
+) -> ParsedBatch:
+    """Read every message of a batch against the contract with `options` (the dimensions the
+    deployment declares); `unwrap` off reads each body as a bare event."""
     batch = ParsedBatch()
     events = batch.events
     letters = batch.letters
     if not unwrap:
         for message in messages:
             try:
-                event = parse_event(message.body, max_bytes)
+                event = parse_event(message.body, max_bytes, options)
             except InvalidEvent as exc:
                 letters.append(DeadLetter(message, exc.reason, exc.detail))
                 continue
@@ -48,7 +55,7 @@ def parse_batch(messages: Sequence[Message], max_bytes: int, *, unwrap: bool) ->
         return batch
     for message in messages:
         try:
-            event, envelope = read_event(message.body, max_bytes)
+            event, envelope = read_event(message.body, max_bytes, options)
         except InvalidEvent as exc:
             letters.append(DeadLetter(message, exc.reason, exc.detail))
             continue

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, runtime_checkable
 
-from exporter.events import Event, micros_to_decimal
+from exporter.events import Event
+from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold, Summed
 from exporter.store.series import MinuteTotals
 
 Outcome = Literal["applied", "duplicate", "too_many_types", "sum_overflow"]
@@ -59,28 +59,14 @@ class StoreMisconfigured(StoreRefused):
 
 
 @dataclass(frozen=True, slots=True)
-class TypeTotals:
-    """Totals of one event type since the last reset."""
+class TypeTotals(Summed):
+    """Totals of one event type since the last reset (`sum`, `sum_decimal`, `mean` from
+    `Summed`)."""
 
     type: str
     count: int
     sum_micros: int
     last_applied: datetime | None = None
-
-    @property
-    def sum(self) -> float:
-        """The exact sum rounded once to the nearest float."""
-        return float(self.sum_decimal)
-
-    @property
-    def sum_decimal(self) -> Decimal:
-        """The sum with its six decimals exactly."""
-        return micros_to_decimal(self.sum_micros)
-
-    @property
-    def mean(self) -> float | None:
-        """The mean value, or None before the first event."""
-        return float(self.sum_decimal / self.count) if self.count else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +85,25 @@ class ApplyResult:
     """One outcome per event of the batch, in the batch's order.
 
     `unbucketed` holds the positions of applied events that went into the totals but into no
-    event-time bucket (older than the series retention, or too far in the future).
+    event-time bucket (older than the series retention, or too far in the future). `folds` says,
+    for applied events only, which dimensions were counted under `__other__` and why, in order of
+    position (none for a duplicate: it folds nothing).
     """
 
     outcomes: tuple[Outcome, ...]
     unbucketed: tuple[int, ...] = ()
+    folds: tuple[Fold, ...] = ()
 
     def part(self, start: int, end: int) -> ApplyResult:
         """The result of the events at positions [start, end), renumbered from 0."""
         return ApplyResult(
             self.outcomes[start:end],
             tuple(i - start for i in self.unbucketed if start <= i < end),
+            tuple(
+                Fold(f.position - start, f.dimension, f.reason)
+                for f in self.folds
+                if start <= f.position < end
+            ),
         )
 
 
@@ -155,11 +149,40 @@ class Store(Protocol):
         ...
 
 
+class DetailReads(Protocol):
+    """Breakdowns and detail (decisions 0020, 0021), read with a `CountingConfig`."""
+
+    @property
+    def counting(self) -> CountingConfig:
+        """The configuration this store writes and reads with."""
+        ...
+
+    async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
+        """One type's totals by the values of `dimension`; None if the type was never applied."""
+        ...
+
+    async def detail(self) -> Detail:
+        """Every type's totals, value buckets and the joint table of this store's
+        configuration, read at one moment."""
+        ...
+
+
+@runtime_checkable
+class DetailStore(Store, DetailReads, Protocol):
+    """A store that reads its breakdowns and detail itself, with the configuration it was built
+    with. The memory store is one; the Redis store becomes one in issue 27/28 part 2, and this
+    protocol then folds into `Store`. Until then the API reads a Redis store's detail through
+    `exporter.store.totals_only`.
+    """
+
+
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW_SECONDS",
     "DEFAULT_MAX_TYPES",
     "MAX_ABS_SUM_UNITS",
     "ApplyResult",
+    "DetailReads",
+    "DetailStore",
     "Outcome",
     "Snapshot",
     "Store",

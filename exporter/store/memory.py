@@ -1,4 +1,8 @@
-"""A single-process store for demos and tests, with the same contract as the Redis store."""
+"""A single-process store for demos and tests, with the same contract as the Redis store.
+
+Its data (`MemoryData`) may be shared by stores of different configurations, as one Redis is
+shared by processes: two processors of a rolling restart, or a processor and the API.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from exporter.store import (
     Snapshot,
     TypeTotals,
 )
+from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold
+from exporter.store.memory_tallies import Tallies
 from exporter.store.series import MinuteTotals, SeriesPolicy
 
 
@@ -29,8 +35,26 @@ class _Totals:
     last_applied: datetime | None = None
 
 
+class MemoryData:
+    """What memory stores keep: totals, remembered identities, buckets, rejected counts and
+    dimensions, under one lock, so that every call is atomic with respect to the others."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.totals: dict[str, _Totals] = {}
+        # Insertion order is expiry order because every identity gets the same window.
+        self.seen: OrderedDict[str, float] = OrderedDict()
+        self.buckets = _Buckets()
+        self.rejected: dict[str, int] = {}
+        self.tallies = Tallies()
+
+
 class MemoryStore:
-    """Keeps totals and remembered identities in this process; lost when it exits."""
+    """Keeps totals and remembered identities in this process; lost when it exits.
+
+    `counting` is this store's configuration (dimensions, caps, value buckets); `data`, when
+    given, is shared with other memory stores.
+    """
 
     def __init__(
         self,
@@ -40,18 +64,31 @@ class MemoryStore:
         clock: Callable[[], float] = time.monotonic,
         series: SeriesPolicy | None = None,
         wall_clock: Callable[[], float] = time.time,
+        counting: CountingConfig | None = None,
+        data: MemoryData | None = None,
     ) -> None:
         self._window = dedupe_window_seconds
         self._max_types = max_types
         self._clock = clock
-        self._totals: dict[str, _Totals] = {}
-        # Insertion order is expiry order because every identity gets the same window.
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = asyncio.Lock()
+        self._data = data if data is not None else MemoryData()
+        self._totals = self._data.totals
+        self._seen = self._data.seen
+        self._lock = self._data.lock
         self._series = series or SeriesPolicy()
         self._wall_clock = wall_clock
-        self._buckets = _Buckets()
-        self._rejected: dict[str, int] = {}
+        self._rejected = self._data.rejected
+        self._tallies = self._data.tallies
+        self._counting = counting or CountingConfig()
+
+    @property
+    def counting(self) -> CountingConfig:
+        """The configuration this store writes and reads with."""
+        return self._counting
+
+    @property
+    def data(self) -> MemoryData:
+        """What this store keeps, to share with another store."""
+        return self._data
 
     def _expire(self) -> None:
         now = self._clock()
@@ -63,6 +100,15 @@ class MemoryStore:
 
     async def apply(self, batch: Sequence[tuple[str, Event]]) -> ApplyResult:
         """Add each event whose identity is new, all or nothing with respect to other calls."""
+        width = len(self._counting.dimensions)
+        for _, event in batch:
+            if len(event.dimensions) != width:
+                # Read with other contract options than this store's: a wiring mistake that
+                # would count values under the wrong dimensions. Nothing is applied.
+                raise ValueError(
+                    f"an event with {len(event.dimensions)} dimension values was given to a "
+                    f"store of {width} dimensions"
+                )
         async with self._lock:
             self._expire()
             outcomes: list[Outcome] = []
@@ -106,14 +152,18 @@ class MemoryStore:
                 totals.sum_micros += delta.sum_micros
                 totals.last_applied = now
             unbucketed = self._add_to_buckets(batch, outcomes) if self._series.enabled else ()
-            return ApplyResult(tuple(outcomes), unbucketed)
+            folds: list[Fold] = []
+            for index, ((_, event), outcome) in enumerate(zip(batch, outcomes, strict=True)):
+                if outcome == "applied":
+                    folds += self._tallies.add(index, event, self._counting, now)
+            return ApplyResult(tuple(outcomes), unbucketed, tuple(folds))
 
     def _add_to_buckets(
         self, batch: Sequence[tuple[str, Event]], outcomes: Sequence[Outcome]
     ) -> tuple[int, ...]:
         """Applied events into their type's minute; the positions of those too old or too new."""
         now_s = self._wall_clock()
-        self._buckets.expire(self._series.readable_minutes(now_s)[0])
+        self._data.buckets.expire(self._series.readable_minutes(now_s)[0])
         unbucketed = []
         for index, ((_, event), outcome) in enumerate(zip(batch, outcomes, strict=True)):
             if outcome != "applied":
@@ -122,7 +172,7 @@ class MemoryStore:
             if minute is None:
                 unbucketed.append(index)
             else:
-                self._buckets.add(event.type, minute, event.value_micros)
+                self._data.buckets.add(event.type, minute, event.value_micros)
         return tuple(unbucketed)
 
     def _current(self, name: str) -> _Totals:
@@ -131,19 +181,37 @@ class MemoryStore:
     async def snapshot(self) -> Snapshot:
         """A copy of all totals, sorted by type."""
         async with self._lock:
-            return Snapshot(
-                tuple(
-                    TypeTotals(name, t.count, t.sum_micros, t.last_applied)
-                    for name, t in sorted(self._totals.items())
-                )
+            return Snapshot(self._copy_totals())
+
+    def _copy_totals(self) -> tuple[TypeTotals, ...]:
+        return tuple(
+            TypeTotals(name, t.count, t.sum_micros, t.last_applied)
+            for name, t in sorted(self._totals.items())
+        )
+
+    async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
+        """One type's totals by the values of `dimension`; None for a type never applied."""
+        async with self._lock:
+            totals = self._totals.get(event_type)
+            if totals is None:
+                return None
+            return self._tallies.breakdown(
+                TypeTotals(event_type, totals.count, totals.sum_micros, totals.last_applied),
+                dimension,
             )
 
+    async def detail(self) -> Detail:
+        """Every type's totals, value buckets and this configuration's joint table."""
+        async with self._lock:
+            return self._tallies.detail(self._copy_totals(), self._counting)
+
     async def reset(self) -> None:
-        """Forget all totals, buckets and rejected counts; remembered identities stay."""
+        """Forget all totals, buckets, dimensions and rejected counts; identities stay."""
         async with self._lock:
             self._totals.clear()
-            self._buckets = _Buckets()
+            self._data.buckets = _Buckets()
             self._rejected.clear()
+            self._tallies.clear()
 
     async def series(
         self, event_type: str, first_minute: int, end_minute: int
@@ -151,7 +219,7 @@ class MemoryStore:
         """One type's buckets of [first, end), leaving out minutes past retention."""
         async with self._lock:
             oldest = self._series.readable_minutes(self._wall_clock())[0]
-            return self._buckets.read(event_type, max(first_minute, oldest), end_minute)
+            return self._data.buckets.read(event_type, max(first_minute, oldest), end_minute)
 
     async def add_rejected(self, by_reason: Mapping[str, int]) -> None:
         """Add to the rejected counts."""

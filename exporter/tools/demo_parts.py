@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable
+from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
@@ -117,10 +118,14 @@ def _counted(snapshot: Snapshot) -> str:
 
 @asynccontextmanager
 async def demo_store(
-    redis_url: str | None, prefix: str, tls: TlsFiles | None = None
+    redis_url: str | None,
+    prefix: str,
+    tls: TlsFiles | None = None,
+    counting: CountingConfig | None = None,
 ) -> AsyncIterator[ChosenStore]:
     """With `redis_url` (REDIS_URL set), that Redis if it answers; otherwise a private
-    redis-server, else memory: a demo touches no Redis the user did not name.
+    redis-server, else memory: a demo touches no Redis the user did not name. The memory store
+    counts with `counting` (the Redis store learns it in issue 27/28 part 2).
 
     A Redis at `redis_url` that refuses the settings (password, database, TLS) raises
     StoreRefused: falling back would hide the mistake behind a demo that seems to work.
@@ -154,7 +159,7 @@ async def demo_store(
     )
     binary = shutil.which("redis-server")
     if binary is None:
-        store = MemoryStore()
+        store = MemoryStore(counting=counting)
         yield ChosenStore(
             store,
             f"IN-MEMORY store: {why} and no redis-server is on PATH; "

@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -15,8 +14,18 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.events import TYPE_RULE, is_valid_type, micros_to_text
-from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable, TypeTotals
+from exporter.events import TYPE_RULE, is_valid_type
+from exporter.store import (
+    DetailReads,
+    DetailStore,
+    Snapshot,
+    Store,
+    StoreRefused,
+    StoreUnavailable,
+)
+from exporter.store.detail import CountingConfig, Detail
+from exporter.store.totals_only import TotalsOnly
+from exporter.web.breakdowns import BadBreakdown, breakdown_json, breakdown_query
 from exporter.web.errors import (
     body_limit_middleware,
     error_middleware,
@@ -26,8 +35,10 @@ from exporter.web.errors import (
 from exporter.web.openapi import openapi_document
 from exporter.web.page import PageInfo, render_page
 from exporter.web.series import add_series_routes
-from exporter.web.snapshots import SharedSnapshots
+from exporter.web.snapshots import SharedReads, SharedSnapshots
+from exporter.web.stats_body import detail_json, stats_json
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
+from exporter.web.totals_exposition import TotalsExposition
 
 log = logging.getLogger("exporter.api")
 audit_log = logging.getLogger("exporter.audit")
@@ -51,7 +62,11 @@ STORE_TIMEOUT_KEY: Final = web.AppKey("store_timeout", float)
 PAGE_KEY: Final = web.AppKey("page", bytes)
 OPENAPI_KEY: Final = web.AppKey("openapi", dict[str, Any])
 SNAPSHOTS_KEY: Final = web.AppKey("snapshots", SharedSnapshots)
-STATS_BODY_KEY: Final = web.AppKey("stats_body", list[tuple[Snapshot, bytes]])
+STATS_BODY_KEY: Final = web.AppKey("stats_body", list[tuple[Snapshot | Detail, bytes]])
+READS_KEY: Final = web.AppKey("reads", DetailReads)
+DETAILS_KEY: Final = web.AppKey("details", SharedReads[Detail])
+EXPOSITION_KEY: Final = web.AppKey("exposition", TotalsExposition)
+_EOF: Final = b"# EOF\n"
 
 
 def make_app(
@@ -62,12 +77,18 @@ def make_app(
     store_timeout_seconds: float = 3.0,
     close_store_on_cleanup: bool = False,
     page_info: PageInfo | None = None,
+    counting: CountingConfig | None = None,
 ) -> web.Application:
     """The stats API over `store`, with its metrics on `registry`; DELETE needs `admin_token`.
 
     `page_info` tells the live page which store it reads (redacted) and where the dashboards are.
+    A store that reads its own breakdowns and detail (`DetailStore`) brings its configuration;
+    `counting` is the configuration of one that keeps totals only (the Redis store until issue
+    27/28 part 2).
     """
-    metrics = build_api_metrics(registry)
+    reads = _detail_reads(store, counting)
+    counting = reads.counting
+    metrics = build_api_metrics(registry, counting)
     app = web.Application(
         middlewares=[
             instrument_middleware(metrics),
@@ -83,9 +104,12 @@ def make_app(
     app[ADMIN_TOKEN_KEY] = (admin_token or "").encode()
     app[STORE_TIMEOUT_KEY] = store_timeout_seconds
     app[SNAPSHOTS_KEY] = SharedSnapshots(store, store_timeout_seconds)
+    app[READS_KEY] = reads
+    app[DETAILS_KEY] = SharedReads(reads.detail, store_timeout_seconds)
+    app[EXPOSITION_KEY] = TotalsExposition(counting)
     app[STATS_BODY_KEY] = []
-    app[PAGE_KEY] = render_page(page_info or PageInfo())
-    app[OPENAPI_KEY] = openapi_document(__version__)
+    app[PAGE_KEY] = render_page(page_info or PageInfo(), counting)
+    app[OPENAPI_KEY] = openapi_document(__version__, counting.dimensions)
     app.router.add_get("/", page, name="page")
     app.router.add_get("/stats", all_stats, name="stats")
     app.router.add_delete("/stats", reset_stats, name="reset")
@@ -99,6 +123,20 @@ def make_app(
     return app
 
 
+def _detail_reads(store: Store, counting: CountingConfig | None) -> DetailReads:
+    if isinstance(store, DetailStore):
+        if counting is not None and counting != store.counting:
+            raise ValueError("the store was built with another counting configuration")
+        return store
+    return TotalsOnly(store, counting or CountingConfig())
+
+
+def _with_detail(app: web.Application) -> bool:
+    """Whether /stats shows more than totals: value buckets are on or dimensions declared."""
+    counting = app[READS_KEY].counting
+    return counting.buckets.enabled or bool(counting.dimensions)
+
+
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """The app owns the store it was given: release its connections once the server stops."""
     yield
@@ -110,31 +148,23 @@ async def _snapshot(request: web.Request) -> Snapshot:
     return await request.app[SNAPSHOTS_KEY].get()
 
 
-def stats_json(totals: TypeTotals) -> dict[str, Any]:
-    """One type's totals as the API shows them (the prototype's shape plus a few extras)."""
-    return {
-        "type": totals.type,
-        "count": totals.count,
-        "sum": totals.sum,
-        "sum_exact": micros_to_text(totals.sum_micros),
-        "mean": totals.mean,
-        "last_applied": _iso(totals.last_applied),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
-
-
 async def all_stats(request: web.Request) -> web.Response:
-    """GET /stats: every type's totals, sorted by type."""
-    snapshot = await _snapshot(request)
-    cache = request.app[STATS_BODY_KEY]
+    """GET /stats: every type's totals, sorted by type (with buckets and folds when on)."""
+    app = request.app
+    cache = app[STATS_BODY_KEY]
+    read: Snapshot | Detail
     # The Redis store hands back the same Snapshot object while the totals are unchanged, so the
     # rendered body of the last one is reused: rendering 100 types costs more than reading them.
-    if not cache or cache[0][0] is not snapshot:
-        body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
-        cache[:] = [(snapshot, body)]
+    if _with_detail(app):
+        read = detail = await app[DETAILS_KEY].get()
+        if not cache or cache[0][0] is not read:
+            counting = app[READS_KEY].counting
+            rendered = [detail_json(t, counting) for t in detail.types]
+            cache[:] = [(read, json.dumps(rendered).encode())]
+    else:
+        read = snapshot = await _snapshot(request)
+        if not cache or cache[0][0] is not read:
+            cache[:] = [(read, json.dumps([stats_json(t) for t in snapshot.types]).encode())]
     return web.Response(body=cache[0][1], content_type="application/json", charset="utf-8")
 
 
@@ -147,9 +177,31 @@ async def one_stats(request: web.Request) -> web.Response:
             "invalid_type",
             f"An event type is {TYPE_RULE}.",
         )
+    app = request.app
+    reads = app[READS_KEY]
+    try:
+        asked = breakdown_query(request.query, reads.counting.dimensions)
+    except BadBreakdown as exc:
+        return json_error(400, "invalid_query", str(exc))
+    unknown = json_error(404, "unknown_type", f"No event of type {name!r} was counted.")
+    if asked is not None:
+        dimension, limit = asked
+        try:
+            async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
+                breakdown = await reads.breakdown(name, dimension)
+        except TimeoutError:
+            raise StoreUnavailable("the store did not answer in time") from None
+        if breakdown is None:
+            return unknown
+        return web.json_response(breakdown_json(breakdown, limit))
+    if _with_detail(app):
+        detail = (await app[DETAILS_KEY].get()).get(name)
+        if detail is None:
+            return unknown
+        return web.json_response(detail_json(detail, reads.counting))
     totals = (await _snapshot(request)).get(name)
     if totals is None:
-        return json_error(404, "unknown_type", f"No event of type {name!r} was counted.")
+        return unknown
     return web.json_response(stats_json(totals))
 
 
@@ -210,13 +262,17 @@ async def metrics_page(request: web.Request) -> web.Response:
     app = request.app
     totals = app[METRICS_KEY].totals
     try:
-        snapshot: Snapshot | None = await _snapshot(request)
+        detail: Detail | None = await app[DETAILS_KEY].get()
     except StoreUnavailable:
-        snapshot = None
-    # No await between setting the snapshot and rendering: concurrent scrapes cannot mix.
-    totals.snapshot = snapshot
+        detail = None
+    # No await between setting the detail and rendering: concurrent scrapes cannot mix.
+    totals.detail = detail
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encoder(app[REGISTRY_KEY])
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    written = app[EXPOSITION_KEY].render(detail, openmetrics=openmetrics)
+    # The totals' samples go after the library's families (and before OpenMetrics's end).
+    body = body.removesuffix(_EOF) + written + _EOF if openmetrics else body + written
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.events import TYPE_PATTERN, TYPE_RULE
+from exporter.web.breakdowns import MAX_LIMIT
 from exporter.web.series import DEFAULT_STEP_SECONDS, MAX_STEP_SECONDS
 
 # JSON Schema's `pattern` is a search, not a full match: anchor the event contract's own rule.
@@ -52,11 +53,76 @@ _SUM_EXACT: dict[str, Any] = {
     "description": "Sum of values exactly, as a decimal string (six decimals at most).",
 }
 
+_BOUND: dict[str, Any] = {"type": ["number", "null"]}
+
+_ESTIMATE: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "Null while the type has no event.",
+    "required": ["value", "lower", "upper"],
+    "additionalProperties": False,
+    "properties": {
+        "value": {"type": "number", "description": "The estimate."},
+        "lower": {
+            **_BOUND,
+            "description": "Lower bound of the bucket it lies in; null for the first bucket "
+            "(0 is assumed there when its bound is positive, as Prometheus does).",
+        },
+        "upper": {
+            **_BOUND,
+            "description": "Upper bound of that bucket; null for +Inf (the estimate is then the "
+            "highest finite bound).",
+        },
+    },
+}
+
 _TYPE_STATS: dict[str, Any] = {
     "type": "object",
     "required": ["type", "count", "sum", "sum_exact", "mean", "last_applied"],
     "additionalProperties": False,
     "properties": {
+        "buckets": {
+            "type": "array",
+            "description": "With EXPORTER_VALUE_BUCKETS set: events with a value at most each "
+            "bound, cumulative, ending with +Inf (the count). While processors count with other "
+            "bounds each count is a lower bound; +Inf is exact.",
+            "items": {
+                "type": "object",
+                "required": ["le", "count"],
+                "additionalProperties": False,
+                "properties": {
+                    "le": {"type": "string", "examples": ["10", "0.5", "+Inf"]},
+                    "count": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "percentiles": {
+            "type": "object",
+            "description": "With buckets: p50, p90 and p99 estimated from them by linear "
+            "interpolation within a bucket, as Prometheus's histogram_quantile.",
+            "required": ["estimated_from_buckets", "p50", "p90", "p99"],
+            "additionalProperties": False,
+            "properties": {
+                "estimated_from_buckets": {"const": True},
+                "p50": _ESTIMATE,
+                "p90": _ESTIMATE,
+                "p99": _ESTIMATE,
+            },
+        },
+        "folded": {
+            "type": "object",
+            "description": "With EXPORTER_DIMENSIONS set: events counted under __other__ per "
+            "dimension (the value broke the rule or was past EXPORTER_MAX_DIMENSION_VALUES), "
+            "and events past EXPORTER_MAX_DIMENSION_COMBINATIONS.",
+            "required": ["dimensions", "combinations"],
+            "additionalProperties": False,
+            "properties": {
+                "dimensions": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 0},
+                },
+                "combinations": {"type": "integer", "minimum": 0},
+            },
+        },
         "type": {"type": "string", "pattern": _TYPE_PATTERN, "description": "The event type."},
         "count": {"type": "integer", "minimum": 0, "description": "Events counted."},
         "sum": {"type": "number", "description": "Sum of values, rounded once to a double."},
@@ -69,6 +135,60 @@ _TYPE_STATS: dict[str, Any] = {
             "type": ["string", "null"],
             "format": "date-time",
             "description": "When an event of this type was last counted (UTC).",
+        },
+    },
+}
+
+_TALLY: dict[str, Any] = {
+    "type": "object",
+    "required": ["count", "sum", "sum_exact"],
+    "additionalProperties": False,
+    "properties": {
+        "count": {"type": "integer", "minimum": 0},
+        "sum": {"type": "number"},
+        "sum_exact": _SUM_EXACT,
+    },
+}
+
+_BREAKDOWN: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "dimension", "since", "values", "cut", "unattributed"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "pattern": _TYPE_PATTERN},
+        "dimension": {"type": "string"},
+        "since": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When this type's first event with the dimension was counted.",
+        },
+        "values": {
+            "type": "array",
+            "description": "Every value, most events first, then by value; exact per admitted "
+            "value. __absent__: the field was missing or null; __other__: the value broke the "
+            "rule or came past EXPORTER_MAX_DIMENSION_VALUES.",
+            "items": {
+                "type": "object",
+                "required": ["value", "count", "sum", "sum_exact", "mean"],
+                "additionalProperties": False,
+                "properties": {
+                    "value": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 0},
+                    "sum": {"type": "number"},
+                    "sum_exact": _SUM_EXACT,
+                    "mean": {"type": ["number", "null"]},
+                },
+            },
+        },
+        "cut": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Values left out by `limit` (0 without it).",
+        },
+        "unattributed": {
+            **_TALLY,
+            "description": "The type's events not in any value: counted by processors that "
+            "did not declare this dimension.",
         },
     },
 }
@@ -167,8 +287,35 @@ _HEALTH: dict[str, Any] = {
 }
 
 
-def openapi_document(version: str) -> dict[str, Any]:
-    """The document for this `version` of the API."""
+def _breakdown_parameters(dimensions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """`by` and `limit`, described only where dimensions are declared (elsewhere `by` is 400)."""
+    if not dimensions:
+        return []
+    return [
+        {
+            "name": "by",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(dimensions)},
+            "description": "A declared dimension: the type's totals per value of it instead.",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            "description": "With `by`: only the most counted values (`cut` says how many more).",
+        },
+    ]
+
+
+def openapi_document(version: str, dimensions: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document for this `version` of the API, with the `dimensions` it declares."""
+    type_answer: dict[str, Any] = {"$ref": "#/components/schemas/TypeStats"}
+    if dimensions:
+        type_answer = {
+            "oneOf": [type_answer, {"$ref": "#/components/schemas/Breakdown"}],
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -207,13 +354,14 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/stats/{type}": {
                 "get": {
                     "operationId": "getStats",
-                    "summary": "Totals of one event type.",
-                    "parameters": [_TYPE_PARAMETER],
+                    "summary": "Totals of one event type, or with `by` per value of a dimension.",
+                    "parameters": [_TYPE_PARAMETER, *_breakdown_parameters(dimensions)],
                     "responses": {
-                        "200": _json(
-                            "The type's totals.", {"$ref": "#/components/schemas/TypeStats"}
+                        "200": _json("The type's totals, or its breakdown.", type_answer),
+                        "400": _error(
+                            "The name can never be an event type, or `by` names no declared "
+                            "dimension (the message lists them), or a bad `limit`."
                         ),
-                        "400": _error("The name can never be an event type."),
                         "404": _error("No event of this type was counted (since the last reset)."),
                         "503": _STORE_DOWN,
                         "500": _INTERNAL,
@@ -335,6 +483,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "TypeStats": _TYPE_STATS,
+                "Breakdown": _BREAKDOWN,
                 "Series": _SERIES,
                 "Rejected": _REJECTED,
                 "Error": _ERROR,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
+from exporter.store.detail import CountingConfig
+
 _SLOT: Final = b'<script id="page-info" type="application/json">{}</script>'
 
 
@@ -19,14 +21,16 @@ class PageInfo:
     prometheus_url: str | None = None
 
 
-def render_page(info: PageInfo) -> bytes:
-    """The page with `info` in its JSON slot (escaped so that no text can end the script)."""
+def render_page(info: PageInfo, counting: CountingConfig | None = None) -> bytes:
+    """The page with `info`, and the dimensions it may break types down by, in its JSON slot
+    (escaped so that no text can end the script)."""
     template = resources.files("exporter.web").joinpath("page/index.html").read_bytes()
     data = json.dumps(
         {
             "store": info.store_description,
             "grafana": info.grafana_url,
             "prometheus": info.prometheus_url,
+            "dimensions": list(counting.dimensions) if counting else [],
         }
     )
     # '<' as \u003c: a value holding "</script>" stays inside the JSON.

@@ -10,11 +10,16 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from exporter.metrics import register_build_info
-from exporter.store import Snapshot
+from exporter.store.detail import CountingConfig, Detail
 
 UNMATCHED: Final = "unmatched"
 # Methods outside this set share one label value, so a client cannot grow the label set.
@@ -30,8 +35,9 @@ class ApiMetrics:
     totals: StoreTotalsCollector
 
 
-def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
-    """Register the API's metrics on `registry` (never the global one)."""
+def build_api_metrics(registry: CollectorRegistry, counting: CountingConfig) -> ApiMetrics:
+    """Register the API's metrics on `registry` (never the global one); the totals' labels and
+    buckets follow `counting`."""
     requests = Counter(
         "exporter_api_requests",
         "HTTP requests answered by the stats API, by route template, method and status.",
@@ -45,7 +51,7 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
         registry=registry,
     )
     register_build_info(registry)
-    totals = StoreTotalsCollector()
+    totals = StoreTotalsCollector(counting)
     registry.register(totals)
     return ApiMetrics(requests=requests, duration=duration, totals=totals)
 
@@ -80,39 +86,36 @@ def instrument_middleware(metrics: ApiMetrics) -> Middleware:
     return middleware
 
 
-class StoreTotalsCollector(Collector):
-    """Renders the snapshot the /metrics handler read just before; it does no I/O itself."""
+EVENTS_HELP: Final = (
+    "Events counted per type (and combination of dimensions) in the shared store, by all "
+    "replicas since the last reset."
+)
+VALUE_HELP: Final = (
+    "Values of those events: buckets cumulative over EXPORTER_VALUE_BUCKETS (lower bounds while "
+    "processors count with other bounds), count, and the exact sum rounded once to a float."
+)
 
-    def __init__(self) -> None:
-        self.snapshot: Snapshot | None = None
+
+class StoreTotalsCollector(Collector):
+    """Names the store's totals on the registry and exposes `exporter_stats_store_up`; the
+    totals' own samples are written by `TotalsExposition` (the handler appends them)."""
+
+    def __init__(self, counting: CountingConfig) -> None:
+        self.detail: Detail | None = None
+        self._labels = ["type", *counting.dimensions]
 
     def describe(self) -> list[Metric]:
-        """The metric names, so that the registry can reject a clash at registration."""
-        return list(self._families(None))
+        """Every name the totals use, so that the registry can reject a clash at registration."""
+        return [
+            CounterMetricFamily("exporter_stats_events", EVENTS_HELP, labels=self._labels),
+            HistogramMetricFamily("exporter_stats_value", VALUE_HELP, labels=self._labels),
+            *self.collect(),
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        """The global totals as of the last read; no totals, and store_up 0, if it failed."""
-        return self._families(self.snapshot)
-
-    @staticmethod
-    def _families(snapshot: Snapshot | None) -> Iterator[Metric]:
-        events = CounterMetricFamily(
-            "exporter_stats_events",
-            "Events counted per type in the shared store (all replicas, since the last reset).",
-            labels=["type"],
-        )
-        sums = GaugeMetricFamily(
-            "exporter_stats_value_sum",
-            "Exact sum of event values per type in the shared store, rounded once to a float.",
-            labels=["type"],
-        )
-        for totals in snapshot.types if snapshot is not None else ():
-            events.add_metric([totals.type], totals.count)
-            sums.add_metric([totals.type], totals.sum)
-        yield events
-        yield sums
+        """Whether the store answered the last read."""
         yield GaugeMetricFamily(
             "exporter_stats_store_up",
             "1 when the store answered this scrape's read of the totals, else 0.",
-            value=1 if snapshot is not None else 0,
+            value=1 if self.detail is not None else 0,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ from typing import Protocol
 import pytest
 import redis.asyncio as aioredis
 
-from exporter.events import Event
-from exporter.store import ApplyResult, Store
+from exporter.events import ABSENT, OTHER, Event
+from exporter.store import ApplyResult, DetailStore, Store
+from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold, Tally
+from exporter.store.histograms import BucketBounds, cumulative
 from exporter.store.keys import shard_of
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
@@ -32,6 +35,8 @@ class StoreFactory(Protocol):
         dedupe_window_seconds: int = 3600,
         max_types: int = 1000,
         series: SeriesPolicy | None = None,
+        counting: CountingConfig | None = None,
+        sharing: Store | None = None,
     ) -> Store: ...
 
 
@@ -60,10 +65,18 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
         dedupe_window_seconds: int = 3600,
         max_types: int = 1000,
         series: SeriesPolicy | None = None,
+        counting: CountingConfig | None = None,
+        sharing: Store | None = None,
     ) -> Store:
+        """A store of this kind; with `sharing`, on the same data as that one (every Redis
+        store of one test shares its data anyway). Part 2 gives `counting` to the Redis ones."""
         if kind == "memory":
             return MemoryStore(
-                dedupe_window_seconds=dedupe_window_seconds, max_types=max_types, series=series
+                dedupe_window_seconds=dedupe_window_seconds,
+                max_types=max_types,
+                series=series,
+                counting=counting,
+                data=sharing.data if isinstance(sharing, MemoryStore) else None,
             )
         if client is not None:
             return RedisStore(
@@ -457,3 +470,379 @@ async def test_rejected_counts_add_up_by_reason(make_store: StoreFactory) -> Non
     await store.add_rejected({"bad_value": 3})
     await store.add_rejected({})
     assert await store.rejected() == {"bad_value": 5, "not_json": 1}
+
+
+# -- dimensions and value buckets (decisions 0020 and 0021) ----------------------------------------
+
+PART_2 = "Redis part: issue 27/28 part 2"
+
+
+class CountingStoreFactory(Protocol):
+    def __call__(
+        self,
+        counting: CountingConfig,
+        *,
+        max_types: int = 1000,
+        sharing: Store | None = None,
+    ) -> DetailStore: ...
+
+
+@pytest.fixture(name="make_counting_store")
+def fixture_make_counting_store(
+    make_store: StoreFactory, request: pytest.FixtureRequest
+) -> CountingStoreFactory:
+    """Stores of every kind that count dimensions and value buckets, with the given config."""
+    if request.node.callspec.params["make_store"] != "memory":
+        pytest.skip(PART_2)
+
+    def make(
+        counting: CountingConfig, *, max_types: int = 1000, sharing: Store | None = None
+    ) -> DetailStore:
+        store = make_store(counting=counting, max_types=max_types, sharing=sharing)
+        assert isinstance(store, DetailStore)
+        return store
+
+    return make
+
+
+COUNTRY = CountingConfig(("country",))
+TWO = CountingConfig(("channel", "country"))
+
+
+def with_dims(kind: str, value: str | int, *dimensions: str, event_id: str | None = None) -> Event:
+    """An event whose dimension values (already read by the contract) are `dimensions`."""
+    micros = int(Decimal(value) * 1_000_000)
+    return Event(kind, micros, WHEN, event_id, tuple(dimensions))
+
+
+def by_value(breakdown: Breakdown | None) -> dict[str, tuple[int, int]]:
+    """A breakdown's values as value -> (count, micros)."""
+    assert breakdown is not None
+    return {v.value: (v.tally.count, v.tally.sum_micros) for v in breakdown.values}
+
+
+def joint(detail: Detail, kind: str) -> dict[tuple[str, ...], tuple[int, int]]:
+    """A type's joint table as combination -> (count, micros)."""
+    found = detail.get(kind)
+    assert found is not None
+    return {c.values: (c.tally.count, c.tally.sum_micros) for c in found.combinations}
+
+
+async def test_each_value_of_a_dimension_counts_exactly(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """Per value: count and exact sum; absent and rule-breaking values are values like others,
+    and a dimension's values add up to the type's total."""
+    store = make_counting_store(COUNTRY)
+    result = await store.apply(
+        batch_of(
+            with_dims("purchase", "19.99", "NL"),
+            with_dims("purchase", "0.01", "NL"),
+            with_dims("purchase", "5", "DE"),
+            with_dims("purchase", "7.5", ABSENT),
+            with_dims("purchase", "-2.25", OTHER),
+        )
+    )
+    assert result.outcomes == ("applied",) * 5
+    assert result.folds == (Fold(4, "country", "invalid"),)
+    breakdown = await store.breakdown("purchase", "country")
+    assert by_value(breakdown) == {
+        "NL": (2, 20_000_000),
+        "DE": (1, 5_000_000),
+        ABSENT: (1, 7_500_000),
+        OTHER: (1, -2_250_000),
+    }
+    assert breakdown is not None
+    # Most events first, then by value ("DE" sorts before "__absent__").
+    assert [v.value for v in breakdown.values] == ["NL", "DE", ABSENT, OTHER]
+    assert breakdown.unattributed == Tally(0, 0)
+    assert breakdown.since is not None
+    totals = (await store.snapshot()).get("purchase")
+    assert totals is not None
+    assert sum(v.tally.count for v in breakdown.values) == totals.count
+    assert sum(v.tally.sum_micros for v in breakdown.values) == totals.sum_micros
+
+
+async def test_values_past_the_value_cap_count_under_other(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """Past the cap a new value is counted under `__other__` (folded: values); a value admitted
+    before, even later in the same batch, keeps its own name for ever; absent and other never
+    take a place under the cap."""
+    store = make_counting_store(CountingConfig(("country",), max_values=1))
+    first = await store.apply(
+        batch_of(
+            with_dims("purchase", 1, ABSENT),
+            with_dims("purchase", 1, OTHER),
+            with_dims("purchase", 1, "NL"),
+            with_dims("purchase", 2, "FR"),
+            with_dims("purchase", 4, "NL"),
+        )
+    )
+    assert [f for f in first.folds if f.reason == "values"] == [Fold(3, "country", "values")]
+    later = await store.apply(
+        batch_of(with_dims("purchase", 8, "NL"), with_dims("purchase", 16, "BE"))
+    )
+    assert later.folds == (Fold(1, "country", "values"),)
+    assert by_value(await store.breakdown("purchase", "country")) == {
+        "NL": (3, 13_000_000),
+        OTHER: (3, 19_000_000),
+        ABSENT: (1, 1_000_000),
+    }
+
+
+async def test_the_value_cap_is_per_type_and_dimension(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """One type's full cap leaves another type's values, and another dimension's, admitted."""
+    store = make_counting_store(CountingConfig(("channel", "country"), max_values=1))
+    result = await store.apply(
+        batch_of(
+            with_dims("purchase", 1, "web", "NL"),
+            with_dims("purchase", 1, "app", "DE"),
+            with_dims("refund", 1, "app", "DE"),
+        )
+    )
+    assert result.folds == (Fold(1, "channel", "values"), Fold(1, "country", "values"))
+    assert by_value(await store.breakdown("refund", "country")) == {"DE": (1, 1_000_000)}
+    assert by_value(await store.breakdown("refund", "channel")) == {"app": (1, 1_000_000)}
+
+
+async def test_combinations_past_the_cap_count_under_all_other_in_the_joint_table_only(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """A new combination past the cap goes to the all-`__other__` combination (folded:
+    combinations, dimension `*`), while each value stays exact in the dimension's breakdown."""
+    store = make_counting_store(CountingConfig(("channel", "country"), max_combinations=2))
+    result = await store.apply(
+        batch_of(
+            with_dims("purchase", 1, "web", "NL"),
+            with_dims("purchase", 2, "app", "DE"),
+            with_dims("purchase", 4, "app", "NL"),  # both values admitted, the pair is new
+            with_dims("purchase", 8, OTHER, OTHER),  # all-other never takes a place
+            with_dims("purchase", 16, "web", "NL"),
+        )
+    )
+    assert result.folds == (
+        Fold(2, "*", "combinations"),
+        Fold(3, "channel", "invalid"),
+        Fold(3, "country", "invalid"),
+    )
+    detail = await store.detail()
+    assert joint(detail, "purchase") == {
+        ("web", "NL"): (2, 17_000_000),
+        ("app", "DE"): (1, 2_000_000),
+        (OTHER, OTHER): (2, 12_000_000),
+    }
+    purchase = detail.get("purchase")
+    assert purchase is not None
+    assert purchase.folded_combinations == 1
+    assert dict(purchase.folded) == {"channel": 1, "country": 1}
+    assert purchase.since is not None
+    assert by_value(await store.breakdown("purchase", "country")) == {
+        "NL": (3, 21_000_000),
+        "DE": (1, 2_000_000),
+        OTHER: (1, 8_000_000),
+    }
+
+
+async def test_a_type_total_is_the_sum_over_its_combinations(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """Over many batches with folds of every kind, each type's count and exact sum equal its
+    joint table's, and its buckets' too."""
+    store = make_counting_store(
+        CountingConfig(("channel", "country"), max_values=3, max_combinations=4)
+    )
+    channels = ["web", "app", ABSENT, OTHER, "kiosk", "mail"]
+    countries = ["NL", "DE", "FR", "BE", ABSENT, OTHER]
+    values = ["19.99", "0.01", "650.000001", "-3.333333", "99.5", "0.000001", "12000"]
+    for call in range(20):
+        await store.apply(
+            batch_of(
+                *(
+                    with_dims(
+                        ("purchase", "refund")[i % 2],
+                        values[(call + i) % len(values)],
+                        channels[(call * 7 + i) % len(channels)],
+                        countries[(call + i * 5) % len(countries)],
+                    )
+                    for i in range(25)
+                )
+            )
+        )
+    detail = await store.detail()
+    assert [t.totals.type for t in detail.types] == ["purchase", "refund"]
+    for kind in detail.types:
+        assert len([c for c in kind.combinations if OTHER not in c.values]) <= 4
+        assert sum(c.tally.count for c in kind.combinations) == kind.totals.count
+        assert sum(c.tally.sum_micros for c in kind.combinations) == kind.totals.sum_micros
+        assert sum(n for _, n in kind.buckets) == kind.totals.count
+        assert sum(n for c in kind.combinations for _, n in c.buckets) == kind.totals.count
+        assert kind.unattributed(2).tally == Tally(0, 0)
+        for dimension in ("channel", "country"):
+            breakdown = await store.breakdown(kind.totals.type, dimension)
+            assert breakdown is not None
+            assert len([v for v in breakdown.values if v.value not in (ABSENT, OTHER)]) <= 3
+            assert sum(v.tally.count for v in breakdown.values) == kind.totals.count
+            assert sum(v.tally.sum_micros for v in breakdown.values) == kind.totals.sum_micros
+
+
+async def test_duplicates_and_refused_events_fold_and_count_nothing(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """A redelivery folds nothing and adds to no value, combination or bucket; an event refused
+    by the type cap neither."""
+    store = make_counting_store(CountingConfig(("country",), max_values=1), max_types=1)
+    first = await store.apply(
+        [("id:1", with_dims("a", 5, "NL")), ("id:2", with_dims("a", 5, "DE"))]
+    )
+    assert first.folds == (Fold(1, "country", "values"),)
+    again = await store.apply(
+        [
+            ("id:2", with_dims("a", 5, "DE")),
+            ("id:2", with_dims("a", 5, "DE")),
+            ("id:3", with_dims("b", 5, OTHER)),
+        ]
+    )
+    assert again.outcomes == ("duplicate", "duplicate", "too_many_types")
+    assert again.folds == ()
+    assert by_value(await store.breakdown("a", "country")) == {
+        "NL": (1, 5_000_000),
+        OTHER: (1, 5_000_000),
+    }
+    assert joint(await store.detail(), "a") == {("NL",): (1, 5_000_000), (OTHER,): (1, 5_000_000)}
+    assert await store.breakdown("b", "country") is None
+
+
+async def test_a_breakdown_answers_for_known_types_only(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """An unknown type has no breakdown; a dimension this type never had leaves every event
+    unattributed, with no `since`."""
+    store = make_counting_store(COUNTRY)
+    await store.apply(batch_of(with_dims("a", "2.5", "NL")))
+    assert await store.breakdown("never", "country") is None
+    breakdown = await store.breakdown("a", "channel")
+    assert breakdown is not None
+    assert (breakdown.values, breakdown.since) == ((), None)
+    assert breakdown.unattributed == Tally(1, 2_500_000)
+
+
+async def test_a_configuration_change_keeps_totals_and_the_shared_dimensions(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """Stores of two configurations on one backend (a rolling restart): per-type totals count
+    every event; a dimension both declare keeps counting; one only the new declares counts from
+    its first event, the rest unattributed; each joint table holds its own configuration's
+    events, and the rest is the reader's unattributed remainder."""
+    old = make_counting_store(COUNTRY)
+    new = make_counting_store(TWO, sharing=old)
+    await old.apply(batch_of(with_dims("p", 1, "NL"), with_dims("p", 2, "DE")))
+    await new.apply(batch_of(with_dims("p", 4, "web", "NL"), with_dims("p", 8, "app", ABSENT)))
+    await old.apply(batch_of(with_dims("p", 16, "NL")))
+    totals = (await new.snapshot()).get("p")
+    assert totals is not None
+    assert (totals.count, totals.sum_micros) == (5, 31_000_000)
+    assert by_value(await new.breakdown("p", "country")) == {
+        "NL": (3, 21_000_000),
+        "DE": (1, 2_000_000),
+        ABSENT: (1, 8_000_000),
+    }
+    channel = await old.breakdown("p", "channel")
+    assert by_value(channel) == {"web": (1, 4_000_000), "app": (1, 8_000_000)}
+    assert channel is not None
+    assert channel.unattributed == Tally(3, 19_000_000)
+    new_detail = (await new.detail()).get("p")
+    assert new_detail is not None
+    assert {c.values: c.tally for c in new_detail.combinations} == {
+        ("app", ABSENT): Tally(1, 8_000_000),
+        ("web", "NL"): Tally(1, 4_000_000),
+    }
+    assert new_detail.unattributed(2).tally == Tally(3, 19_000_000)
+    old_detail = (await old.detail()).get("p")
+    assert old_detail is not None
+    assert {c.values: c.tally for c in old_detail.combinations} == {
+        ("DE",): Tally(1, 2_000_000),
+        ("NL",): Tally(2, 17_000_000),
+    }
+    assert old_detail.unattributed(1).tally == Tally(2, 12_000_000)
+
+
+async def test_each_applied_event_adds_one_to_its_value_bucket(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """A value at a bound is in that bound's bucket, just above it in the next; past the last
+    bound in `+Inf`; per type and per combination, duplicates not at all."""
+    store = make_counting_store(CountingConfig(("country",), buckets=BucketBounds.of([1, 10])))
+    values = ["1", "1.000001", "10", "0", "-5", "10.5", "1000000"]
+    await store.apply([(f"id:{v}", with_dims("p", v, "NL")) for v in values])
+    await store.apply([("id:10", with_dims("p", "10", "NL"))])
+    detail = (await store.detail()).get("p")
+    assert detail is not None
+    assert detail.buckets == ((1.0, 3), (10.0, 2), (math.inf, 2))
+    (nl,) = detail.combinations
+    assert nl.buckets == detail.buckets
+    assert cumulative(detail.buckets, (1, 10), detail.totals.count) == (3, 5, 7)
+
+
+async def test_mixed_bucket_bounds_give_lower_bounds_and_exact_count_and_sum(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """Processors of two bound sets on one backend: read over either's bounds, each cumulative
+    count is at most the truth, and `+Inf`, the count and the sum are exact."""
+    first = make_counting_store(CountingConfig(buckets=BucketBounds.of([1, 10, 100])))
+    second = make_counting_store(CountingConfig(buckets=BucketBounds.of([5, 50])), sharing=first)
+    values = [Decimal(v) for v in ("0.5", "3", "7", "20", "60", "99", "150", "-1", "5", "50")]
+    for index, value in enumerate(values):
+        writer = first if index % 2 else second
+        await writer.apply(batch_of(with_dims("p", str(value))))
+    for reader, bounds in ((first, (1.0, 10.0, 100.0)), (second, (5.0, 50.0))):
+        detail = (await reader.detail()).get("p")
+        assert detail is not None
+        counts = cumulative(detail.buckets, bounds, detail.totals.count)
+        truth = [sum(1 for v in values if v <= Decimal(repr(b))) for b in bounds]
+        assert all(c <= t for c, t in zip(counts, truth, strict=False))
+        assert counts[-1] == len(values) == detail.totals.count
+        assert detail.totals.sum_micros == sum(int(v * 1_000_000) for v in values)
+        assert sum(n for _, n in detail.buckets) == len(values)
+
+
+async def test_buckets_can_be_turned_off_for_values(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """With no bounds, no bucket is stored; totals and combinations count as before."""
+    store = make_counting_store(CountingConfig(("country",), buckets=BucketBounds.of([])))
+    await store.apply(batch_of(with_dims("p", 3, "NL")))
+    detail = (await store.detail()).get("p")
+    assert detail is not None
+    assert (detail.buckets, detail.combinations[0].buckets) == ((), ())
+    assert detail.combinations[0].tally == Tally(1, 3_000_000)
+
+
+async def test_reset_forgets_dimensions_buckets_and_admissions(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """After a reset no value, combination or bucket remains, and the caps are free again."""
+    store = make_counting_store(CountingConfig(("country",), max_values=1, max_combinations=1))
+    await store.apply(batch_of(with_dims("p", 1, "NL"), with_dims("p", 1, "DE")))
+    await store.reset()
+    assert await store.breakdown("p", "country") is None
+    assert (await store.detail()).types == ()
+    result = await store.apply(batch_of(with_dims("p", 1, "DE")))
+    assert result.folds == ()
+    assert by_value(await store.breakdown("p", "country")) == {"DE": (1, 1_000_000)}
+    assert joint(await store.detail(), "p") == {("DE",): (1, 1_000_000)}
+
+
+async def test_without_dimensions_the_detail_has_buckets_only(
+    make_counting_store: CountingStoreFactory,
+) -> None:
+    """With no dimension declared: no fold, no joint table, and the value buckets all the same."""
+    store = make_counting_store(CountingConfig())
+    result = await store.apply(batch_of(event("p", 3), event("p", 30)))
+    assert (result.outcomes, result.folds) == (("applied", "applied"), ())
+    detail = (await store.detail()).get("p")
+    assert detail is not None
+    assert (detail.combinations, detail.folded, detail.folded_combinations) == ((), (), 0)
+    assert detail.buckets == ((5.0, 1), (50.0, 1))

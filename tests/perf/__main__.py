@@ -27,6 +27,7 @@ from tests.perf.bench_e2e import end_to_end
 from tests.perf.bench_envelopes import envelopes
 from tests.perf.bench_http import http
 from tests.perf.bench_memory import memory
+from tests.perf.bench_metrics import metrics_scrape
 from tests.perf.bench_pipeline import pipeline
 from tests.perf.bench_sqs_client import sqs_client_cost, startup
 from tests.perf.bench_store import store_ceiling
@@ -43,6 +44,7 @@ NAMES = (
     "startup",
     "cluster",
     "envelopes",
+    "metrics",
 )
 
 
@@ -72,6 +74,10 @@ class Sizes:
     series_rounds: int
     envelope_events: int
     envelope_rounds: int
+    dimension_events: int
+    dimension_rounds: int
+    metrics_series: tuple[int, ...]
+    metrics_scrapes: int
 
 
 FULL = Sizes(
@@ -97,6 +103,10 @@ FULL = Sizes(
     series_rounds=3,
     envelope_events=20_000,
     envelope_rounds=5,
+    dimension_events=20_000,
+    dimension_rounds=5,
+    metrics_series=(100, 10_000),
+    metrics_scrapes=5,
 )
 QUICK = Sizes(
     pipeline_events=2_000,
@@ -121,6 +131,10 @@ QUICK = Sizes(
     series_rounds=1,
     envelope_events=200,
     envelope_rounds=1,
+    dimension_events=200,
+    dimension_rounds=1,
+    metrics_series=(100, 1000),
+    metrics_scrapes=1,
 )
 
 
@@ -143,7 +157,13 @@ class Run:
 
 
 async def _pipeline(run: Run) -> dict[str, Any]:
-    return await pipeline(run.redis_url, make_bodies(run.sizes.pipeline_events))
+    sizes = run.sizes
+    return await pipeline(
+        run.redis_url,
+        make_bodies(sizes.pipeline_events),
+        dimension_bodies=make_bodies(sizes.dimension_events, dimensions=True),
+        dimension_rounds=sizes.dimension_rounds,
+    )
 
 
 async def _store(run: Run) -> dict[str, Any]:
@@ -217,6 +237,10 @@ async def _envelopes(run: Run) -> dict[str, Any]:
     return await envelopes(run.redis_url, bodies, rounds=run.sizes.envelope_rounds)
 
 
+async def _metrics(run: Run) -> dict[str, Any]:
+    return await metrics_scrape(series=run.sizes.metrics_series, scrapes=run.sizes.metrics_scrapes)
+
+
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "pipeline": _pipeline,
     "store": _store,
@@ -227,6 +251,7 @@ BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {
     "startup": _startup,
     "cluster": _cluster,
     "envelopes": _envelopes,
+    "metrics": _metrics,
 }
 NEEDS_MOTO = {"e2e", "memory"}
 

@@ -162,9 +162,16 @@ async def _without_series(
 
 
 async def pipeline(
-    url: str, bodies: Sequence[bytes], *, batch_size: int = 10, workers: int = 4
+    url: str,
+    bodies: Sequence[bytes],
+    *,
+    batch_size: int = 10,
+    workers: int = 4,
+    dimension_bodies: Sequence[bytes] = (),
+    dimension_rounds: int = 3,
 ) -> dict[str, Any]:
-    """Events/s of our core and of the naive baseline on the same Redis, same bodies, same run."""
+    """Events/s of our core and of the naive baseline on the same Redis, same bodies, same run;
+    with `dimension_bodies`, also the cost of dimensions and value buckets (bench_dimensions)."""
     client = aioredis.Redis.from_url(url)
     await client.flushdb()
     store = RedisStore(client, prefix="bench-pipeline")
@@ -198,6 +205,14 @@ async def pipeline(
     naive_count = 0.0
     for key in await client.keys("naive:count:*"):
         naive_count += float(await client.get(key) or 0)
+    # Imported here: bench_dimensions reuses this module's core loop and source.
+    from tests.perf.bench_dimensions import dimensions_cost
+
+    dimensions = (
+        await dimensions_cost(client, dimension_bodies, rounds=dimension_rounds)
+        if dimension_bodies
+        else None
+    )
     await client.flushdb()
     await client.aclose()
     ours_rate = len(measured) / ours
@@ -228,6 +243,7 @@ async def pipeline(
                 ours_redis_usec / len(measured) / without_series["redis_usec_per_event"], 3
             ),
         },
+        "dimensions_and_buckets": dimensions,
         "baseline_events_per_s": round(naive_rate),
         "ratio": round(ours_rate / naive_rate, 2),
         "target": ">= 10x baseline and >= 50000 events/s",

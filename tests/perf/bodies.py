@@ -6,9 +6,15 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
+COUNTRIES = ("NL", "DE", "FR", "BE", "US", "GB", "ES", "IT")
+CHANNELS = ("web", "app", "kiosk")
 
-def make_bodies(count: int, *, seed: int = 7, with_ids: bool = False) -> list[bytes]:
-    """`count` valid bodies: page views, basket adds and purchases with cents, up to an hour old."""
+
+def make_bodies(
+    count: int, *, seed: int = 7, with_ids: bool = False, dimensions: bool = False
+) -> list[bytes]:
+    """`count` valid bodies: page views, basket adds and purchases with cents, up to an hour old;
+    with `dimensions`, each with a `channel` and a `country` field too."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     bodies = []
@@ -29,5 +35,8 @@ def make_bodies(count: int, *, seed: int = 7, with_ids: bool = False) -> list[by
         }
         if with_ids:
             event["id"] = f"evt-{seed}-{i}"
+        if dimensions:
+            event["channel"] = rng.choice(CHANNELS)
+            event["country"] = rng.choice(COUNTRIES)
         bodies.append(json.dumps(event).encode())
     return bodies

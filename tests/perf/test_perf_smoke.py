@@ -60,6 +60,7 @@ def test_every_benchmark_prints_one_object(results: Results) -> None:
             "startup",
             "cluster",
             "envelopes",
+            "metrics_scrape",
         ]
     )
     for result in results.values():
@@ -99,6 +100,24 @@ def test_store_and_pipeline_measured_buckets_on_and_off(results: Results) -> Non
     series = results["pipeline"]["series"]
     assert series["ours_events_per_s_without_series"] > 0
     assert series["redis_ratio"] > 0
+
+
+def test_pipeline_measured_dimensions_and_buckets(results: Results) -> None:
+    """The pipeline ran every dimension and bucket configuration and compared their CPU."""
+    cost = results["pipeline"]["dimensions_and_buckets"]
+    assert set(cost["cpu_us_per_event"]) == {"none", "two_dimensions", "buckets_off"}
+    assert all(value > 0 for value in cost["cpu_us_per_event"].values())
+    assert cost["two_dimensions_ratio"] > 0
+    assert cost["buckets_on_ratio"] > 0
+
+
+def test_metrics_scrape_saw_every_series_of_each_size(results: Results) -> None:
+    """Each size's /metrics carried the series it was built with."""
+    result = results["metrics_scrape"]
+    for size, figures in result["sizes"].items():
+        assert figures["series"] == int(size)
+        assert figures["scrape_ms"] > 0
+    assert result["ratio"] > 0
 
 
 def test_end_to_end_both_loops_drained_their_queue(results: Results) -> None:

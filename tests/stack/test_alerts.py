@@ -19,6 +19,7 @@ REQUIRED = {
     "queue backlog growing": "ExporterQueueBacklogGrowing",
     "the API is failing": "ExporterApiErrors",
     "the API is down": "ExporterApiDown",
+    "dimension values or combinations fold into __other__": "ExporterDimensionFolding",
 }
 
 

@@ -50,12 +50,14 @@ def test_dashboard_is_well_formed() -> None:
 
 
 def test_variables_for_type_and_instance_filter_the_queries() -> None:
-    """$type and $instance exist, allow all, and every processor query honours $instance."""
+    """$type, $instance and $value exist and allow all, $dimension picks one label, and every
+    processor query honours $instance."""
     variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
-    assert set(variables) == {"type", "instance"}
-    for variable in variables.values():
-        assert variable["includeAll"] is True
-        assert variable["multi"] is True
+    assert set(variables) == {"type", "instance", "dimension", "value"}
+    for name in ("type", "instance", "value"):
+        assert variables[name]["includeAll"] is True
+        assert variables[name]["multi"] is True
+    assert variables["dimension"]["multi"] is False
     exprs = [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
     assert any('type=~"$type"' in expr for expr in exprs)
     # Per-replica counters and histograms follow the instance selection (queue gauges are global).
@@ -71,8 +73,9 @@ def test_panels_cover_what_an_operator_needs() -> None:
     panels = {p["title"]: p for p in dashboard()["panels"] if p["type"] != "row"}
     wanted = {
         "Events per second by type": "exporter_events_processed_total",
-        "Total events by type": "max by (type) (exporter_stats_events_total",
-        "Sum of values by type": "max by (type) (exporter_stats_value_sum",
+        "Total events by type": "max by (type) (sum by (type, instance) "
+        "(exporter_stats_events_total",
+        "Sum of values by type": "max by (type) (sum by (type, instance) (exporter_stats_value_sum",
         "Mean value by type": "exporter_stats_value_sum",
         "Invalid events by reason": "exporter_events_invalid_total",
         "Duplicates suppressed": "exporter_events_duplicate_total",
@@ -82,6 +85,11 @@ def test_panels_cover_what_an_operator_needs() -> None:
         "Batch stage latency percentiles": "exporter_batch_stage_duration_seconds_bucket",
         "Processor replicas up": 'up{job="processor"}',
         "Dependency errors": "exporter_dependency_errors_total",
+        "Events per second by $dimension": "sum by (instance, $dimension) (rate(exporter_stats_",
+        "Total events by $dimension": '$dimension=~"$value"',
+        "Value percentiles, fleet-wide": "histogram_quantile(0.9, sum by (le, type) (rate("
+        "exporter_event_value_bucket",
+        "Value distribution": "sum by (le) (rate(exporter_event_value_bucket",
     }
     for title, metric in wanted.items():
         assert title in panels, title
@@ -95,3 +103,21 @@ def test_exemplars_are_on_for_counters_and_histograms() -> None:
             expr = target["expr"]
             if ("_bucket" in expr or "_total" in expr) and "rate(" in expr:
                 assert target.get("exemplar") is True, (panel["title"], expr)
+
+
+def test_the_dimension_variables_follow_the_deployment() -> None:
+    """$dimension lists the labels of exporter_stats_events_total but the scrape's own (so the
+    declared dimensions, and type when none is declared); $value lists the chosen one's values;
+    the heatmap reads the bucket series as a heatmap."""
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    dimension = variables["dimension"]
+    assert dimension["query"]["query"] == "label_names(exporter_stats_events_total)"
+    allowed = re.compile(dimension["regex"].strip("/"))
+    labels = ["__name__", "instance", "job", "type", "country", "channel"]
+    assert [name for name in labels if allowed.fullmatch(name)] == ["type", "country", "channel"]
+    assert variables["value"]["query"]["query"] == (
+        'label_values(exporter_stats_events_total{type=~"$type"}, $dimension)'
+    )
+    (heatmap,) = [p for p in dashboard()["panels"] if p["type"] == "heatmap"]
+    assert heatmap["targets"][0]["format"] == "heatmap"
+    assert heatmap["options"]["calculate"] is False

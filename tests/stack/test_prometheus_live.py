@@ -44,6 +44,11 @@ from tests.stack.files import ALERTS, PROMETHEUS_CONFIG, alert_rules, dashboard,
 
 RATE_INTERVAL = "15s"  # what Grafana's $__rate_interval becomes for a 1 s scrape, with margin
 PANEL_TYPE = "purchase"  # one of the producer's default types
+DIMENSIONS = ("channel", "country")  # declared by the processors and the API of the stack
+PANEL_DIMENSION = "country"
+# Folds are counted from the store's answer; the Redis store folds once it counts dimensions
+# (issue 27/28 part 2, which makes the stack fold on purpose and drops this exception).
+NOT_YET_SCRAPED = {"exporter_dimension_folded_total"}
 
 
 @dataclass
@@ -167,6 +172,7 @@ def fixture_live_stack(
         "REDIS_URL": redis.url,
         "EXPORTER_REDIS_PREFIX": f"live{uuid.uuid4().hex[:8]}",
         "EXPORTER_LOG_FORMAT": "json",
+        "EXPORTER_DIMENSIONS": ",".join(DIMENSIONS),
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
@@ -264,6 +270,8 @@ def _concrete(expr: str, stack: LiveStack) -> str:
         expr.replace("$__rate_interval", RATE_INTERVAL)
         .replace("$type", PANEL_TYPE)
         .replace("$instance", "|".join(stack.processor_instances))
+        .replace("$dimension", PANEL_DIMENSION)
+        .replace("$value", ".*")
     )
     assert "$" not in concrete, f"unreplaced variable in {expr}"
     return concrete
@@ -301,11 +309,19 @@ def test_every_dashboard_query_returns_data(live_stack: LiveStack) -> None:
 def test_template_variables_list_the_live_values(live_stack: LiveStack) -> None:
     """The $type and $instance variable queries find the producer's types and both processors."""
     variables = {v["name"]: v["query"]["query"] for v in dashboard()["templating"]["list"]}
+    names = re.fullmatch(r"label_names\((.+)\)", variables["dimension"])
+    assert names, variables["dimension"]
+    path = "/api/v1/labels?" + urllib.parse.urlencode({"match[]": names.group(1)})
+    regex = next(v["regex"] for v in dashboard()["templating"]["list"] if v["name"] == "dimension")
+    offered = {n for n in live_stack.get(path)["data"] if re.fullmatch(regex.strip("/"), n)}
+    assert offered == {"type", *DIMENSIONS}
     for name, expected in (
         ("type", {PANEL_TYPE}),
         ("instance", set(live_stack.processor_instances)),
+        ("value", {"__unattributed__"}),
     ):
-        match = re.fullmatch(r"label_values\((.+), (\w+)\)", variables[name])
+        query = _concrete(variables[name], live_stack)
+        match = re.fullmatch(r"label_values\((.+), (\w+)\)", query)
         assert match, variables[name]
         selector, label = match.groups()
         path = f"/api/v1/label/{label}/values?" + urllib.parse.urlencode({"match[]": selector})
@@ -340,7 +356,7 @@ def test_every_metric_the_rules_and_panels_use_is_scraped(live_stack: LiveStack)
     ]:
         names.update(re.findall(r"\b(exporter_[a-z_]+|up)\b", text))
     scraped = set(live_stack.get("/api/v1/label/__name__/values")["data"])
-    assert names - scraped == set()
+    assert names - scraped - NOT_YET_SCRAPED == set()
 
 
 def test_exemplars_reach_prometheus_for_exemplar_panels(live_stack: LiveStack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # n
 from openapi_spec_validator import validate as validate_openapi
 from prometheus_client import CollectorRegistry
 
+from exporter.events import ABSENT, OTHER, Event
+from exporter.store.detail import CountingConfig
+from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from tests.integration.web.api_support import TOKEN, add, api_client, event, redis_store
@@ -152,7 +156,43 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     store: RedisStore, tmp_path: Path
 ) -> None:
     """Schemathesis fuzzes every operation of the live app (bounded); every check passes."""
-    app = make_app(store, CollectorRegistry(), admin_token=TOKEN)
+    await fuzz(make_app(store, CollectorRegistry(), admin_token=TOKEN), tmp_path)
+
+
+async def test_schemathesis_with_dimensions_declared(tmp_path: Path) -> None:
+    """The same fuzzing with dimensions declared: `by` and `limit` documented and answered."""
+    store = MemoryStore(counting=CountingConfig(("channel", "country")))
+    await store.apply(
+        [
+            ("msg:1", Event("purchase", 42_420_000, datetime.now(UTC), None, ("web", "NL"))),
+            ("msg:2", Event("pageview", 1_000_000, datetime.now(UTC), None, (ABSENT, OTHER))),
+        ]
+    )
+    await fuzz(make_app(store, CollectorRegistry(), admin_token=TOKEN), tmp_path)
+
+
+async def test_breakdowns_match_the_document() -> None:
+    """?by= answers (200, 400, 404) and the new keys of /stats match the served document."""
+    store = MemoryStore(counting=CountingConfig(("country",)))
+    await store.apply([("msg:1", Event("purchase", 1_000_000, datetime.now(UTC), None, ("NL",)))])
+    async with api_client(store) as client:
+        document = await fetch_document(client)
+        for path, template, expected in [
+            ("/stats/purchase?by=country", "/stats/{type}", 200),
+            ("/stats/purchase?by=country&limit=1", "/stats/{type}", 200),
+            ("/stats/purchase?by=city", "/stats/{type}", 400),
+            ("/stats/refund?by=country", "/stats/{type}", 404),
+            ("/stats/purchase", "/stats/{type}", 200),
+            ("/stats", "/stats", 200),
+        ]:
+            status = await check_against_document(client, document, "GET", path, template)
+            assert status == expected, path
+    by = [p["name"] for p in document["paths"]["/stats/{type}"]["get"]["parameters"]]
+    assert by == ["type", "by", "limit"]
+
+
+async def fuzz(app: web.Application, tmp_path: Path) -> None:
+    """Run schemathesis against `app` served on a free port; every check must pass."""
     server = TestServer(app, host="127.0.0.1", port=free_port())
     await server.start_server()
     config = tmp_path / "schemathesis.toml"

@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -17,7 +18,9 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 from prometheus_client import CollectorRegistry
 
-from exporter.events import Event
+from exporter.events import ABSENT, Event
+from exporter.store.detail import CountingConfig
+from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.page import PageInfo
@@ -140,9 +143,71 @@ async def test_the_page_shows_the_numbers_charts_and_rejects_the_api_returns(
     for name, url in [("grafana", INFO.grafana_url), ("prometheus", INFO.prometheus_url)]:
         await expect(page.locator(f"#{name}-link")).to_have_attribute("href", str(url))
     await page.screenshot(path=tmp_path / "page.png", full_page=False)
+    assert foreign == []  # self-contained: nothing but this origin is ever requested
+
+
+COUNTRIES = ("NL", "DE", "FR", "BE", "NL", "NL", "DE", "US")
+CHANNELS = ("web", "app", "web", "kiosk")
+
+
+def with_dimensions(events: list[Event]) -> list[Event]:
+    """The same traffic with a channel and a country on each event (some absent)."""
+    return [
+        replace(e, dimensions=(
+            CHANNELS[i % len(CHANNELS)] if i % 17 else ABSENT,
+            COUNTRIES[(i * 3) % len(COUNTRIES)],
+        ))
+        for i, e in enumerate(events)
+    ]  # fmt: skip
+
+
+@pytest.fixture(name="shop_server")
+async def fixture_shop_server() -> AsyncIterator[TestServer]:
+    """The API over a store with dimensions (channel, country) and value buckets; the Redis
+    store counts them in issue 27/28 part 2."""
+    store = MemoryStore(counting=CountingConfig(("channel", "country")))
+    events = with_dimensions(traffic(datetime.now(UTC)))
+    await store.apply([(f"msg:{uuid.uuid4()}", e) for e in events])
+    await store.add_rejected({"bad_value": 31, "not_json": 12, "bad_timestamp": 7})
+    app = make_app(store, CollectorRegistry(), admin_token=None, page_info=INFO)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def test_each_type_shows_its_value_distribution_and_top_values(
+    browser: Browser, shop_server: TestServer, tmp_path: Path
+) -> None:
+    """Each card draws its events per value bucket and the estimated percentiles /stats gives,
+    and for each dimension its most counted values as ?by= answers them."""
+    page = await open_page(browser, shop_server, DESKTOP)
+    stats = await api_get(shop_server, "/stats")
+    for item in stats:
+        card = page.locator(f'article[data-type="{item["type"]}"]')
+        cumulative = [b["count"] for b in item["buckets"]]
+        per_bucket = [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
+        bars = card.locator("svg.dist rect.bucket")
+        await expect(bars).to_have_count(len(per_bucket))
+        drawn = await bars.evaluate_all("bs => bs.map(b => Number(b.dataset.count))")
+        assert drawn == per_bucket
+        p50 = item["percentiles"]["p50"]
+        await expect(card.locator(".percentiles .p50")).to_have_attribute(
+            "data-value", str(p50["value"]).removesuffix(".0")
+        )
+        for dimension in ("channel", "country"):
+            answer = await api_get(shop_server, f"/stats/{item['type']}?by={dimension}&limit=5")
+            rows = card.locator(f'.dim[data-dimension="{dimension}"] tr')
+            await expect(rows).to_have_count(len(answer["values"]), timeout=UPDATE_TIMEOUT_MS)
+            await expect(rows.locator("td.count")).to_have_text(
+                [f"{v['count']:,}" for v in answer["values"]]
+            )
+            await expect(rows.locator("td:first-child")).to_have_text(
+                [v["value"] for v in answer["values"]]
+            )
+    await page.screenshot(path=tmp_path / "page.png", full_page=False)
     if os.environ.get("UPDATE_PAGE_SCREENSHOT"):
         shutil.copyfile(tmp_path / "page.png", SCREENSHOT)
-    assert foreign == []  # self-contained: nothing but this origin is ever requested
 
 
 async def test_the_page_fits_a_phone_screen(

@@ -60,6 +60,16 @@ def test_the_dead_letter_queue_is_named_after_the_queue_url_when_one_is_set(
         ("EXPORTER_LOG_FORMAT", "xml"),
         ("EXPORTER_REDIS_PREFIX", "has space"),
         ("EXPORTER_CONCURRENCY", "0"),
+        ("EXPORTER_DIMENSIONS", "Country"),
+        ("EXPORTER_DIMENSIONS", "type"),
+        ("EXPORTER_DIMENSIONS", "country,country"),
+        ("EXPORTER_DIMENSIONS", "a,b,c,d,e,f,g,h,i"),
+        ("EXPORTER_MAX_DIMENSION_VALUES", "0"),
+        ("EXPORTER_MAX_DIMENSION_COMBINATIONS", "100001"),
+        ("EXPORTER_VALUE_BUCKETS", "10,5"),
+        ("EXPORTER_VALUE_BUCKETS", "1,inf"),
+        ("EXPORTER_VALUE_BUCKETS", "one,two"),
+        ("EXPORTER_VALUE_BUCKETS", ",".join(str(n) for n in range(41))),
     ],
 )
 def test_invalid_values_fail_naming_the_variable(
@@ -85,3 +95,46 @@ def test_cli_reports_bad_configuration_in_one_line() -> None:
     assert "EXPORTER_API_PORT" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "variable"),
+    [
+        ("processor", "--dimensions=__id", "EXPORTER_DIMENSIONS"),
+        ("api", "--value-buckets=5,1", "EXPORTER_VALUE_BUCKETS"),
+        ("demo", "--max-dimension-values=0", "EXPORTER_MAX_DIMENSION_VALUES"),
+    ],
+)
+def test_dimension_and_bucket_settings_stop_each_command_in_one_line(
+    command: str, flag: str, variable: str
+) -> None:
+    """A bad dimension or bucket setting, as a flag, exits 2 naming its variable, before anything
+    starts, on every command that reads it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", command, flag],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert variable in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dimensions_and_buckets_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Names are sorted (one configuration whatever the order), buckets may be turned off."""
+    monkeypatch.setenv("EXPORTER_DIMENSIONS", "country, channel")
+    monkeypatch.setenv("EXPORTER_VALUE_BUCKETS", "")
+    settings = load_settings()
+    assert settings.dimensions == ("channel", "country")
+    assert settings.value_buckets == ()
+    monkeypatch.delenv("EXPORTER_DIMENSIONS")
+    monkeypatch.delenv("EXPORTER_VALUE_BUCKETS")
+    defaults = load_settings()
+    assert defaults.dimensions == ()
+    assert defaults.value_buckets[:3] == (1.0, 2.0, 5.0)
+    assert (defaults.max_dimension_values, defaults.max_dimension_combinations) == (250, 1000)

@@ -1,16 +1,17 @@
-"""Batch observations leave histograms and summaries exactly as one observation per amount."""
+"""Batch observations leave histograms exactly as one observation per amount."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, Histogram, Summary, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Sample
 
-from exporter.metrics import LAG_BUCKETS, BatchedHistogram, BatchedSummary
+from exporter.metrics import LAG_BUCKETS, BatchedHistogram, build_metrics
 
 TRACE = {"trace_id": "0af7651916cd43dd8448eb211c80319c"}
 amounts_strategy = st.lists(
@@ -75,13 +76,49 @@ def test_batched_histogram_exposes_like_a_histogram() -> None:
     assert 'lag_bucket{le="2.0"} 1.0 # {trace_id="' in openmetrics.decode()
 
 
-def test_batched_summary_adds_a_count_and_a_sum() -> None:
-    """A series gets `count` observations summing to `total`, as many observe calls would."""
+@given(
+    batches=st.lists(
+        st.tuples(st.sampled_from(["purchase", "refund"]), amounts_strategy), max_size=5
+    )
+)
+def test_a_labelled_batched_histogram_equals_a_labelled_histogram(
+    batches: list[tuple[str, list[float]]],
+) -> None:
+    """Per label value, the series match `Histogram.labels(...).observe` per amount."""
     one, many = CollectorRegistry(), CollectorRegistry()
-    single = Summary("value", "s", ["type"], registry=one)
-    batched = BatchedSummary("value", "s", "type", many)
-    for value in (1.0, 2.5, 0.25):
-        single.labels(type="t").observe(value)
-    batched.add("t", 2, 3.5)
-    batched.add("t", 1, 0.25)
-    assert samples(one) == samples(many)
+    single = Histogram("value", "h", ["type"], buckets=(1, 2, 5), registry=one)
+    batched = BatchedHistogram("value", "h", (1, 2, 5), many, label="type")
+    for label, amounts in batches:
+        for amount in amounts:
+            single.labels(type=label).observe(amount)
+        batched.observe_many(amounts, label_value=label)
+    expected, got = by_labels(one), by_labels(many)
+    # A batch's amounts are added up before its sum is: equal up to float rounding.
+    assert got == {k: pytest.approx(v, rel=1e-12) if k[0].endswith("_sum") else v
+                   for k, v in expected.items()}  # fmt: skip
+
+
+def by_labels(registry: CollectorRegistry) -> dict[tuple[str, str, str], float]:
+    """Every sample's value by its name, `type` and `le`."""
+    return {
+        (s.name, s.labels.get("type", ""), s.labels.get("le", "")): s.value
+        for s in samples(registry)
+    }
+
+
+def test_the_value_histogram_takes_the_configured_bounds() -> None:
+    """`exporter_event_value` has a bucket per EXPORTER_VALUE_BUCKETS bound, `+Inf` only when
+    buckets are off, and keeps its `_count` and `_sum` names."""
+    registry = CollectorRegistry()
+    build_metrics(registry, (10, 100)).event_value.observe_many([5.0, 50.0, 500.0], None, "t")
+    value = registry.get_sample_value
+    assert [value("exporter_event_value_bucket", {"type": "t", "le": le}) for le in
+            ("10.0", "100.0", "+Inf")] == [1, 2, 3]  # fmt: skip
+    assert value("exporter_event_value_count", {"type": "t"}) == 3
+    assert value("exporter_event_value_sum", {"type": "t"}) == 555.0
+    off = CollectorRegistry()
+    build_metrics(off, ()).event_value.observe_many([5.0], None, "t")
+    buckets = [
+        s for m in off.collect() for s in m.samples if s.name == "exporter_event_value_bucket"
+    ]
+    assert [(s.labels["le"], s.value) for s in buckets] == [("+Inf", 1)]

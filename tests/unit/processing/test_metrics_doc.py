@@ -43,6 +43,7 @@ def test_the_contract_names_are_the_exposed_names() -> None:
     contract = {
         "exporter_events_processed_total",
         "exporter_event_value",
+        "exporter_dimension_folded_total",
         "exporter_events_invalid_total",
         "exporter_events_duplicate_total",
         "exporter_events_unbucketed_total",
