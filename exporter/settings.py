@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         description="How long a batch waits for EXPORTER_REDIS_MIN_REPLICAS acknowledgements; "
         "without them the batch is not deleted and SQS redelivers it.",
     )
+    redis_allow_eviction: bool = Field(
+        False,
+        alias="EXPORTER_REDIS_ALLOW_EVICTION",
+        description="Run on a Redis whose maxmemory-policy may evict keys (anything but "
+        "noeviction; volatile-* evicts the remembered identities): totals and de-duplication "
+        "may then silently go wrong. Off: such a Redis is refused at start-up.",
+    )
     startup_timeout_seconds: float = Field(
         60.0,
         alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",

@@ -14,13 +14,14 @@ from exporter.cli.http_limits import connection_limits
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import StoreNeverReached, first_contact
-from exporter.cli.store_options import series_policy
+from exporter.cli.store_options import series_policy, store_observer
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
+from exporter.web.app import METRICS_KEY
 from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
@@ -51,11 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
     with redis_url_checked(settings.redis_url):
+        # The API only reads: refusing to serve would protect nothing, so an evicting policy
+        # is a warning and a metric here, never a refusal (decision 0017).
         store = RedisStore.from_url(
             settings.redis_url,
             prefix=settings.redis_prefix,
             shards=settings.redis_shards,
             series=series_policy(settings),
+            allow_eviction=True,
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     shown = redacted(settings.redis_url)
@@ -71,6 +75,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         close_store_on_cleanup=True,
         page_info=page_info,
     )
+    store.watch(store_observer(app[METRICS_KEY].store))
     async with serving(
         app, settings.api_host, settings.api_port, connection_limits(settings)
     ) as port:

@@ -28,6 +28,7 @@ SETTINGS = (
     "redis_shards",
     "redis_min_replicas",
     "redis_replica_timeout_ms",
+    "redis_allow_eviction",
     "startup_timeout_seconds",
     "sqs_queue_name",
     "sqs_queue_url",

@@ -17,7 +17,13 @@ from typing import Final
 
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
-from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
+from exporter.store import (
+    ReplicasMissing,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+    StoreUnfit,
+)
 from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
@@ -39,12 +45,16 @@ async def first_contact(
 ) -> bool:
     """Return True once `check` passes, False if `stop` is set first.
 
-    Raises ConfigurationError when Redis refuses the call (exit 2), StoreNeverReached when the
-    deadline passes first (exit 1); `timeout_seconds` 0 waits for ever.
+    Raises ConfigurationError when Redis refuses the call or is set up so that totals could go
+    wrong (exit 2), or answers but too few replicas acknowledge until the deadline (exit 2);
+    StoreNeverReached when the deadline passes with no answer (exit 1); `timeout_seconds` 0
+    waits for ever.
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
     backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
     warned = False
+    # Redis answered, but not enough replicas acknowledged: what the deadline then reports.
+    replicas: ReplicasMissing | None = None
     while not stop.is_set():
         try:
             # A call that neither answers nor fails must not carry the wait past its deadline.
@@ -53,16 +63,35 @@ async def first_contact(
                 if not await _unless_stopped(check(), stop):
                     return False
         except TimeoutError:
-            exc_text = "no answer in time"
             if deadline is not None and time.monotonic() >= deadline:
-                raise StoreNeverReached(_never(store, timeout_seconds, exc_text)) from None
+                if replicas is not None:
+                    raise _too_few_replicas(store, timeout_seconds, replicas) from None
+                raise StoreNeverReached(
+                    _never(store, timeout_seconds, "no answer in time")
+                ) from None
             continue
         except StoreMisconfigured:
             raise  # it names the setting and both values already
+        except StoreUnfit as exc:  # Redis takes writes, but how it is set up would lose data
+            raise ConfigurationError(f"Redis at {store}: {exc}") from None
         except StoreRefused as exc:
             raise ConfigurationError(
                 f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
             ) from None
+        except ReplicasMissing as exc:
+            # Redis answered, and a replica may still be connecting: wait, saying what was
+            # found; at the deadline the setting does not fit this Redis (exit 2).
+            replicas = exc
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _too_few_replicas(store, timeout_seconds, exc) from None
+            if not warned:
+                warned = True
+                log.warning(
+                    "Redis answers, but too few replicas acknowledge its writes; waiting",
+                    extra={"store": store, "detail": str(exc)},
+                )
+            await _pause(backoff, deadline, stop)
+            continue
         except StoreUnavailable as exc:
             if deadline is not None and time.monotonic() >= deadline:
                 raise StoreNeverReached(_never(store, timeout_seconds, str(exc))) from None
@@ -76,15 +105,29 @@ async def first_contact(
                         "gives_up_after_seconds": timeout_seconds or None,
                     },
                 )
-            delay = backoff.next_delay()
-            if deadline is not None:
-                delay = max(0.0, min(delay, deadline - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await _pause(backoff, deadline, stop)
             continue
         log.info("store answers", extra={"store": store})
         return True
     return False
+
+
+async def _pause(backoff: Backoff, deadline: float | None, stop: asyncio.Event) -> None:
+    """The next backoff delay, cut at the deadline and by `stop`."""
+    delay = backoff.next_delay()
+    if deadline is not None:
+        delay = max(0.0, min(delay, deadline - time.monotonic()))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+
+
+def _too_few_replicas(
+    store: str, timeout_seconds: float, exc: ReplicasMissing
+) -> ConfigurationError:
+    return ConfigurationError(
+        f"Redis at {store} answers, but for {timeout_seconds:g} s of start-up "
+        f"(EXPORTER_STARTUP_TIMEOUT_SECONDS) {exc}"
+    )
 
 
 async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:

@@ -14,7 +14,7 @@ from exporter.cli.http_limits import connection_limits
 from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact
-from exporter.cli.store_options import series_policy
+from exporter.cli.store_options import series_policy, store_observer
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -44,6 +44,7 @@ def redis_store(settings: Settings) -> RedisStore:
             min_replicas=settings.redis_min_replicas,
             replica_timeout_ms=settings.redis_replica_timeout_ms,
             series=series_policy(settings),
+            allow_eviction=settings.redis_allow_eviction,
         )
 
 
@@ -101,6 +102,8 @@ async def run_processor(
     config = sqs_config(settings)  # a queue name SQS would refuse stops us before anything runs
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry)
+    if isinstance(store, RedisStore):
+        store.watch(store_observer(metrics.store))
     # Readiness proves the write path: PING answers on a read-only replica too.
     checks: dict[str, ReadinessCheck] = {"redis": store.probe_write, "sqs": _not_resolved}
     health_app = make_health_app(registry, checks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -91,8 +92,10 @@ class ApplyCoalescer:
             for _, future in taken:
                 if not future.done():
                     # One exception object per caller (each re-raise adds its own traceback),
-                    # of the same class: the processor tells outages from refusals by it.
-                    error = type(exc)(str(exc))
+                    # of the same class and with every field (advice, replica counts): the
+                    # processor tells outages from refusals by them.
+                    error = copy.copy(exc)
+                    error.__traceback__ = None
                     error.__cause__ = exc.__cause__
                     future.set_exception(error)
             return

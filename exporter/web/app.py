@@ -34,6 +34,9 @@ audit_log = logging.getLogger("exporter.audit")
 
 # The API takes no request bodies; anything bigger than this is refused with 413 unread.
 MAX_BODY_BYTES: Final = 16 * 1024
+# /health answers within this even while Redis hangs: probes wait 3 s (deploy/kubernetes,
+# docker-compose.yaml), and must read the 503 and its reason, not time out.
+HEALTH_TIMEOUT_SECONDS: Final = 1.5
 # Where a client that asked for something not served here can look.
 ROUTES_HINT: Final = "see /openapi.json for the routes"
 
@@ -110,7 +113,11 @@ async def _snapshot(request: web.Request) -> Snapshot:
     return await request.app[SNAPSHOTS_KEY].get()
 
 
-def stats_json(totals: TypeTotals) -> dict[str, Any]:
+# Since when the totals count (decision 0017): a header, so that an empty list says it too.
+COUNTING_SINCE_HEADER: Final = "Counting-Since"
+
+
+def stats_json(totals: TypeTotals, counting_since: datetime | None = None) -> dict[str, Any]:
     """One type's totals as the API shows them (the prototype's shape plus a few extras)."""
     return {
         "type": totals.type,
@@ -119,7 +126,13 @@ def stats_json(totals: TypeTotals) -> dict[str, Any]:
         "sum_exact": micros_to_text(totals.sum_micros),
         "mean": totals.mean,
         "last_applied": _iso(totals.last_applied),
+        "counting_since": _iso(counting_since),
     }
+
+
+def _since_headers(snapshot: Snapshot) -> dict[str, str]:
+    since = _iso(snapshot.counting_since)
+    return {} if since is None else {COUNTING_SINCE_HEADER: since}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -133,9 +146,15 @@ async def all_stats(request: web.Request) -> web.Response:
     # The Redis store hands back the same Snapshot object while the totals are unchanged, so the
     # rendered body of the last one is reused: rendering 100 types costs more than reading them.
     if not cache or cache[0][0] is not snapshot:
-        body = json.dumps([stats_json(t) for t in snapshot.types]).encode()
+        since = snapshot.counting_since
+        body = json.dumps([stats_json(t, since) for t in snapshot.types]).encode()
         cache[:] = [(snapshot, body)]
-    return web.Response(body=cache[0][1], content_type="application/json", charset="utf-8")
+    return web.Response(
+        body=cache[0][1],
+        content_type="application/json",
+        charset="utf-8",
+        headers=_since_headers(snapshot),
+    )
 
 
 async def one_stats(request: web.Request) -> web.Response:
@@ -147,10 +166,13 @@ async def one_stats(request: web.Request) -> web.Response:
             "invalid_type",
             f"An event type is {TYPE_RULE}.",
         )
-    totals = (await _snapshot(request)).get(name)
+    snapshot = await _snapshot(request)
+    totals = snapshot.get(name)
     if totals is None:
         return json_error(404, "unknown_type", f"No event of type {name!r} was counted.")
-    return web.json_response(stats_json(totals))
+    return web.json_response(
+        stats_json(totals, snapshot.counting_since), headers=_since_headers(snapshot)
+    )
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -188,14 +210,17 @@ async def health(request: web.Request) -> web.Response:
     """GET /health: 200 while the store answers; 503 saying whether it is down or refuses this
     server's configuration (which retrying cannot fix)."""
     app = request.app
+    limit = min(app[STORE_TIMEOUT_KEY], HEALTH_TIMEOUT_SECONDS)
     try:
-        async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
+        async with asyncio.timeout(limit):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
         body: dict[str, Any] = {"status": "unavailable", "version": __version__}
         if not isinstance(exc, StoreRefused):
-            log.warning("health: store failing", extra={"detail": str(exc) or "no answer in time"})
-            body["checks"] = {"store": "failing"}
+            detail = str(exc) or f"no answer within {limit:g} s"
+            log.warning("health: store failing", extra={"detail": detail})
+            # Redis's words can hold an address; the API's body names only what happened.
+            body |= {"checks": {"store": "failing"}, "problem": _failing_problem(exc, limit)}
         else:
             problem = refusal_problem(exc)
             # One line naming the fix; a trace adds nothing.
@@ -203,6 +228,12 @@ async def health(request: web.Request) -> web.Response:
             body |= {"checks": {"store": "misconfigured"}, "problem": problem}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
+
+
+def _failing_problem(exc: BaseException, limit: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"the store did not answer within {limit:g} s"
+    return "the store is not reachable"
 
 
 async def metrics_page(request: web.Request) -> web.Response:

@@ -52,9 +52,15 @@ _SUM_EXACT: dict[str, Any] = {
     "description": "Sum of values exactly, as a decimal string (six decimals at most).",
 }
 
+_COUNTING_SINCE = (
+    "From when every counted event is in these totals: when they began (the first event, or "
+    "a DELETE /stats), or when Redis was found to have lost what it held before; totals from "
+    "a version before this one count from the first event after the upgrade at the latest."
+)
+
 _TYPE_STATS: dict[str, Any] = {
     "type": "object",
-    "required": ["type", "count", "sum", "sum_exact", "mean", "last_applied"],
+    "required": ["type", "count", "sum", "sum_exact", "mean", "last_applied", "counting_since"],
     "additionalProperties": False,
     "properties": {
         "type": {"type": "string", "pattern": _TYPE_PATTERN, "description": "The event type."},
@@ -70,7 +76,19 @@ _TYPE_STATS: dict[str, Any] = {
             "format": "date-time",
             "description": "When an event of this type was last counted (UTC).",
         },
+        "counting_since": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": _COUNTING_SINCE + " The same for every type (UTC).",
+        },
     },
+}
+
+_SINCE_HEADER: dict[str, Any] = {
+    "Counting-Since": {
+        "description": _COUNTING_SINCE + " Absent before the first event is counted.",
+        "schema": {"type": "string", "format": "date-time"},
+    }
 }
 
 _SERIES: dict[str, Any] = {
@@ -161,7 +179,8 @@ _HEALTH: dict[str, Any] = {
         },
         "problem": {
             "type": "string",
-            "description": "With misconfigured: what to fix, never a secret.",
+            "description": "With misconfigured: what to fix, never a secret; with failing: "
+            "what failed (no answer in time, not reachable).",
         },
     },
 }
@@ -186,7 +205,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "200": _json(
                             "Every type's totals.",
                             {"type": "array", "items": {"$ref": "#/components/schemas/TypeStats"}},
-                        ),
+                        )
+                        | {"headers": _SINCE_HEADER},
                         "503": _STORE_DOWN,
                         "500": _INTERNAL,
                     },
@@ -212,7 +232,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json(
                             "The type's totals.", {"$ref": "#/components/schemas/TypeStats"}
-                        ),
+                        )
+                        | {"headers": _SINCE_HEADER},
                         "400": _error("The name can never be an event type."),
                         "404": _error("No event of this type was counted (since the last reset)."),
                         "503": _STORE_DOWN,

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.metrics import register_build_info
+from exporter.metrics import StoreWatchMetrics, register_build_info, register_store_watch
 from exporter.store import Snapshot
 
 UNMATCHED: Final = "unmatched"
@@ -28,6 +28,7 @@ class ApiMetrics:
     requests: Counter
     duration: Histogram
     totals: StoreTotalsCollector
+    store: StoreWatchMetrics
 
 
 def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
@@ -47,7 +48,8 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
     register_build_info(registry)
     totals = StoreTotalsCollector()
     registry.register(totals)
-    return ApiMetrics(requests=requests, duration=duration, totals=totals)
+    store = register_store_watch(registry)
+    return ApiMetrics(requests=requests, duration=duration, totals=totals, store=store)
 
 
 def route_label(request: web.Request) -> str:
