@@ -59,7 +59,8 @@ async def test_flushall_under_a_writer_and_a_reader_is_noticed_once_by_each(
             await writer.apply(batch(100, 30))
             await writer.apply(batch(200, 30))
             after = await reader.snapshot()
-        assert read and written
+        assert read
+        assert written
         assert len(written) == len({loss.shard for loss in written})  # once per shard
         assert len(read) == len({loss.shard for loss in read})
         a = after.get("a")
