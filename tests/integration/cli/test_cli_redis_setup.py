@@ -75,9 +75,7 @@ def test_an_allowed_evicting_policy_runs_with_a_warning_and_a_metric(
     """EXPORTER_REDIS_ALLOW_EVICTION=true on allkeys-lru: the processor gets ready, warns once
     naming the policy, and exporter_redis_evicting is 1."""
     _policy(fresh_redis_server, "allkeys-lru")
-    processor = Processor(
-        fresh_redis_server.url, moto_server, EXPORTER_REDIS_ALLOW_EVICTION="true"
-    )
+    processor = Processor(fresh_redis_server.url, moto_server, EXPORTER_REDIS_ALLOW_EVICTION="true")
     try:
         wait_until(
             lambda: processor.status("/ready") == 200,
