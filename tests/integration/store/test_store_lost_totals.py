@@ -30,8 +30,8 @@ def batch(start: int, count: int) -> list[tuple[str, Event]]:
     return [(f"msg:{i}", event("a", 1_000_000)) for i in range(start, start + count)]
 
 
-def watched(url: str, lost: list[TotalsLost], **options: int) -> RedisStore:
-    return RedisStore.from_url(url, observer=StoreObserver(totals_lost=lost.append), **options)
+def watched(url: str, lost: list[TotalsLost], shards: int = 1) -> RedisStore:
+    return RedisStore.from_url(url, shards=shards, observer=StoreObserver(totals_lost=lost.append))
 
 
 @pytest.mark.parametrize("shards", [1, 3])

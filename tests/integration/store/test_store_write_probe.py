@@ -27,7 +27,7 @@ def event(kind: str, micros: int) -> Event:
 
 
 async def _keys(client: aioredis.Redis) -> set[bytes]:
-    return set(await client.keys("*"))
+    return {bytes(key) for key in await client.keys("*")}
 
 
 @pytest.mark.parametrize("shards", [1, 4])
