@@ -220,13 +220,15 @@ class RedisStore:
                 self._prepared = None
             error = fault.error(doing)
             if fault.out_of_memory:
-                error = await self._out_of_memory(error)
+                error = await self._out_of_memory(doing, error)
             raise error from exc
         self._connection.succeeded()
         return result
 
-    async def _out_of_memory(self, error: StoreUnavailable) -> StoreUnavailable:
-        """Writes now wait for headroom (decision 0017); the refusal names the figures."""
+    async def _out_of_memory(self, doing: str, error: StoreUnavailable) -> StoreUnavailable:
+        """Writes now wait for headroom (decision 0017); the refusal names the figures, in
+        place of Redis's words, which name the script and not the memory (and /ready shows
+        200 characters)."""
         self._guard.trip()
         try:
             async with asyncio.timeout(MEMORY_READ_SECONDS), self._connection.lease() as lease:
@@ -235,7 +237,7 @@ class RedisStore:
             if not is_redis_failure(exc) and not isinstance(exc, TimeoutError):
                 raise
             return error
-        return StoreRefused(f"{error} ({memory_words(nodes)})")
+        return StoreRefused(f"{doing}: OOM, Redis is out of memory: {memory_words(nodes)}")
 
     async def _prepare(self, generation: Generation) -> _Scripts:
         """The scripts of this client, after checking (once per client) the recorded K."""
@@ -676,7 +678,7 @@ class RedisStore:
             return [(str(c.totals), marker_of(r)) for c, r in zip(calls, replies, strict=True)]
 
         for totals, marker in await self._call("Redis write probe failed", work):
-            loss = self._losses.after_read(totals, marker)
+            loss = self._losses.after_probe(totals, marker)
             if loss is not None:
                 self._report_loss(loss)
 
@@ -690,8 +692,7 @@ class RedisStore:
             self._evicting = policy
             if problem is not None:
                 log.warning(
-                    "running on a Redis that may evict the exporter's keys "
-                    "(EXPORTER_REDIS_ALLOW_EVICTION): %s",
+                    "running on a Redis that may evict the exporter's keys: %s",
                     problem,
                     extra={"store": self._connection.shown, "policy": policy},
                 )

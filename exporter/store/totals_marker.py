@@ -82,49 +82,56 @@ class TotalsLost:
 
 
 class LossWatch:
-    """The marker each totals hash showed this process last, and the losses that follow."""
+    """The markers this process saw, and the losses that follow.
+
+    Replies are compared only with replies that Redis is known to have executed before them:
+    a process's apply calls run one at a time (the coalescer), and so do its snapshot reads
+    (the API shares one read at a time), so each of those two is compared with its own kind. A
+    write probe may run beside either (/ready and the recovery probe at once), so its read only
+    tells that a marker seen before is gone: it cannot tell which count came first.
+    """
 
     def __init__(self) -> None:
-        self._seen: dict[str, Marker] = {}
+        self._written: dict[str, Marker] = {}
+        self._read: dict[str, Marker] = {}
 
     def after_write(self, key: str, marker: Marker) -> TotalsLost | None:
-        """An apply call returned `marker`: its own write is counted in it, so the count must
-        be above every count seen before."""
-        previous = self._seen.get(key)
-        self._remember(key, marker)
-        if previous is None:
+        """An apply call returned `marker`: its own write is counted in it, so the count is above
+        that of this process's previous call, and the beginning is the same unless a reset."""
+        previous = self._written.get(key)
+        self._written[key] = marker
+        if previous is None or not _restarted(previous, marker, strict=True):
             return None
-        restarted = marker.since_ms != previous.since_ms and not marker.began_by_reset
-        if marker.writes <= previous.writes or restarted:
-            self._seen[key] = marker
-            return _lost(key, previous, marker)
-        return None
+        self._read.pop(key, None)  # one loss, said once even where this process also reads
+        return _lost(key, previous, marker)
 
     def after_read(self, key: str, marker: Marker | None) -> TotalsLost | None:
-        """A read found `marker` (None: no marker, the hash empty or gone)."""
-        previous = self._seen.get(key)
+        """A snapshot read found `marker` (None: no marker, the hash empty or gone)."""
         if marker is None:
-            if previous is None:
-                return None
-            del self._seen[key]
-            return TotalsLost(key, previous.since_ms, previous.writes, None, None)
-        self._remember(key, marker)
+            return self.after_probe(key, None)
+        previous = self._read.get(key)
+        self._read[key] = marker
+        if previous is None or not _restarted(previous, marker, strict=False):
+            return None
+        self._written.pop(key, None)
+        return _lost(key, previous, marker)
+
+    def after_probe(self, key: str, marker: Marker | None) -> TotalsLost | None:
+        """A write probe found `marker`: only its absence, where one was seen, is a loss."""
+        if marker is not None:
+            return None
+        previous = self._read.pop(key, None) or self._written.get(key)
+        self._written.pop(key, None)
         if previous is None:
             return None
-        restarted = marker.since_ms != previous.since_ms and not marker.began_by_reset
-        if marker.writes < previous.writes or restarted:
-            self._seen[key] = marker
-            return _lost(key, previous, marker)
-        return None
+        return TotalsLost(key, previous.since_ms, previous.writes, None, None)
 
-    def _remember(self, key: str, marker: Marker) -> None:
-        previous = self._seen.get(key)
-        if (
-            previous is None
-            or marker.writes >= previous.writes
-            or marker.since_ms != (previous.since_ms)
-        ):
-            self._seen[key] = marker
+
+def _restarted(previous: Marker, marker: Marker, *, strict: bool) -> bool:
+    """Whether `marker` cannot follow `previous` without a loss between them."""
+    went_back = marker.writes <= previous.writes if strict else marker.writes < previous.writes
+    began_again = marker.since_ms != previous.since_ms and not marker.began_by_reset
+    return went_back or began_again
 
 
 def _lost(key: str, previous: Marker, marker: Marker) -> TotalsLost:

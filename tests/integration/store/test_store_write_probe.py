@@ -26,8 +26,8 @@ def event(kind: str, micros: int) -> Event:
     return Event(type=kind, value_micros=micros, occurred_at=WHEN)
 
 
-async def _keys(client: aioredis.Redis) -> set[bytes]:
-    return {bytes(key) for key in await client.keys("*")}
+async def _keys(client: aioredis.Redis) -> set[bytes | str]:
+    return set(await client.keys("*"))
 
 
 @pytest.mark.parametrize("shards", [1, 4])

@@ -34,6 +34,21 @@ def test_a_reset_keeps_the_count_and_is_not_a_loss() -> None:
     assert watch.after_write(KEY, Marker(2000, 5, reset_ms=2000)) is None
 
 
+def test_a_write_is_compared_with_writes_only_and_a_probe_only_sees_what_is_gone() -> None:
+    """A probe running beside an apply may read a count the apply's reply has not reached yet:
+    neither that nor the reverse is a loss; a probe that finds a seen marker gone is one."""
+    watch = LossWatch()
+    assert watch.after_write(KEY, Marker(1000, 291)) is None
+    assert watch.after_probe(KEY, Marker(1000, 292)) is None
+    assert watch.after_write(KEY, Marker(1000, 293)) is None
+    assert watch.after_probe(KEY, Marker(1000, 250)) is None
+    gone = watch.after_probe(KEY, None)
+    assert gone is not None
+    assert gone.writes_before == 293
+    assert watch.after_probe(KEY, None) is None
+    assert watch.after_write(KEY, Marker(5000, 1)) is None  # said once
+
+
 def test_a_reader_sees_a_marker_gone_or_begun_again_without_a_reset() -> None:
     """Gone (FLUSHALL, nothing written since), or a new beginning with a higher count (many
     writes since the loss): each a loss, once."""
