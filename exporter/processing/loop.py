@@ -255,7 +255,7 @@ class Processor:
             self._metrics.messages_in_flight.inc(len(messages))
             try:
                 if self._stopping.is_set() or not self._store_ok.is_set():
-                    await self._give_back(messages, started)
+                    await self._give_back(messages, started, failed=False)
                     continue
                 self._metrics.batch_size.observe(len(messages))
                 self._stage_durations["receive"].observe(time.monotonic() - started)
@@ -266,7 +266,7 @@ class Processor:
                 )
             except StoreUnavailable as exc:
                 self._store_failed(exc, "apply")
-                await self._give_back(messages, started)
+                await self._give_back(messages, started, failed=True)
             except Exception:
                 # A bug must not kill the poller; the messages reappear and, if the bug
                 # persists, the redrive policy moves them to the dead-letter queue.
@@ -274,15 +274,23 @@ class Processor:
             finally:
                 self._metrics.messages_in_flight.dec(len(messages))
 
-    async def _give_back(self, messages: Sequence[Message], received_at: float) -> None:
-        """A batch not to work on now: released when stopping, held while the store fails."""
-        if self._stopping.is_set():
-            await self._release(messages)
-        else:
+    async def _give_back(
+        self, messages: Sequence[Message], received_at: float, *, failed: bool
+    ) -> None:
+        """A batch not to work on now: held while Redis refuses writes; otherwise one that was
+        never started goes back to SQS at once, and one that failed comes back after its
+        visibility timeout, as it always did.
+
+        An outage may be this replica's alone (its network), so its batches return to SQS for
+        the others; a refusal is Redis's own answer, which the others meet too.
+        """
+        if self._recovery.refused and not self._stopping.is_set():
             self._hold(messages, received_at)
+        elif not failed or self._stopping.is_set():
+            await self._release(messages)
 
     def _hold(self, messages: Sequence[Message], received_at: float) -> None:
-        """Keep a batch the store could not take hidden until polling resumes.
+        """Keep a batch Redis refused hidden until polling resumes.
 
         Left to its visibility timeout, it would come back while the store still refuses, to a
         replica that has not met the refusal yet, and each such receive spends one of

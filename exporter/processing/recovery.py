@@ -92,6 +92,11 @@ class StoreRecovery:
         return f"paused: {self.cause}"
 
     @property
+    def refused(self) -> bool:
+        """Whether polling is paused because Redis refuses (it answered), not for an outage."""
+        return self._refused and not self.ok.is_set()
+
+    @property
     def hold_seconds(self) -> float:
         """How long probes must pass before the next resume (0: at the first that passes)."""
         return self._hold
