@@ -298,9 +298,12 @@ class RedisStore:
                 return tuple(_OUTCOMES[code] for code in codes)
             return await self._apply_sharded(client, scripts, batch, minutes, now_ms, losses=losses)
 
-        outcomes = await self._call("Redis apply failed", work)
-        for loss in losses:
-            self._report_loss(loss)
+        try:
+            outcomes = await self._call("Redis apply failed", work)
+        finally:
+            # Said even when another shard's part failed: the watch has moved on from it.
+            for loss in losses:
+                self._report_loss(loss)
         unbucketed = unbucketed_positions(outcomes, minutes) if minutes is not None else ()
         return ApplyResult(outcomes, unbucketed)
 
