@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from tests.faults.harness import (
@@ -223,7 +224,7 @@ def _forget_data(workdir: Path) -> None:
 
 
 def test_probes_answer_their_503_in_time_while_redis_hangs(
-    stack: Stack, fresh_redis_server: RedisServer
+    stack: Stack, fresh_redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Redis stopped (SIGSTOP: connections open, nothing answers): the processor's /ready and the
     API's /health answer 503 with the reason, and the processor's /health 200, each well within
@@ -234,6 +235,7 @@ def test_probes_answer_their_503_in_time_while_redis_hangs(
     assert fresh_redis_server.process is not None
     pid = fresh_redis_server.process.pid
     limit = scaled(PROBE_ANSWER_LIMIT_SECONDS)
+    times: list[str] = []
     os.kill(pid, signal.SIGSTOP)
     try:
         for port, path, status, reason in (
@@ -250,10 +252,14 @@ def test_probes_answer_their_503_in_time_while_redis_hangs(
                 found = found[key]
             assert found, (path, body)
             assert elapsed < limit, f"{path} on {port} answered after {elapsed:.2f} s"
+            who = "processor" if port == processor.port else "API"
+            times.append(f"{who} {path} {elapsed:.2f} s")
             if status == 503:
                 assert "1.5" in json.dumps(body), body  # the reason: no answer in time
     finally:
         os.kill(pid, signal.SIGCONT)
+    with capsys.disabled():
+        print(f"\n  Redis stopped: answered in {', '.join(times)}", end="")
     wait_until(
         lambda: _answer(processor.port, "/ready")[0] == 200, timeout=60, message="ready again"
     )
