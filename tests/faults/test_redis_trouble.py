@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ from tests.faults.harness import (
     drain_dead_letters_in_full,
     iter_lines,
     queue_urls,
-    send_all,
+    send_in_background,
     settle,
     sqs_client,
     wait_processed,
@@ -62,15 +61,6 @@ def _metric(port: int, name: str) -> float:
     return 0.0
 
 
-def _send_in_background(stack: Stack, traffic: Traffic) -> threading.Thread:
-    main, _ = queue_urls(stack)
-    sender = threading.Thread(
-        target=send_all, args=(sqs_client(stack.sqs_endpoint), main, traffic.bodies), daemon=True
-    )
-    sender.start()
-    return sender
-
-
 def _naming_memory(port: int) -> bool:
     status, body = _answer(port, "/ready")
     redis_problem = body.get("failing", {}).get("redis", "")
@@ -96,7 +86,7 @@ def test_out_of_memory_longer_than_the_redrive_dead_letters_no_valid_event(
     stack.add_processor()
     admin = redis.Redis(port=fresh_redis_server.port)
     try:
-        sender = _send_in_background(stack, traffic)
+        sender = send_in_background(stack, traffic)
         wait_processed(stack, traffic.valid_events // 4)
         # The limit just above what Redis uses now: the stream reaches it within a few batches,
         # and from then on memory hovers at the edge, where a small write may pass again.
@@ -149,7 +139,7 @@ def _loss_is_said_and_counted_again_from_zero(
 ) -> None:
     """The events sent after Redis was emptied are the totals, exactly; the API and at least one
     processor logged the loss as an ERROR and counted it; /stats counts since after the loss."""
-    sender = _send_in_background(stack, empty)
+    sender = send_in_background(stack, empty)
     sender.join(timeout=scaled(120))
     assert_exact(empty, settle(stack, empty))
     assert stack.api is not None
@@ -181,7 +171,7 @@ def test_flushall_under_running_processors_and_the_api_is_said(
     stack.start_api()
     stack.add_processor()
     stack.add_processor()
-    _send_in_background(stack, first).join(timeout=scaled(120))
+    send_in_background(stack, first).join(timeout=scaled(120))
     assert_exact(first, settle(stack, first))
     assert stack.api is not None
     before, _ = _counting_since(stack.api.port)
@@ -199,7 +189,7 @@ def test_redis_restarted_empty_is_said(stack: Stack, fresh_redis_server: RedisSe
     stack.start_api()
     stack.add_processor()
     stack.add_processor()
-    _send_in_background(stack, first).join(timeout=scaled(120))
+    send_in_background(stack, first).join(timeout=scaled(120))
     assert_exact(first, settle(stack, first))
     fresh_redis_server.kill()
     _forget_data(fresh_redis_server.workdir)
