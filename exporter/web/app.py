@@ -219,8 +219,9 @@ async def health(request: web.Request) -> web.Response:
         if not isinstance(exc, StoreRefused):
             detail = str(exc) or f"no answer within {limit:g} s"
             log.warning("health: store failing", extra={"detail": detail})
-            # Redis's words can hold an address; the API's body names only what happened.
-            body |= {"checks": {"store": "failing"}, "problem": _failing_problem(exc, limit)}
+            # Redis's words can hold an address; the API's body names only what happened
+            # (`problem`, what to fix, belongs to a misconfiguration).
+            body |= {"checks": {"store": "failing"}, "detail": _failing_detail(exc, limit)}
         else:
             problem = refusal_problem(exc)
             # One line naming the fix; a trace adds nothing.
@@ -230,7 +231,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
 
 
-def _failing_problem(exc: BaseException, limit: float) -> str:
+def _failing_detail(exc: BaseException, limit: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"the store did not answer within {limit:g} s"
     return "the store is not reachable"

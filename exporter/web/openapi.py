@@ -179,8 +179,11 @@ _HEALTH: dict[str, Any] = {
         },
         "problem": {
             "type": "string",
-            "description": "With misconfigured: what to fix, never a secret; with failing: "
-            "what failed (no answer in time, not reachable).",
+            "description": "With misconfigured: what to fix, never a secret.",
+        },
+        "detail": {
+            "type": "string",
+            "description": "With failing: what failed (no answer in time, not reachable).",
         },
     },
 }

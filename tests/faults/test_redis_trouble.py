@@ -230,7 +230,7 @@ def test_probes_answer_their_503_in_time_while_redis_hangs(
     try:
         for port, path, status, reason in (
             (processor.port, "/ready", 503, ("failing", "redis")),
-            (stack.api.port, "/health", 503, ("problem",)),
+            (stack.api.port, "/health", 503, ("detail",)),
             (processor.port, "/health", 200, ("status",)),
         ):
             started = time.monotonic()
