@@ -32,6 +32,32 @@ STAGES: Final = ("receive", "store", "delete", "dead_letter")
 
 
 @dataclass(frozen=True, slots=True)
+class StoreWatchMetrics:
+    """What the Redis store reports about Redis itself; the processor and the API both expose it."""
+
+    totals_lost: Counter
+    evicting: Gauge
+
+
+def register_store_watch(registry: CollectorRegistry) -> StoreWatchMetrics:
+    """Register the store's own metrics on `registry` (decision 0017)."""
+    return StoreWatchMetrics(
+        totals_lost=Counter(
+            "exporter_store_totals_lost",
+            "Times this process found that Redis had lost totals it held (a shard emptied or "
+            "writes gone back); the log line names the shard and since when.",
+            registry=registry,
+        ),
+        evicting=Gauge(
+            "exporter_redis_evicting",
+            "1 while a Redis master has a maxmemory-policy that may evict the exporter's keys "
+            "(allowed by EXPORTER_REDIS_ALLOW_EVICTION, or seen by the API), else 0.",
+            registry=registry,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessorMetrics:
     """Every metric one processor replica exposes."""
 
@@ -50,6 +76,7 @@ class ProcessorMetrics:
     messages_in_flight: Gauge
     dependency_errors: Counter
     ready: Gauge
+    store: StoreWatchMetrics
 
 
 def register_build_info(registry: CollectorRegistry) -> None:
@@ -157,6 +184,7 @@ def build_metrics(
             "1 when Redis and SQS are reachable and the processor is polling.",
             registry=registry,
         ),
+        store=register_store_watch(registry),
     )
     register_build_info(registry)
     for stage in STAGES:

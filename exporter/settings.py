@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         description="Private key (PEM, unencrypted) of EXPORTER_REDIS_TLS_CERT_FILE; unset when "
         "that file holds the key too.",
     )
+    redis_allow_eviction: bool = Field(
+        False,
+        alias="EXPORTER_REDIS_ALLOW_EVICTION",
+        description="Run on a Redis whose maxmemory-policy may evict keys (anything but "
+        "noeviction; volatile-* evicts the remembered identities): totals and de-duplication "
+        "may then silently go wrong. Off: such a Redis is refused at start-up.",
+    )
     startup_timeout_seconds: float = Field(
         60.0,
         alias="EXPORTER_STARTUP_TIMEOUT_SECONDS",

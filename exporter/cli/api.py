@@ -16,13 +16,19 @@ from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import NeverReached, first_contact, redis_dependency
-from exporter.cli.store_options import COUNTING_SETTINGS, counting_config, series_policy
+from exporter.cli.store_options import (
+    COUNTING_SETTINGS,
+    counting_config,
+    series_policy,
+    store_observer,
+)
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
+from exporter.web.app import METRICS_KEY
 from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
@@ -56,12 +62,15 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """Run the API until `stop` is set, then finish in-flight requests and close the store."""
     tls = redis_tls(settings)
     with redis_url_checked(settings.redis_url):
+        # The API only reads: refusing to serve would protect nothing, so an evicting policy
+        # is a warning and a metric here, never a refusal (decision 0017).
         store = RedisStore.from_url(
             settings.redis_url,
             prefix=settings.redis_prefix,
             shards=settings.redis_shards,
             series=series_policy(settings),
             tls=tls,
+            allow_eviction=True,
         )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     shown = redacted(settings.redis_url)
@@ -78,6 +87,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         page_info=page_info,
         counting=counting_config(settings),
     )
+    store.watch(store_observer(app[METRICS_KEY].store))
     async with serving(
         app, settings.api_host, settings.api_port, connection_limits(settings)
     ) as port:

@@ -31,6 +31,7 @@ SETTINGS = (
     "redis_min_replicas",
     "redis_replica_timeout_ms",
     *REDIS_TLS_SETTINGS,
+    "redis_allow_eviction",
     "startup_timeout_seconds",
     "sqs_queue_name",
     "sqs_queue_url",

@@ -23,7 +23,14 @@ from typing import Final
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
 from exporter.sqs.messages import SourceUnavailable
-from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable, StoreUntrusted
+from exporter.store import (
+    ReplicasMissing,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+    StoreUnfit,
+    StoreUntrusted,
+)
 from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
@@ -40,12 +47,19 @@ def _no_refusal(_exc: Exception) -> Exception | None:
     return None
 
 
+def _nothing_special(_exc: Exception, _timeout_seconds: float) -> Exception | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Dependency:
     """What start-up waits for, and how its one line of failure reads.
 
     `outage` is the failure waited out until the deadline; `refusal` turns one of those into the
     error that ends the command at once instead (None: wait on). Any other error ends it too.
+    `at_deadline` may turn the last failure into the error the deadline ends the command with
+    (None: NeverReached, exit 1); `answered` tells a failure of a dependency that did answer
+    (too few replicas) from one that did not, for the warning while waiting.
     """
 
     name: str
@@ -53,6 +67,8 @@ class Dependency:
     fix: str
     outage: type[Exception]
     refusal: Callable[[Exception], Exception | None] = _no_refusal
+    at_deadline: Callable[[Exception, float], Exception | None] = _nothing_special
+    answered: type[Exception] | None = None
 
 
 def redis_dependency(shown: str) -> Dependency:
@@ -65,15 +81,33 @@ def redis_dependency(shown: str) -> Dependency:
             return ConfigurationError(refusal_line(shown, exc))
         return None
 
+    def at_deadline(exc: Exception, timeout_seconds: float) -> Exception | None:
+        # Redis answered all along, but the replicas a batch must wait for never came: the
+        # setting does not fit this Redis (exit 2), it is not an absence (exit 1).
+        if isinstance(exc, ReplicasMissing):
+            return ConfigurationError(
+                f"Redis at {shown} answers, but for {timeout_seconds:g} s of start-up "
+                f"(EXPORTER_STARTUP_TIMEOUT_SECONDS) {exc}"
+            )
+        return None
+
     return Dependency(
-        "Redis", shown, "check the host and port in REDIS_URL", StoreUnavailable, refusal
+        "Redis",
+        shown,
+        "check the host and port in REDIS_URL",
+        StoreUnavailable,
+        refusal,
+        at_deadline,
+        answered=ReplicasMissing,
     )
 
 
 def refusal_line(store: str, exc: StoreRefused) -> str:
     """The one line a refusal at start-up ends the command with: what to change, never a
     password (`store` is shown redacted)."""
-    if isinstance(exc, StoreUntrusted):  # the exporter refused the server, or it our handshake
+    if isinstance(exc, StoreUntrusted | StoreUnfit):
+        # The exporter refused the server (its certificate, or how it is set up to evict), or
+        # the server our handshake: the message says what and what to set, not "Redis said".
         return f"Redis at {store}: {exc}"
     return f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
 
@@ -94,11 +128,12 @@ async def first_contact(
     """Return True once `check` passes, False if `stop` is set first.
 
     Raises what `dependency.refusal` makes of a refusal (exit 2), NeverReached when the deadline
-    passes first (exit 1); `timeout_seconds` 0 waits for ever.
+    passes first (exit 1) unless `dependency.at_deadline` names the last failure otherwise;
+    `timeout_seconds` 0 waits for ever.
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
     backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
-    last: str | None = None  # the last failure, for a deadline that strikes mid-try
+    last: Exception | None = None  # the last failure, for a deadline that strikes mid-try
     warned = False
     while not stop.is_set():
         try:
@@ -109,6 +144,8 @@ async def first_contact(
                     return False
         except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
+                if last is not None and (special := dependency.at_deadline(last, timeout_seconds)):
+                    raise special from None
                 cause = "no answer in time" + (f" (before that: {last})" if last else "")
                 raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
             continue
@@ -116,21 +153,24 @@ async def first_contact(
             refusal = dependency.refusal(exc)
             if refusal is not None:
                 raise refusal from None
-            last = str(exc)
+            last = exc
             if deadline is not None and time.monotonic() >= deadline:
-                raise NeverReached(_never(dependency, timeout_seconds, last)) from None
+                if special := dependency.at_deadline(exc, timeout_seconds):
+                    raise special from None
+                raise NeverReached(_never(dependency, timeout_seconds, str(exc))) from None
             if not warned:
                 warned = True
-                log.warning(
-                    "%s is not reachable yet; retrying",
-                    dependency.name,
-                    extra={
-                        "dependency": dependency.name,
-                        "at": dependency.shown,
-                        "detail": str(exc),
-                        "gives_up_after_seconds": timeout_seconds or None,
-                    },
-                )
+                answered = dependency.answered is not None and isinstance(exc, dependency.answered)
+                extra = {
+                    "dependency": dependency.name,
+                    "at": dependency.shown,
+                    "detail": str(exc),
+                    "gives_up_after_seconds": timeout_seconds or None,
+                }
+                if answered:  # Redis answers, but too few replicas acknowledge its writes
+                    log.warning("%s answers, but %s; waiting", dependency.name, exc, extra=extra)
+                else:
+                    log.warning("%s is not reachable yet; retrying", dependency.name, extra=extra)
             delay = backoff.next_delay()
             if deadline is not None:
                 delay = max(0.0, min(delay, deadline - time.monotonic()))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from exporter.events import ContractOptions
+from exporter.metrics import StoreWatchMetrics
 from exporter.settings import Settings
 from exporter.store.detail import CountingConfig
 from exporter.store.histograms import BucketBounds
+from exporter.store.observer import StoreObserver
 from exporter.store.series import SeriesPolicy
 
 # Every dimension and bucket setting, for the SETTINGS of each command that counts or reads.
@@ -39,4 +41,22 @@ def contract_options(settings: Settings) -> ContractOptions:
     return ContractOptions(settings.dimensions)
 
 
-__all__ = ["COUNTING_SETTINGS", "contract_options", "counting_config", "series_policy"]
+def store_observer(metrics: StoreWatchMetrics) -> StoreObserver:
+    """The store's reports of Redis itself, counted on the process's metrics."""
+
+    def evicting(policy: str | None) -> None:
+        metrics.evicting.set(0 if policy is None else 1)
+
+    def totals_lost(_: object) -> None:
+        metrics.totals_lost.inc()
+
+    return StoreObserver(totals_lost=totals_lost, evicting=evicting)
+
+
+__all__ = [
+    "COUNTING_SETTINGS",
+    "contract_options",
+    "counting_config",
+    "series_policy",
+    "store_observer",
+]

@@ -17,7 +17,7 @@ from exporter.cli.queue_names import checked_queue_names
 from exporter.cli.redis_tls import redis_tls
 from exporter.cli.redis_url import redis_url_checked
 from exporter.cli.startup import first_contact, redis_dependency, sqs_dependency
-from exporter.cli.store_options import contract_options, series_policy
+from exporter.cli.store_options import contract_options, series_policy, store_observer
 from exporter.metrics import ProcessorMetrics, build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.settings import Settings
@@ -49,6 +49,7 @@ def redis_store(settings: Settings) -> RedisStore:
             replica_timeout_ms=settings.redis_replica_timeout_ms,
             series=series_policy(settings),
             tls=tls,
+            allow_eviction=settings.redis_allow_eviction,
         )
 
 
@@ -144,6 +145,8 @@ async def run_processor(
     checked_aws(settings, environ)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = build_metrics(registry, settings.value_buckets)
+    if isinstance(store, RedisStore):
+        store.watch(store_observer(metrics.store))
     checks: dict[str, ReadinessCheck] = {
         "redis": _not_yet("Redis first contact"),
         "sqs": _not_yet("queues resolved"),

@@ -147,6 +147,8 @@ class Processor:
         # on stop the first are abandoned at once, the second finish within the deadline.
         self._receiving: set[asyncio.Task[None]] = set()
         self._batches_in_flight = 0
+        # Batches in hand when the store failed, kept hidden until polling resumes (below).
+        self._held: list[tuple[Sequence[Message], Watch]] = []
 
     # -- state -------------------------------------------------------------------------------
 
@@ -230,6 +232,7 @@ class Processor:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self._release_held()
             await self._recovery.close()
             self._running = False
             self._publish_ready()
@@ -276,6 +279,7 @@ class Processor:
         while not self._stopping.is_set():
             if not self._store_ok.is_set():
                 await self._recovery.wait()
+                await self._release_held()
                 continue
             started = time.monotonic()
             receive_start_ns = time.time_ns()
@@ -287,7 +291,7 @@ class Processor:
             self._batches_in_flight += 1
             try:
                 if self._stopping.is_set() or not self._store_ok.is_set():
-                    await self._release(messages)
+                    await self._give_back(messages, started, failed=False)
                     continue
                 self._metrics.batch_size.observe(len(messages))
                 self._stage_durations["receive"].observe(time.monotonic() - started)
@@ -298,6 +302,7 @@ class Processor:
                 )
             except StoreUnavailable as exc:
                 self._store_failed(exc, "apply")
+                await self._give_back(messages, started, failed=True)
             except Exception:
                 # A bug must not kill the poller; the messages reappear and, if the bug
                 # persists, the redrive policy moves them to the dead-letter queue.
@@ -333,6 +338,41 @@ class Processor:
             self._source_ok = True
             self._publish_ready()
         return messages
+
+    async def _give_back(
+        self, messages: Sequence[Message], received_at: float, *, failed: bool
+    ) -> None:
+        """A batch not to work on now: held while Redis refuses writes; otherwise one that was
+        never started goes back to SQS at once, and one that failed comes back after its
+        visibility timeout, as it always did.
+
+        An outage may be this replica's alone (its network), so its batches return to SQS for
+        the others; a refusal is Redis's own answer, which the others meet too.
+        """
+        if self._recovery.refused and not self._stopping.is_set():
+            self._hold(messages, received_at)
+        elif not failed or self._stopping.is_set():
+            await self._release(messages)
+
+    def _hold(self, messages: Sequence[Message], received_at: float) -> None:
+        """Keep a batch Redis refused hidden until polling resumes.
+
+        Left to its visibility timeout, it would come back while the store still refuses, to a
+        replica that has not met the refusal yet, and each such receive spends one of
+        EXPORTER_MAX_RECEIVE_COUNT: at a memory limit some writes pass and some do not, and two
+        failed receives were enough for SQS's redrive (decision 0017). Held, each message is
+        received once more, after the store took writes again.
+        """
+        self._metrics.messages_in_flight.inc(len(messages))
+        self._held.append((messages, self._keep_hidden(messages, received_at)))
+
+    async def _release_held(self) -> None:
+        """Give every held batch back to SQS at once (polling resumed, or stopping)."""
+        held, self._held = self._held, []
+        for messages, watch in held:
+            await self._visibility.release(watch)
+            await self._release(messages)
+            self._metrics.messages_in_flight.dec(len(messages))
 
     async def _release(self, messages: Sequence[Message]) -> None:
         """Make received-but-unstarted messages visible again at once."""

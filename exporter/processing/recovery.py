@@ -4,7 +4,10 @@ Two kinds of fault pause the pollers alike. An outage (connection lost, a timeou
 itself and is logged as a warning. A refusal (READONLY, OOM, NOAUTH, a script error, CLUSTERDOWN)
 needs someone to act: it is logged as an error with Redis's own words and shown on /ready. Either
 way nothing is received while paused, so SQS redeliveries do not spend receive counts, and a
-background probe (a script that writes, not only PING) resumes polling when it succeeds.
+background probe (a script that writes what a batch writes, decision 0017) resumes polling when it
+succeeds. A store that refuses again soon after a resume must not make polling flap (each flap
+spends a receive of every message in flight): the next resume then waits until probes have passed
+for a while, twice as long after each quick relapse.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Final
@@ -27,6 +31,15 @@ PROBE_TIMEOUT_SECONDS: Final = 30.0
 # While paused, the cause is logged again after a minute, then every five minutes.
 FIRST_REMINDER_SECONDS: Final = 60.0
 REMINDER_SECONDS: Final = 300.0
+# A refusal this soon after a resume is a relapse: the next resume waits for probes to pass for
+# a hold, 2 s after the first relapse, doubling after each further one up to 2 minutes; a resume
+# that lasts past the window starts afresh (decision 0017).
+RELAPSE_WINDOW_SECONDS: Final = 60.0
+HOLD_BASE_SECONDS: Final = 2.0
+HOLD_CAP_SECONDS: Final = 120.0
+# Figures in a cause (memory used, replicas counted) change from probe to probe; the cause is
+# logged again only when its words change.
+_FIGURES: Final = re.compile(r"\d+(?:\.\d+)?")
 
 
 class StoreRecovery:
@@ -62,13 +75,31 @@ class StoreRecovery:
         self._paused_at = 0.0
         self._next_reminder = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._resumed_at: float | None = None
+        self._hold = 0.0
+        self._passing_since: float | None = None
 
     @property
     def problem(self) -> str | None:
         """Why polling is paused, for /ready; None while the store works."""
         if self.ok.is_set():
             return None
+        if self._passing_since is not None:
+            return (
+                f"paused: {self.cause}; probes pass again, resuming once they have passed for "
+                f"{self._hold:g} s (Redis refused again soon after the last resume)"
+            )
         return f"paused: {self.cause}"
+
+    @property
+    def refused(self) -> bool:
+        """Whether polling is paused because Redis refuses (it answered), not for an outage."""
+        return self._refused and not self.ok.is_set()
+
+    @property
+    def hold_seconds(self) -> float:
+        """How long probes must pass before the next resume (0: at the first that passes)."""
+        return self._hold
 
     def failed(self, exc: StoreUnavailable, operation: str) -> None:
         """Pause polling for `exc` and start probing for the store's return."""
@@ -78,14 +109,30 @@ class StoreRecovery:
             self.ok.clear()
             self._paused_at = self._clock()
             self._next_reminder = self._paused_at + FIRST_REMINDER_SECONDS
+            self._lengthen_hold()
             self._on_change()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._recover(), name="store-recovery")
 
+    def _lengthen_hold(self) -> None:
+        """A pause right after a resume doubles the next hold; a lasting resume clears it."""
+        resumed_at = self._resumed_at
+        if resumed_at is None or self._paused_at - resumed_at >= RELAPSE_WINDOW_SECONDS:
+            self._hold = 0.0
+            return
+        self._hold = min(max(self._hold * 2, HOLD_BASE_SECONDS), HOLD_CAP_SECONDS)
+        log.warning(
+            "Redis refused again %.1f s after polling resumed; the next resume waits until "
+            "probes have passed for %g s",
+            self._paused_at - resumed_at,
+            self._hold,
+        )
+
     def _note(self, exc: StoreUnavailable) -> None:
         """Log a cause once, when it first appears: a flapping log hides what is wrong."""
         cause = str(exc)
-        if cause == self.cause and not self.ok.is_set():
+        if _words(cause) == _words(self.cause) and not self.ok.is_set():
+            self.cause = cause  # the latest figures, for /ready
             self._remind()
             return
         self.cause = cause
@@ -120,17 +167,27 @@ class StoreRecovery:
 
     async def _recover(self) -> None:
         self._backoff.reset()
+        self._passing_since = None
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._backoff.next_delay())
             if self._stopping.is_set():
                 return
-            if await self._probe():
-                log.info("Redis is back: resuming (it was: %s)", self.cause)
-                self.cause = None
-                self.ok.set()
-                self._on_change()
-                return
+            if not await self._probe():
+                self._passing_since = None
+                continue
+            now = self._clock()
+            if self._passing_since is None:
+                self._passing_since = now
+            if now - self._passing_since < self._hold:
+                continue  # a relapse before: the store must prove itself for the whole hold
+            log.info("Redis is back: resuming (it was: %s)", self.cause)
+            self.cause = None
+            self._passing_since = None
+            self._resumed_at = now
+            self.ok.set()
+            self._on_change()
+            return
 
     async def _probe(self) -> bool:
         """One write probe; False (and the cause noted) for any failure, never an exception."""
@@ -163,6 +220,10 @@ class StoreRecovery:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def _words(cause: str | None) -> str | None:
+    return None if cause is None else _FIGURES.sub("#", cause)
 
 
 __all__ = ["StoreRecovery"]

@@ -51,6 +51,26 @@ class StoreUntrusted(StoreRefused):
     the exporter, not Redis, is what refuses here."""
 
 
+class StoreUnfit(StoreRefused):
+    """Redis takes writes but is set up so that totals could silently go wrong (an evicting
+    maxmemory-policy): a refusal at start-up, a pause afterwards; `advice` names the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, advice=message)
+
+
+class ReplicasMissing(StoreUnavailable):
+    """Redis answered, but fewer replicas than EXPORTER_REDIS_MIN_REPLICAS acknowledged a write.
+
+    Not an outage of Redis, and not a refusal either: a replica that resyncs comes back by itself.
+    """
+
+    def __init__(self, message: str, *, acknowledged: int = 0, required: int = 0) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.required = required
+
+
 class StoreMisconfigured(StoreRefused):
     """The data in the store was laid out with other settings (the shard count); never retried."""
 
@@ -74,6 +94,9 @@ class Snapshot:
     """Totals of every known type, sorted by type."""
 
     types: tuple[TypeTotals, ...]
+    counting_since: datetime | None = None
+    """From when every applied event is in these totals (their beginning, a reset, or the
+    moment Redis was found to have lost them); None before the first write (decision 0017)."""
 
     def get(self, event_type: str) -> TypeTotals | None:
         """Totals of one type, or None if it was never applied."""
@@ -184,11 +207,13 @@ __all__ = [
     "DetailReads",
     "DetailStore",
     "Outcome",
+    "ReplicasMissing",
     "Snapshot",
     "Store",
     "StoreMisconfigured",
     "StoreRefused",
     "StoreUnavailable",
+    "StoreUnfit",
     "StoreUntrusted",
     "TypeTotals",
 ]

@@ -92,9 +92,10 @@ class ApplyCoalescer:
             for _, future in taken:
                 if not future.done():
                     # One exception object per caller (each re-raise adds its own traceback),
-                    # of the same class and fields (a refusal's advice): the processor tells
-                    # outages from refusals by them.
+                    # of the same class and with every field (advice, replica counts): the
+                    # processor tells outages from refusals by them.
                     error = copy.copy(exc)
+                    error.__traceback__ = None
                     error.__cause__ = exc.__cause__
                     future.set_exception(error)
             return

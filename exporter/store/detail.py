@@ -170,9 +170,10 @@ class TypeDetail:
 
 @dataclass(frozen=True, slots=True)
 class Detail:
-    """Every known type's detail, sorted by type."""
+    """Every known type's detail, sorted by type; `counting_since` as the snapshot's."""
 
     types: tuple[TypeDetail, ...] = field(default=())
+    counting_since: datetime | None = None
 
     def get(self, event_type: str) -> TypeDetail | None:
         """One type's detail, or None if it was never applied."""

@@ -117,6 +117,8 @@ class Fault:
     """For a refused configuration: what to change, in an operator's words."""
     untrusted: bool = False
     """TLS failed for a cause a retry meets again: the words say what failed and what to set."""
+    out_of_memory: bool = False
+    """Redis refused a write for lack of memory: writes wait for headroom (decision 0017)."""
 
     def error(self, doing: str) -> StoreUnavailable:
         """The store's exception for this fault, met while `doing`."""
@@ -155,7 +157,7 @@ def classify(exc: BaseException) -> Fault:
         if any(marker in text for marker in _NO_SUCH_DATABASE):
             return Fault(True, text, advice=_NO_SUCH_DATABASE_ADVICE)
         # OOM, WRONGTYPE, a script error, cross-slot keys: Redis answered about the data.
-        return Fault(True, _coded(exc, text))
+        return Fault(True, _coded(exc, text), out_of_memory=isinstance(exc, OutOfMemoryError))
     if isinstance(exc, CrossSlotTransactionError):
         return Fault(True, text)
     if isinstance(exc, asyncio.TimeoutError):  # the builtin: a deadline of ours ran out

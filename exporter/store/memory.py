@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from exporter.events import Event
@@ -47,6 +47,8 @@ class MemoryData:
         self.buckets = _Buckets()
         self.rejected: dict[str, int] = {}
         self.tallies = Tallies()
+        # When these totals began: the first applied event, or the last reset (decision 0017).
+        self.since: datetime | None = None
 
 
 class MemoryStore:
@@ -147,6 +149,8 @@ class MemoryStore:
             for name, delta in pending.items():
                 if name in overflowing:
                     continue
+                if self._data.since is None:
+                    self._data.since = now
                 totals = self._totals.setdefault(name, _Totals())
                 totals.count += delta.count
                 totals.sum_micros += delta.sum_micros
@@ -181,7 +185,7 @@ class MemoryStore:
     async def snapshot(self) -> Snapshot:
         """A copy of all totals, sorted by type."""
         async with self._lock:
-            return Snapshot(self._copy_totals())
+            return Snapshot(self._copy_totals(), self._data.since)
 
     def _copy_totals(self) -> tuple[TypeTotals, ...]:
         return tuple(
@@ -203,7 +207,8 @@ class MemoryStore:
     async def detail(self) -> Detail:
         """Every type's totals, value buckets and this configuration's joint table."""
         async with self._lock:
-            return self._tallies.detail(self._copy_totals(), self._counting)
+            detail = self._tallies.detail(self._copy_totals(), self._counting)
+            return replace(detail, counting_since=self._data.since)
 
     async def reset(self) -> None:
         """Forget all totals, buckets, dimensions and rejected counts; identities stay."""
@@ -212,6 +217,7 @@ class MemoryStore:
             self._data.buckets = _Buckets()
             self._rejected.clear()
             self._tallies.clear()
+            self._data.since = datetime.now(UTC)
 
     async def series(
         self, event_type: str, first_minute: int, end_minute: int

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Final, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -20,18 +21,37 @@ from exporter.store import (
     DEFAULT_MAX_TYPES,
     ApplyResult,
     Outcome,
+    ReplicasMissing,
     Snapshot,
     StoreMisconfigured,
+    StoreRefused,
     StoreUnavailable,
+    StoreUnfit,
     TypeTotals,
 )
 from exporter.store.coalesce import ApplyCoalescer
 from exporter.store.connection import Client, Generation, RedisConnection
 from exporter.store.errors import classify, is_redis_failure
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
+from exporter.store.memory_guard import (
+    MemoryGuard,
+    NodeMemory,
+    evicting_policy,
+    eviction_problem,
+    memory_words,
+)
+from exporter.store.observer import StoreObserver
+from exporter.store.redis_probe import (
+    ProbeCall,
+    global_probe,
+    marker_of,
+    read_memory,
+    shard_probe,
+)
 from exporter.store.redis_series import bucket_marks, read_buckets, unbucketed_positions
 from exporter.store.series import MinuteTotals, SeriesPolicy
 from exporter.store.tls import TlsFiles
+from exporter.store.totals_marker import LossWatch, Marker, TotalsLost, counting_since
 
 # Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
 MAX_EVENTS_PER_SCRIPT: Final = 1000
@@ -44,6 +64,9 @@ _OUTCOMES: Final[dict[int, Outcome]] = {
 
 Item = tuple[str, Event]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# An out-of-memory refusal names the figures; reading them may take no longer than this.
+MEMORY_READ_SECONDS: Final = 1.0
 # Longest one call may take on top of the socket timeouts' worth of tries: a call that neither
 # answers nor fails (a lock or state inside the client that never clears) must not hold a batch,
 # and with it its messages' visibility, for ever.
@@ -88,9 +111,15 @@ class RedisStore:
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
         timeout_seconds: float = 5.0,
+        allow_eviction: bool = False,
+        observer: StoreObserver | None = None,
     ) -> None:
         """A store on `client`: a RedisConnection (which rebuilds its client when it gets stuck),
-        or a client made elsewhere, used as it is (tests)."""
+        or a client made elsewhere, used as it is (tests).
+
+        `allow_eviction` lets the write probe pass on a Redis whose maxmemory-policy evicts
+        (with a warning); `observer` hears of lost totals and of an evicting policy.
+        """
         if not isinstance(client, RedisConnection):
             client = RedisConnection("redis://this-redis", client=client)
         self._connection = client
@@ -108,6 +137,11 @@ class RedisStore:
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
         self._last_read: tuple[list[dict[bytes, bytes]], Snapshot] = ([], Snapshot(()))
+        self._allow_eviction = allow_eviction
+        self._observer = observer or StoreObserver()
+        self._guard = MemoryGuard()
+        self._losses = LossWatch()
+        self._evicting: str | None = None
 
     @classmethod
     def from_url(
@@ -123,6 +157,8 @@ class RedisStore:
         replica_timeout_ms: int = 1000,
         timeout_seconds: float = 5.0,
         tls: TlsFiles | None = None,
+        allow_eviction: bool = False,
+        observer: StoreObserver | None = None,
     ) -> RedisStore:
         """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://; several nodes of
         a cluster separated by commas); raises BadRedisUrl (a ValueError) for a URL that cannot
@@ -141,7 +177,15 @@ class RedisStore:
             min_replicas=min_replicas,
             replica_timeout_ms=replica_timeout_ms,
             timeout_seconds=timeout_seconds,
+            allow_eviction=allow_eviction,
+            observer=observer,
         )
+
+    def watch(self, observer: StoreObserver) -> None:
+        """Report lost totals and an evicting policy to `observer` from now on (the metrics of
+        the process, built after the store)."""
+        self._observer = observer
+        observer.evicting(self._evicting)
 
     @property
     def connection(self) -> RedisConnection:
@@ -173,9 +217,29 @@ class RedisStore:
                 raise  # a bug of ours stays a bug, with its trace
             fault = classify(exc)
             await self._connection.failed(fault)
-            raise fault.error(doing) from exc
+            if fault.reconnect:
+                # The next call reconnects: it checks the layout and the policy again.
+                self._prepared = None
+            error = fault.error(doing)
+            if fault.out_of_memory:
+                error = await self._out_of_memory(doing, error)
+            raise error from exc
         self._connection.succeeded()
         return result
+
+    async def _out_of_memory(self, doing: str, error: StoreUnavailable) -> StoreUnavailable:
+        """Writes now wait for headroom (decision 0017); the refusal names the figures, in
+        place of Redis's words, which name the script and not the memory (and /ready shows
+        200 characters)."""
+        self._guard.trip()
+        try:
+            async with asyncio.timeout(MEMORY_READ_SECONDS), self._connection.lease() as lease:
+                nodes = await read_memory(lease.client)
+        except Exception as exc:  # the refusal stands on its own; the figures are a bonus
+            if not is_redis_failure(exc) and not isinstance(exc, TimeoutError):
+                raise
+            return error
+        return StoreRefused(f"{doing}: OOM, Redis is out of memory: {memory_words(nodes)}")
 
     async def _prepare(self, generation: Generation) -> _Scripts:
         """The scripts of this client, after checking (once per client) the recorded K."""
@@ -199,6 +263,8 @@ class RedisStore:
                     f"{self._connection.shown} was written with {recorded_count} shards; start "
                     f"with EXPORTER_REDIS_SHARDS={recorded_count} (docs/operations.md)"
                 )
+            # At start and after every reconnect: Redis may have come back set up otherwise.
+            self._check_policy(await read_memory(generation.client))
             self._prepared = (generation.number, scripts)
             return scripts
 
@@ -216,16 +282,30 @@ class RedisStore:
         now_ms = str(int(now_s * 1000))
         minutes = self._minutes(batch, now_s)
 
+        losses: list[TotalsLost] = []
+
         async def work(client: Client, scripts: _Scripts) -> tuple[Outcome, ...]:
             if len(self._keys.shards) == 1:
                 shard = self._keys.shards[0]
                 codes = await self._apply_shard(
-                    client, scripts, shard, batch, minutes=minutes, generation=0, now_ms=now_ms
+                    client,
+                    scripts,
+                    shard,
+                    batch,
+                    minutes=minutes,
+                    generation=0,
+                    now_ms=now_ms,
+                    losses=losses,
                 )
                 return tuple(_OUTCOMES[code] for code in codes)
-            return await self._apply_sharded(client, scripts, batch, minutes, now_ms)
+            return await self._apply_sharded(client, scripts, batch, minutes, now_ms, losses=losses)
 
-        outcomes = await self._call("Redis apply failed", work)
+        try:
+            outcomes = await self._call("Redis apply failed", work)
+        finally:
+            # Said even when another shard's part failed: the watch has moved on from it.
+            for loss in losses:
+                self._report_loss(loss)
         unbucketed = unbucketed_positions(outcomes, minutes) if minutes is not None else ()
         return ApplyResult(outcomes, unbucketed)
 
@@ -243,6 +323,8 @@ class RedisStore:
         batch: Sequence[Item],
         minutes: Sequence[int | None] | None,
         now_ms: str,
+        *,
+        losses: list[TotalsLost],
     ) -> tuple[Outcome, ...]:
         keys = self._keys
         distinct = list(dict.fromkeys(event.type for _, event in batch))
@@ -267,11 +349,16 @@ class RedisStore:
                     minutes=None if minutes is None else [minutes[i] for i in positions[shard]],
                     generation=generation,
                     now_ms=now_ms,
+                    losses=losses,
                 )
                 for shard in shard_order
             ),
             return_exceptions=True,
         )
+        if losses and await self._generation(client) != generation:
+            # A reset moved readers on while this batch wrote into the generation it retired
+            # (and cleared): that hash began again because of the reset, not a loss.
+            losses.clear()
         for shard, codes in zip(shard_order, results, strict=True):
             # Shards that succeeded stay applied: their identities are remembered, so the
             # redelivery SQS makes of the whole batch counts them as duplicates.
@@ -291,8 +378,10 @@ class RedisStore:
         minutes: Sequence[int | None] | None,
         generation: int,
         now_ms: str,
+        losses: list[TotalsLost],
     ) -> list[int]:
         """Apply one shard's part in order, then wait for replicas when asked to."""
+        totals = shard.totals(generation)
         chunks = [
             (
                 items[start : start + MAX_EVENTS_PER_SCRIPT],
@@ -312,7 +401,7 @@ class RedisStore:
                 generation=generation,
                 now_ms=now_ms,
             )
-            return [int(code) for code in reply]
+            return self._codes(totals, reply, losses)
         if isinstance(client, RedisCluster):
             # A cluster pipeline cannot load scripts; chunks go one after the other instead.
             for chunk, chunk_minutes in chunks:
@@ -325,7 +414,7 @@ class RedisStore:
                     generation=generation,
                     now_ms=now_ms,
                 )
-                codes += (int(code) for code in reply)
+                codes += self._codes(totals, reply, losses)
             await self._wait_for_replicas(client, shard)
             return codes
         async with client.pipeline(transaction=False) as pipe:
@@ -345,38 +434,63 @@ class RedisStore:
             replies = await pipe.execute()
         if self._min_replicas:
             self._check_replicas(int(replies.pop()))
-        return [int(code) for reply in replies for code in reply]
+        return [code for reply in replies for code in self._codes(totals, reply, losses)]
+
+    def _codes(self, totals: str, reply: list[Any], losses: list[TotalsLost]) -> list[int]:
+        """The events' codes of one apply.lua reply; its trailing marker goes to the watch."""
+        writes, since, reset = reply[-3:]
+        marker = Marker(int(since), int(writes), None if reset is None else int(reset))
+        loss = self._losses.after_write(totals, marker)
+        if loss is not None:
+            losses.append(loss)
+        return [int(code) for code in reply[:-3]]
+
+    def _report_loss(self, loss: TotalsLost) -> None:
+        """Say once, loudly, that totals were lost; the layout record is written again."""
+        log.error(
+            "%s",
+            loss.describe(),
+            extra={"shard": loss.shard, "store": self._connection.shown},
+        )
+        # The record of K went with the data: check (and write) it again on the next call.
+        self._prepared = None
+        self._observer.totals_lost(loss)
 
     async def _wait_for_replicas(self, client: Client, shard: ShardKeys) -> None:
         """WAIT until `min_replicas` replicas of the shard's master hold every write made so far.
 
         WAIT counts the writes made on its own connection, so it goes in one pipeline with a small
         write of the same slot, on the connection to the master of that slot; replication is one
-        ordered stream per master, so that write acknowledged means every earlier one is too.
+        ordered stream per master, so that write acknowledged means every earlier one is too. The
+        write is a key set and deleted at once: nothing is left behind.
         """
         if not self._min_replicas:
             return
-        ack = (f"{shard.tag}:ack", "1", "PX", 60000)
+        ack = f"{shard.tag}:ack"
         wait = ("WAIT", self._min_replicas, self._replica_timeout_ms)
         if isinstance(client, RedisCluster):
             node = client.get_node_from_key(shard.tag)
             async with client.pipeline() as cluster_pipe:
-                cluster_pipe.execute_command("SET", *ack)
+                cluster_pipe.execute_command("SET", ack, "1", "PX", 60000)
+                cluster_pipe.execute_command("DEL", ack)
                 cluster_pipe.execute_command(*wait, target_nodes=node)
                 replies = await cluster_pipe.execute()
         else:
             async with client.pipeline(transaction=False) as pipe:
-                pipe.execute_command("SET", *ack)
+                pipe.execute_command("SET", ack, "1", "PX", 60000)
+                pipe.execute_command("DEL", ack)
                 pipe.execute_command(*wait)
                 replies = await pipe.execute()
         self._check_replicas(int(replies[-1]))
 
     def _check_replicas(self, acknowledged: int) -> None:
         if acknowledged < self._min_replicas:
-            raise StoreUnavailable(
-                f"only {acknowledged} of {self._min_replicas} replicas acknowledged the write "
-                f"within {self._replica_timeout_ms} ms (EXPORTER_REDIS_MIN_REPLICAS); the batch "
-                "is applied but not acknowledged, and its redelivery will be a duplicate"
+            raise ReplicasMissing(
+                f"{acknowledged} of {self._min_replicas} replicas acknowledged the write within "
+                f"{self._replica_timeout_ms} ms; lower EXPORTER_REDIS_MIN_REPLICAS or add a "
+                "replica",
+                acknowledged=acknowledged,
+                required=self._min_replicas,
             )
 
     async def _run_script(
@@ -389,7 +503,7 @@ class RedisStore:
         minutes: Sequence[int | None] | None,
         generation: int,
         now_ms: str,
-    ) -> list[int]:
+    ) -> list[Any]:
         # redis-py encodes and frames every argument in Python, which was most of an apply's
         # client CPU (docs/benchmarks.md): the keys go as ready bytes (each must stay a declared
         # key, decision 0001), and all events' parts travel as one argument, a line per event.
@@ -409,7 +523,7 @@ class RedisStore:
         keys.extend(bucket_keys)
         cap: str | int = "global" if global_cap else self._max_types
         args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines), expiries]
-        reply: list[int] = await scripts.apply(keys=keys, args=args, client=client)
+        reply: list[Any] = await scripts.apply(keys=keys, args=args, client=client)
         return reply
 
     # -- reading and resetting -----------------------------------------------------------------
@@ -417,26 +531,31 @@ class RedisStore:
     async def snapshot(self) -> Snapshot:
         """The exact sum of every shard's partial totals, all of one reset generation."""
 
-        async def work(client: Client, _: _Scripts) -> list[dict[bytes, bytes]]:
+        async def work(client: Client, _: _Scripts) -> tuple[list[str], list[dict[bytes, bytes]]]:
             if len(self._keys.shards) == 1:
-                raw = await client.hgetall(self._keys.shards[0].totals(0))
-                return [cast("dict[bytes, bytes]", raw)]
+                totals = self._keys.shards[0].totals(0)
+                return [totals], [cast("dict[bytes, bytes]", await client.hgetall(totals))]
             generation = await self._generation(client)
-            parts = await asyncio.gather(
-                *(client.hgetall(shard.totals(generation)) for shard in self._keys.shards)
-            )
-            return cast("list[dict[bytes, bytes]]", parts)
+            keys = [shard.totals(generation) for shard in self._keys.shards]
+            parts = await asyncio.gather(*(client.hgetall(key) for key in keys))
+            return keys, cast("list[dict[bytes, bytes]]", parts)
 
-        return self._decoded(await self._call("Redis read failed", work))
+        keys, raws = await self._call("Redis read failed", work)
+        return self._decoded(keys, raws)
 
-    def _decoded(self, raws: list[dict[bytes, bytes]]) -> Snapshot:
+    def _decoded(self, keys: list[str], raws: list[dict[bytes, bytes]]) -> Snapshot:
         # Decoding is most of a read's CPU (docs/benchmarks.md, measured again for decision 0005):
         # when every partial is byte for byte what the last read returned, its (immutable)
         # snapshot is the exact answer again, and the API reuses the body it rendered for it.
         last_raws, last_snapshot = self._last_read
         if raws == last_raws:
             return last_snapshot
-        snapshot = _decode_totals(raws)
+        markers = [Marker.from_fields(raw) for raw in raws]
+        for key, marker in zip(keys, markers, strict=True):
+            loss = self._losses.after_read(key, marker)
+            if loss is not None:
+                self._report_loss(loss)
+        snapshot = _decode_totals(raws, counting_since(markers))
         self._last_read = (raws, snapshot)
         return snapshot
 
@@ -503,8 +622,10 @@ class RedisStore:
         async def work(client: Client, scripts: _Scripts) -> None:
             if len(keys.shards) == 1:
                 shard = keys.shards[0]
+                # The totals hash keeps its marker, begun again now, as a reset (decision 0017).
                 await scripts.clear(
                     keys=[shard.bucket_index(0), shard.totals(0), keys.types, keys.rejected],
+                    args=[int(time.time() * 1000)],
                     client=client,
                 )
                 return
@@ -534,18 +655,57 @@ class RedisStore:
         await self._call("Redis is not reachable", work)
 
     async def probe_write(self) -> None:
-        """Raise unless a script that writes runs: READONLY, OOM, NOAUTH and the like show here."""
+        """Raise unless a batch's writes would go through now, changing nothing (decision 0017).
 
-        async def work(client: Client, scripts: _Scripts) -> None:
-            await scripts.probe(
-                keys=[self._keys.probe], args=[int(time.time() * 1000)], client=client
-            )
+        On every master: its maxmemory-policy must not evict (unless allowed), and after an
+        out-of-memory refusal its used memory must be below the low-water mark. On the slot of
+        every shard (and the global one): probe.lua writes and undoes keys of the patterns a
+        batch writes, so READONLY, OOM and NOPERM show as a batch would meet them; then the
+        replicas asked for must acknowledge. The totals' markers it reads are watched for loss.
+        """
+        nodes = await self._call("Redis memory check failed", _read_memory)
+        self._check_policy(nodes)
+        short = self._guard.short(nodes)
+        if short is not None:
+            raise StoreRefused(short)
+        keys = self._keys
+        now_ms = int(time.time() * 1000)
+
+        async def work(client: Client, scripts: _Scripts) -> list[tuple[str, Marker | None]]:
+            generation = 0
+            if len(keys.shards) > 1:
+                reply = await _probe(scripts, client, global_probe(keys), now_ms)
+                generation = int(reply[0] or 0)
+            calls = [shard_probe(keys, shard, generation) for shard in keys.shards]
+            replies = await asyncio.gather(*(_probe(scripts, client, c, now_ms) for c in calls))
             # With replicas required, writing is not enough: each shard's master must have them.
-            await asyncio.gather(
-                *(self._wait_for_replicas(client, shard) for shard in self._keys.shards)
-            )
+            await asyncio.gather(*(self._wait_for_replicas(client, s) for s in keys.shards))
+            return [(str(c.totals), marker_of(r)) for c, r in zip(calls, replies, strict=True)]
 
-        await self._call("Redis write probe failed", work)
+        for totals, marker in await self._call("Redis write probe failed", work):
+            loss = self._losses.after_probe(totals, marker)
+            if loss is not None:
+                self._report_loss(loss)
+
+    def _check_policy(self, nodes: Sequence[NodeMemory]) -> None:
+        """Refuse an evicting maxmemory-policy unless allowed; then warn once and report it."""
+        policy = evicting_policy(nodes)
+        problem = eviction_problem(nodes)
+        if problem is not None and not self._allow_eviction:
+            raise StoreUnfit(problem)
+        if policy != self._evicting:
+            self._evicting = policy
+            if problem is not None:
+                log.warning(
+                    "running on a Redis that may evict the exporter's keys: %s",
+                    problem,
+                    extra={"store": self._connection.shown, "policy": policy},
+                )
+            self._observer.evicting(policy)
+
+    async def memory(self) -> list[NodeMemory]:
+        """`INFO memory` of every master (the API warns of an evicting policy with it)."""
+        return await self._call("Redis memory check failed", _read_memory)
 
     async def close(self) -> None:
         """Let an apply in flight finish (for a few seconds at most), then close every client.
@@ -558,7 +718,18 @@ class RedisStore:
         await self._connection.close()
 
 
-def _decode_totals(parts: Sequence[dict[bytes, bytes]]) -> Snapshot:
+async def _read_memory(client: Client, _: _Scripts) -> list[NodeMemory]:
+    return await read_memory(client)
+
+
+async def _probe(scripts: _Scripts, client: Client, call: ProbeCall, now_ms: int) -> list[Any]:
+    reply: list[Any] = await scripts.probe(
+        keys=list(call.keys), args=[now_ms, *call.kinds], client=client
+    )
+    return reply
+
+
+def _decode_totals(parts: Sequence[dict[bytes, bytes]], since: datetime | None = None) -> Snapshot:
     # One pass sorting fields by kind, then one TypeTotals per type: /stats and /metrics decode
     # every partial on every read, so this stays lean (docs/benchmarks.md).
     counts: dict[bytes, int] = {}
@@ -586,7 +757,7 @@ def _decode_totals(parts: Sequence[dict[bytes, bytes]]) -> Snapshot:
                 last_applied=datetime.fromtimestamp(last / 1000, UTC) if last else None,
             )
         )
-    return Snapshot(tuple(types))
+    return Snapshot(tuple(types), since)
 
 
 __all__ = ["MAX_EVENTS_PER_SCRIPT", "RedisStore"]

@@ -40,7 +40,9 @@ class TotalsOnly:
         if self._last is not None and self._last[0] is snapshot:
             return self._last[1]
         folded = tuple((name, 0) for name in self._counting.dimensions)
-        detail = Detail(tuple(TypeDetail(t, folded=folded) for t in snapshot.types))
+        detail = Detail(
+            tuple(TypeDetail(t, folded=folded) for t in snapshot.types), snapshot.counting_since
+        )
         self._last = (snapshot, detail)
         return detail
 

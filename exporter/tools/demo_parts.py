@@ -133,7 +133,11 @@ async def demo_store(
     shown = redacted(redis_url) if redis_url is not None else None
     if redis_url is not None:
         # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
-        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0, tls=tls)
+        # A demo on the user's Redis runs whatever its maxmemory-policy: the store warns of an
+        # evicting one instead of refusing it, which would read as "nothing answered".
+        configured = RedisStore.from_url(
+            redis_url, prefix=prefix, timeout_seconds=1.0, tls=tls, allow_eviction=True
+        )
         try:
             answers = await _answers(configured, within=2.0)
         except StoreRefused:

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -36,7 +37,7 @@ from exporter.web.openapi import openapi_document
 from exporter.web.page import PageInfo, render_page
 from exporter.web.series import add_series_routes
 from exporter.web.snapshots import SharedReads, SharedSnapshots
-from exporter.web.stats_body import detail_json, stats_json
+from exporter.web.stats_body import detail_json, iso, stats_json
 from exporter.web.telemetry import ApiMetrics, build_api_metrics, instrument_middleware
 from exporter.web.totals_exposition import TotalsExposition
 
@@ -45,6 +46,9 @@ audit_log = logging.getLogger("exporter.audit")
 
 # The API takes no request bodies; anything bigger than this is refused with 413 unread.
 MAX_BODY_BYTES: Final = 16 * 1024
+# /health answers within this even while Redis hangs: probes wait 3 s (deploy/kubernetes,
+# docker-compose.yaml), and must read the 503 and its reason, not time out.
+HEALTH_TIMEOUT_SECONDS: Final = 1.5
 # Where a client that asked for something not served here can look.
 ROUTES_HINT: Final = "see /openapi.json for the routes"
 
@@ -148,6 +152,15 @@ async def _snapshot(request: web.Request) -> Snapshot:
     return await request.app[SNAPSHOTS_KEY].get()
 
 
+# Since when the totals count (decision 0017): a header, so that an empty list says it too.
+COUNTING_SINCE_HEADER: Final = "Counting-Since"
+
+
+def _since_headers(since: datetime | None) -> dict[str, str]:
+    text = iso(since)
+    return {} if text is None else {COUNTING_SINCE_HEADER: text}
+
+
 async def all_stats(request: web.Request) -> web.Response:
     """GET /stats: every type's totals, sorted by type (with buckets and folds when on)."""
     app = request.app
@@ -157,15 +170,23 @@ async def all_stats(request: web.Request) -> web.Response:
     # rendered body of the last one is reused: rendering 100 types costs more than reading them.
     if _with_detail(app):
         read = detail = await app[DETAILS_KEY].get()
+        since = detail.counting_since
         if not cache or cache[0][0] is not read:
             counting = app[READS_KEY].counting
-            rendered = [detail_json(t, counting) for t in detail.types]
+            rendered = [detail_json(t, counting, since) for t in detail.types]
             cache[:] = [(read, json.dumps(rendered).encode())]
     else:
         read = snapshot = await _snapshot(request)
+        since = snapshot.counting_since
         if not cache or cache[0][0] is not read:
-            cache[:] = [(read, json.dumps([stats_json(t) for t in snapshot.types]).encode())]
-    return web.Response(body=cache[0][1], content_type="application/json", charset="utf-8")
+            rendered = [stats_json(t, since) for t in snapshot.types]
+            cache[:] = [(read, json.dumps(rendered).encode())]
+    return web.Response(
+        body=cache[0][1],
+        content_type="application/json",
+        charset="utf-8",
+        headers=_since_headers(since),
+    )
 
 
 async def one_stats(request: web.Request) -> web.Response:
@@ -195,14 +216,22 @@ async def one_stats(request: web.Request) -> web.Response:
             return unknown
         return web.json_response(breakdown_json(breakdown, limit))
     if _with_detail(app):
-        detail = (await app[DETAILS_KEY].get()).get(name)
+        details = await app[DETAILS_KEY].get()
+        detail = details.get(name)
         if detail is None:
             return unknown
-        return web.json_response(detail_json(detail, reads.counting))
-    totals = (await _snapshot(request)).get(name)
+        return web.json_response(
+            detail_json(detail, reads.counting, details.counting_since),
+            headers=_since_headers(details.counting_since),
+        )
+    snapshot = await _snapshot(request)
+    totals = snapshot.get(name)
     if totals is None:
         return unknown
-    return web.json_response(stats_json(totals))
+    return web.json_response(
+        stats_json(totals, snapshot.counting_since),
+        headers=_since_headers(snapshot.counting_since),
+    )
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -240,14 +269,18 @@ async def health(request: web.Request) -> web.Response:
     """GET /health: 200 while the store answers; 503 saying whether it is down or refuses this
     server's configuration (which retrying cannot fix)."""
     app = request.app
+    limit = min(app[STORE_TIMEOUT_KEY], HEALTH_TIMEOUT_SECONDS)
     try:
-        async with asyncio.timeout(app[STORE_TIMEOUT_KEY]):
+        async with asyncio.timeout(limit):
             await app[STORE_KEY].ping()
     except (StoreUnavailable, TimeoutError) as exc:
         body: dict[str, Any] = {"status": "unavailable", "version": __version__}
         if not isinstance(exc, StoreRefused):
-            log.warning("health: store failing", extra={"detail": str(exc) or "no answer in time"})
-            body["checks"] = {"store": "failing"}
+            detail = str(exc) or f"no answer within {limit:g} s"
+            log.warning("health: store failing", extra={"detail": detail})
+            # Redis's words can hold an address; the API's body names only what happened
+            # (`problem`, what to fix, belongs to a misconfiguration).
+            body |= {"checks": {"store": "failing"}, "detail": _failing_detail(exc, limit)}
         else:
             problem = refusal_problem(exc)
             # One line naming the fix; a trace adds nothing.
@@ -255,6 +288,12 @@ async def health(request: web.Request) -> web.Response:
             body |= {"checks": {"store": "misconfigured"}, "problem": problem}
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
+
+
+def _failing_detail(exc: BaseException, limit: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"the store did not answer within {limit:g} s"
+    return "the store is not reachable"
 
 
 async def metrics_page(request: web.Request) -> web.Response:

@@ -75,9 +75,15 @@ _ESTIMATE: dict[str, Any] = {
     },
 }
 
+_COUNTING_SINCE = (
+    "From when every counted event is in these totals: when they began (the first event, or "
+    "a DELETE /stats), or when Redis was found to have lost what it held before; totals from "
+    "a version before this one count from the first event after the upgrade at the latest."
+)
+
 _TYPE_STATS: dict[str, Any] = {
     "type": "object",
-    "required": ["type", "count", "sum", "sum_exact", "mean", "last_applied"],
+    "required": ["type", "count", "sum", "sum_exact", "mean", "last_applied", "counting_since"],
     "additionalProperties": False,
     "properties": {
         "buckets": {
@@ -136,6 +142,11 @@ _TYPE_STATS: dict[str, Any] = {
             "format": "date-time",
             "description": "When an event of this type was last counted (UTC).",
         },
+        "counting_since": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": _COUNTING_SINCE + " The same for every type (UTC).",
+        },
     },
 }
 
@@ -191,6 +202,13 @@ _BREAKDOWN: dict[str, Any] = {
             "did not declare this dimension.",
         },
     },
+}
+
+_SINCE_HEADER: dict[str, Any] = {
+    "Counting-Since": {
+        "description": _COUNTING_SINCE + " Absent before the first event is counted.",
+        "schema": {"type": "string", "format": "date-time"},
+    }
 }
 
 _SERIES: dict[str, Any] = {
@@ -283,6 +301,10 @@ _HEALTH: dict[str, Any] = {
             "type": "string",
             "description": "With misconfigured: what to fix, never a secret.",
         },
+        "detail": {
+            "type": "string",
+            "description": "With failing: what failed (no answer in time, not reachable).",
+        },
     },
 }
 
@@ -333,7 +355,8 @@ def openapi_document(version: str, dimensions: tuple[str, ...] = ()) -> dict[str
                         "200": _json(
                             "Every type's totals.",
                             {"type": "array", "items": {"$ref": "#/components/schemas/TypeStats"}},
-                        ),
+                        )
+                        | {"headers": _SINCE_HEADER},
                         "503": _STORE_DOWN,
                         "500": _INTERNAL,
                     },
@@ -357,7 +380,8 @@ def openapi_document(version: str, dimensions: tuple[str, ...] = ()) -> dict[str
                     "summary": "Totals of one event type, or with `by` per value of a dimension.",
                     "parameters": [_TYPE_PARAMETER, *_breakdown_parameters(dimensions)],
                     "responses": {
-                        "200": _json("The type's totals, or its breakdown.", type_answer),
+                        "200": _json("The type's totals, or its breakdown.", type_answer)
+                        | {"headers": _SINCE_HEADER},
                         "400": _error(
                             "The name can never be an event type, or `by` names no declared "
                             "dimension (the message lists them), or a bad `limit`."

@@ -19,8 +19,9 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
-def stats_json(totals: TypeTotals) -> dict[str, Any]:
-    """One type's totals as the API shows them (the prototype's shape plus a few extras)."""
+def stats_json(totals: TypeTotals, counting_since: datetime | None = None) -> dict[str, Any]:
+    """One type's totals as the API shows them (the prototype's shape plus a few extras);
+    `counting_since` is when the store's totals began (decision 0017)."""
     return {
         "type": totals.type,
         "count": totals.count,
@@ -28,13 +29,16 @@ def stats_json(totals: TypeTotals) -> dict[str, Any]:
         "sum_exact": micros_to_text(totals.sum_micros),
         "mean": totals.mean,
         "last_applied": iso(totals.last_applied),
+        "counting_since": iso(counting_since),
     }
 
 
-def detail_json(detail: TypeDetail, counting: CountingConfig) -> dict[str, Any]:
+def detail_json(
+    detail: TypeDetail, counting: CountingConfig, counting_since: datetime | None = None
+) -> dict[str, Any]:
     """`stats_json` plus, with buckets on, `buckets` and `percentiles`, and with dimensions
     declared, `folded`."""
-    body = stats_json(detail.totals)
+    body = stats_json(detail.totals, counting_since)
     buckets = counting.buckets
     if buckets.enabled:
         counts = cumulative(detail.buckets, buckets.bounds, detail.totals.count)

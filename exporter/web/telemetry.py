@@ -18,7 +18,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from exporter.metrics import register_build_info
+from exporter.metrics import StoreWatchMetrics, register_build_info, register_store_watch
 from exporter.store.detail import CountingConfig, Detail
 
 UNMATCHED: Final = "unmatched"
@@ -33,6 +33,7 @@ class ApiMetrics:
     requests: Counter
     duration: Histogram
     totals: StoreTotalsCollector
+    store: StoreWatchMetrics
 
 
 def build_api_metrics(registry: CollectorRegistry, counting: CountingConfig) -> ApiMetrics:
@@ -53,7 +54,8 @@ def build_api_metrics(registry: CollectorRegistry, counting: CountingConfig) -> 
     register_build_info(registry)
     totals = StoreTotalsCollector(counting)
     registry.register(totals)
-    return ApiMetrics(requests=requests, duration=duration, totals=totals)
+    store = register_store_watch(registry)
+    return ApiMetrics(requests=requests, duration=duration, totals=totals, store=store)
 
 
 def route_label(request: web.Request) -> str:

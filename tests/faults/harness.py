@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -298,6 +299,16 @@ def queue_urls(stack: Stack) -> tuple[str, str]:
     main = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
     dlq = client.get_queue_url(QueueName=f"{stack.queue}-dlq")["QueueUrl"]
     return main, dlq
+
+
+def send_in_background(stack: Stack, traffic: Traffic) -> threading.Thread:
+    """Send the traffic's bodies to the stack's queue from a thread; join it to wait."""
+    main, _ = queue_urls(stack)
+    sender = threading.Thread(
+        target=send_all, args=(sqs_client(stack.sqs_endpoint), main, traffic.bodies), daemon=True
+    )
+    sender.start()
+    return sender
 
 
 def wait_processed(stack: Stack, at_least: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import pytest
@@ -15,29 +14,20 @@ from tests.faults.harness import (
     drain_dead_letters_in_full,
     queue_urls,
     ready,
-    send_all,
+    send_in_background,
     settle,
     sqs_client,
     time_to_consume,
     wait_processed,
 )
 from tests.faults.proxy import TcpProxy
-from tests.faults.traffic import Traffic, make_traffic
+from tests.faults.traffic import make_traffic
 from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
 
 
 def _with_quick_redelivery(stack: Stack) -> None:
     """Killed work reappears after 5 s instead of 20 s (dead letters become at-least-once)."""
     stack.extra_env["EXPORTER_VISIBILITY_TIMEOUT_SECONDS"] = "5"
-
-
-def _send_in_background(stack: Stack, traffic: Traffic) -> threading.Thread:
-    main, _ = queue_urls(stack)
-    sender = threading.Thread(
-        target=send_all, args=(sqs_client(stack.sqs_endpoint), main, traffic.bodies), daemon=True
-    )
-    sender.start()
-    return sender
 
 
 def test_sigkilled_processors_lose_and_double_nothing(stack: Stack) -> None:
@@ -48,7 +38,7 @@ def test_sigkilled_processors_lose_and_double_nothing(stack: Stack) -> None:
     stack.start_api()
     stack.add_processor()
     stack.add_processor()
-    sender = _send_in_background(stack, traffic)
+    sender = send_in_background(stack, traffic)
     rng = random.Random(5)
     for round_ in range(1, 7):
         wait_processed(stack, traffic.valid_events * round_ // 8)
@@ -74,7 +64,7 @@ def test_redis_killed_mid_stream_loses_nothing(
     stack.start_api()
     stack.add_processor()
     stack.add_processor()
-    sender = _send_in_background(stack, traffic)
+    sender = send_in_background(stack, traffic)
     wait_processed(stack, traffic.valid_events // 3)
     fresh_redis_server.kill()
     ports = [p.port for p in stack.processors]
@@ -110,7 +100,7 @@ def test_sqs_outage_of_ten_seconds_recovers_by_itself(
     stack.start_api()
     stack.add_processor(endpoint=proxy.url)
     stack.add_processor(endpoint=proxy.url)
-    sender = _send_in_background(stack, traffic)  # the test itself talks to moto directly
+    sender = send_in_background(stack, traffic)  # the test itself talks to moto directly
     wait_processed(stack, traffic.valid_events // 4)
     proxy.cut()
     time.sleep(_OUTAGE_SECONDS)  # the outage itself
@@ -130,7 +120,7 @@ def test_sigterm_under_load_drains_and_exits_zero(stack: Stack) -> None:
     stack.start_api()
     stack.add_processor()
     stack.add_processor()
-    sender = _send_in_background(stack, traffic)
+    sender = send_in_background(stack, traffic)
     wait_processed(stack, traffic.valid_events // 3)
     started = time.monotonic()
     code = stack.processors[0].terminate(timeout=scaled(30))

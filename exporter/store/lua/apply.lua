@@ -15,11 +15,12 @@
 --   (one argument for the whole batch: the client frames every argument separately)
 -- ARGV[5] the bucket keys' expiry times (unix s), space-separated, in their KEYS order
 --
--- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow.
+-- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow; then
+-- the totals hash's marker: this call's count of writes, @since and @reset (decision 0017).
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
 -- removed again before the script returns, so no caller ever observes a half-applied batch.
--- The script has four parts: arguments, de-duplication (with the type cap), totals, and
--- event-time buckets.
+-- The script has five parts: arguments, de-duplication (with the type cap), totals, event-time
+-- buckets, and the marker that lets readers and writers notice totals Redis lost.
 
 -- 1. Arguments ---------------------------------------------------------------------------------
 local totals = KEYS[1]
@@ -203,4 +204,15 @@ if #KEYS >= first + n then
     if last[2] then redis.call('EXPIREAT', index, last[2]) end
   end
 end
+
+-- 5. The marker ---------------------------------------------------------------------------------
+-- Decision 0017: every call counts itself in the totals hash, which records when it began; a
+-- count that goes back, or a beginning that moves without a reset, means Redis lost the hash.
+local writes = redis.call('HINCRBY', totals, '@writes', 1)
+local marker = redis.call('HMGET', totals, '@since', '@reset')
+if not marker[1] then
+  marker[1] = now
+  redis.call('HSET', totals, '@since', now)
+end
+status[n + 1], status[n + 2], status[n + 3] = writes, marker[1], marker[2]
 return status

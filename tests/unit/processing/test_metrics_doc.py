@@ -56,6 +56,8 @@ def test_the_contract_names_are_the_exposed_names() -> None:
         "exporter_messages_in_flight",
         "exporter_dependency_errors_total",
         "exporter_ready",
+        "exporter_store_totals_lost_total",
+        "exporter_redis_evicting",
         "exporter_build_info",
     }
     assert exposed_names() == contract

@@ -4,6 +4,7 @@ goes through or the processor stops, and closing it never raises."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -75,3 +76,77 @@ async def test_closing_while_a_probe_hangs_or_failed_never_raises() -> None:
     stopping.set()
     await asyncio.wait_for(recovery.close(), timeout=5)
     assert not recovery.ok.is_set()
+
+
+@dataclass
+class FakeClock:
+    """Monotonic time that moves only when told, and a little at every read."""
+
+    now: float = 0.0
+    step: float = 0.25
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def test_a_refusal_soon_after_a_resume_holds_the_next_resume() -> None:
+    """Resume, refused again within the relapse window: the next resume waits until probes have
+    passed for 2 s, then 4 s after a second relapse; a resume that lasted past the window starts
+    afresh (resuming at the first probe that passes)."""
+    store = ScriptedProbe([])
+    stopping = asyncio.Event()
+    clock = FakeClock()
+    recovery = StoreRecovery(
+        store,  # type: ignore[arg-type]
+        build_metrics(CollectorRegistry()),
+        stopping,
+        on_change=lambda: None,
+        backoff=Backoff(0.001, 0.01),
+        clock=clock,
+    )
+    refused = StoreRefused("Redis apply failed: OOM command not allowed")
+
+    async def episode() -> tuple[float, int]:
+        calls = store.calls
+        recovery.failed(refused, "apply")
+        await asyncio.wait_for(recovery.ok.wait(), timeout=10)
+        return recovery.hold_seconds, store.calls - calls
+
+    assert await episode() == (0.0, 1)
+    hold, probes = await episode()
+    assert hold == 2.0
+    assert probes >= 2.0 / clock.step  # each probe reads the clock once or more
+    assert (await episode())[0] == 4.0
+    clock.now += 61  # a resume that lasted
+    assert await episode() == (0.0, 1)
+    await recovery.close()
+
+
+async def test_causes_that_differ_only_in_their_figures_are_logged_once() -> None:
+    """Memory figures change from probe to probe: the cause is not logged again for them."""
+    store = ScriptedProbe(
+        [
+            StoreRefused("memory: used 3.1 MB of maxmemory 3.0 MB"),
+            StoreRefused("memory: used 3.2 MB of maxmemory 3.0 MB"),
+            StoreRefused("memory: used 3.3 MB of maxmemory 3.0 MB"),
+        ]
+    )
+    stopping = asyncio.Event()
+    recovery = _recovery(store, stopping)
+    logged: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    handler = Catch(logging.ERROR)
+    logger = logging.getLogger("exporter.processing.recovery")
+    logger.addHandler(handler)
+    try:
+        recovery.failed(StoreRefused("memory: used 3.0 MB of maxmemory 3.0 MB"), "apply")
+        await asyncio.wait_for(recovery.ok.wait(), timeout=10)
+    finally:
+        logger.removeHandler(handler)
+        await recovery.close()
+    assert len([line for line in logged if "refuses" in line]) == 1, logged
