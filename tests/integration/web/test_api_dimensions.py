@@ -164,12 +164,21 @@ async def test_stats_shows_buckets_percentiles_and_folds_beside_the_seed_keys() 
 
 
 async def test_with_buckets_off_and_no_dimensions_stats_keeps_the_seed_shape() -> None:
-    """EXPORTER_VALUE_BUCKETS empty and no dimension: exactly the keys of before."""
+    """EXPORTER_VALUE_BUCKETS empty and no dimension: exactly the keys of before (and issue 25's
+    counting_since), no bucket, percentile or fold."""
     store = MemoryStore(counting=CountingConfig(buckets=BucketBounds.of([])))
     await add(store, [Event("purchase", 12_500_000, datetime.now(UTC))])
     async with api_client(store) as client:
         (item,) = await (await client.get("/stats")).json()
-    assert set(item) == {"type", "count", "sum", "sum_exact", "mean", "last_applied"}
+    assert set(item) == {
+        "type",
+        "count",
+        "sum",
+        "sum_exact",
+        "mean",
+        "last_applied",
+        "counting_since",
+    }
 
 
 async def test_metrics_label_every_combination_and_add_the_remainder() -> None:
