@@ -47,6 +47,14 @@ async def test_applied_duplicate_and_rejected_messages_are_acknowledged() -> Non
     assert sorted(m.message_id for m in source.deleted) == ["a", "a", "b", "c"]
     assert registry.get_sample_value("exporter_events_duplicate_total") == 1
     assert registry.get_sample_value("exporter_events_invalid_total", {"reason": "not_json"}) == 1
+    assert (
+        registry.get_sample_value("exporter_messages_dead_lettered_total", _dlq_labels(source)) == 1
+    )
+
+
+def _dlq_labels(source: RecordingSource) -> dict[str, str]:
+    """The labels of the dead-lettered counter of a not_json reject from the default queue."""
+    return {"reason": "not_json", "queue_name": source.dead_letter_queue(message(GOOD, "x").queue)}
 
 
 async def test_store_unavailable_leaves_every_message_untouched() -> None:
@@ -68,10 +76,10 @@ async def test_a_reject_is_not_deleted_when_the_dead_letter_queue_fails() -> Non
     processor, _, source, registry = make(source=RecordingSource(fail_dead_letter=True))
     await processor.handle_batch([message(GOOD, "a"), message("nope", "b")])
     assert [m.message_id for m in source.deleted] == ["a"]
-    dead = registry.get_sample_value(
-        "exporter_messages_dead_lettered_total", {"reason": "not_json"}
-    )
-    assert dead is None
+    # The same labels count 1 when the send succeeds (the test above): nothing was counted here.
+    dead = registry.get_sample_value("exporter_messages_dead_lettered_total", _dlq_labels(source))
+    assert dead in (None, 0.0)
+    assert registry.get_sample_value("exporter_events_invalid_total", {"reason": "not_json"}) == 1
 
 
 async def test_too_many_types_go_to_the_dead_letter_queue() -> None:
