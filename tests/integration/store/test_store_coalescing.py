@@ -11,7 +11,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store import ApplyResult, Outcome, StoreUnavailable
+from exporter.store import (
+    ApplyResult,
+    Outcome,
+    ReplicasMissing,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+)
 from exporter.store.coalesce import ApplyCoalescer, Batch
 from exporter.store.redis import RedisStore
 
@@ -127,3 +134,44 @@ async def test_merged_calls_respect_the_event_limit() -> None:
     assert all(r.outcomes == ("applied",) * 10 for r in results)
     assert sum(sizes) == 70
     assert max(sizes) <= 25
+
+
+class _Refusal(StoreRefused):
+    """A refusal whose constructor takes what the base's does not (keyword-only, required)."""
+
+    def __init__(self, message: str, *, node: str) -> None:
+        super().__init__(message, advice=f"free memory on {node}")
+        self.node = node
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _Refusal("OOM command not allowed", node="10.0.0.5:6379"),
+        ReplicasMissing("0 of 1 replicas acknowledged", acknowledged=0, required=1),
+        StoreMisconfigured("EXPORTER_REDIS_SHARDS is 1 but the data ... 3 shards"),
+    ],
+)
+async def test_every_caller_gets_the_error_of_the_same_class_with_every_field(
+    error: StoreRefused | StoreUnavailable | StoreMisconfigured,
+) -> None:
+    """Each caller a failed merged call carried gets an error of the call's class with every field
+    (advice, replica counts, a subclass's own), its own object, whatever the constructor takes;
+    the drain task raises nothing itself."""
+    release = asyncio.Event()
+
+    async def failing(_batch: Batch) -> ApplyResult:
+        await release.wait()
+        raise error
+
+    coalescer = ApplyCoalescer(failing, limit=1000)
+    tasks = [asyncio.create_task(coalescer.apply([(f"msg:{n}", _event("page"))])) for n in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert len({id(r) for r in results}) == 3
+    for result in results:
+        assert type(result) is type(error)
+        assert str(result) == str(error)
+        assert vars(result) == vars(error)
+    await coalescer.wait_idle()
