@@ -113,7 +113,8 @@ class RedisStore:
         """Report lost totals and an evicting policy to `observer` from now on (the metrics of
         the process, built after the store)."""
         self._observer = observer
-        observer.evicting(self._evicting)
+        if self._evicting is not None:  # already found: the observer starts from it
+            observer.evicting(self._evicting)
 
     @property
     def connection(self) -> RedisConnection:
