@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
+
+from exporter.store.redis import RedisStore
 
 # Hooks are found by name on this module: the session fails if a test leaked a process.
 from tests.leak_guard import pytest_sessionfinish  # noqa: F401
@@ -21,6 +24,7 @@ from tests.servers import (
     RedisServer,
     set_test_deadline,
 )
+from tests.store_support import redis_store, unique_prefix
 from tests.tls_certs import Certificates, make_certificates
 
 # CI shares its machine: a load average of 10 on 2 cores has been seen. Hypothesis must judge the
@@ -95,6 +99,31 @@ async def fixture_redis_client(redis_server: RedisServer) -> AsyncIterator[aiore
     await client.flushall()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(name="open_store")
+async def fixture_open_store(
+    redis_server: RedisServer,
+) -> AsyncIterator[Callable[..., RedisStore]]:
+    """Opens Redis stores as the commands do (the session's server unless `url=` names another;
+    StoreOptions' fields as keywords), and closes them after the test."""
+    opened: list[RedisStore] = []
+
+    def open_store(url: str | None = None, **options: Any) -> RedisStore:
+        store = redis_store(url or redis_server.url, **options)
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture(name="store")
+def fixture_store(open_store: Callable[..., RedisStore]) -> RedisStore:
+    """An empty Redis store of the test's own (a prefix no other test uses) on the session's
+    server; a module that needs data in it overrides this fixture, asking for `store`."""
+    return open_store(prefix=unique_prefix(), timeout_seconds=2.0)
 
 
 @pytest.fixture(name="moto_server", scope="session")

@@ -25,6 +25,8 @@ from exporter.cli.store_options import (
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
+from exporter.store.connection import RedisConnection
+from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.store.urls import redacted
 from exporter.web import make_app
@@ -64,14 +66,16 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     with redis_url_checked(settings.redis_url):
         # The API only reads: refusing to serve would protect nothing, so an evicting policy
         # is a warning and a metric here, never a refusal (decision 0017).
-        store = RedisStore.from_url(
-            settings.redis_url,
+        connection = RedisConnection(settings.redis_url, tls=tls)
+    store = RedisStore(
+        connection,
+        StoreOptions(
             prefix=settings.redis_prefix,
             shards=settings.redis_shards,
             series=series_policy(settings),
-            tls=tls,
             allow_eviction=True,
-        )
+        ),
+    )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     shown = redacted(settings.redis_url)
     page_info = PageInfo(

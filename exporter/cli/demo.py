@@ -31,7 +31,7 @@ from exporter.logs import configure_logging
 from exporter.settings import Settings, env_name
 from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.store import StoreRefused, StoreUnavailable
+from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
 from exporter.store.tls import TlsFiles
 from exporter.store.urls import node_urls, redacted
 from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs, require_moto
@@ -152,7 +152,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except MotoMissing as exc:
         print(f"exporter demo: {exc}", file=sys.stderr)
         return 2
-    except StoreRefused as exc:  # the Redis of REDIS_URL refuses the settings (password, TLS)
+    except (StoreRefused, StoreMisconfigured) as exc:  # REDIS_URL's Redis refuses the settings
         print(f"exporter demo: {refusal_line(redacted(settings.redis_url), exc)}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:  # the private redis-server did not come up

@@ -11,7 +11,7 @@ from exporter.store.urls import redacted
 
 @contextmanager
 def redis_url_checked(url: str) -> Iterator[None]:
-    """Around `RedisStore.from_url(url)`: a refused URL becomes a ConfigurationError.
+    """Around `RedisConnection(url)`: a refused URL becomes a ConfigurationError.
 
     The store checks the URL (scheme, host, port, user part, database, redis-py's options) when
     it is made, after settings were loaded and before anything connects; without this a mistake

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Generic, TypeVar
 
 from exporter.retry import Backoff
 from exporter.settings import ConfigurationError
@@ -43,8 +43,11 @@ class NeverReached(Exception):
     """A dependency did not answer within the start-up deadline; the message names it and why."""
 
 
-def _no_refusal(_exc: Exception) -> Exception | None:
-    return None
+Refusal = TypeVar("Refusal", bound=Exception)
+
+
+def _as_it_is(exc: Exception) -> Exception:
+    return exc
 
 
 def _nothing_special(_exc: Exception, _timeout_seconds: float) -> Exception | None:
@@ -52,11 +55,13 @@ def _nothing_special(_exc: Exception, _timeout_seconds: float) -> Exception | No
 
 
 @dataclass(frozen=True, slots=True)
-class Dependency:
+class Dependency(Generic[Refusal]):
     """What start-up waits for, and how its one line of failure reads.
 
-    `outage` is the failure waited out until the deadline; `refusal` turns one of those into the
-    error that ends the command at once instead (None: wait on). Any other error ends it too.
+    `outage` is the failure waited out until the deadline. `refused` is the failure of a
+    dependency that answered no, which may clear while running but at start-up is a mistake to
+    show: `refusal` turns it into the error that ends the command at once. Any other error (the
+    fatal ones: `exporter.faults.Fatal`) ends it too, as it is.
     `at_deadline` may turn the last failure into the error the deadline ends the command with
     (None: NeverReached, exit 1); `answered` tells a failure of a dependency that did answer
     (too few replicas) from one that did not, for the warning while waiting.
@@ -66,20 +71,18 @@ class Dependency:
     shown: str
     fix: str
     outage: type[Exception]
-    refusal: Callable[[Exception], Exception | None] = _no_refusal
+    refused: tuple[type[Refusal], ...] = ()
+    refusal: Callable[[Refusal], Exception] = _as_it_is
     at_deadline: Callable[[Exception, float], Exception | None] = _nothing_special
     answered: type[Exception] | None = None
 
 
-def redis_dependency(shown: str) -> Dependency:
-    """Redis at `shown` (its URL, redacted): a refusal of this configuration exits 2."""
+def redis_dependency(shown: str) -> Dependency[StoreRefused]:
+    """Redis at `shown` (its URL, redacted): a refusal of this configuration exits 2, and so
+    does StoreMisconfigured (another shard count), which names the setting and both values."""
 
-    def refusal(exc: Exception) -> Exception | None:
-        if isinstance(exc, StoreMisconfigured):
-            return exc  # it names the setting and both values already
-        if isinstance(exc, StoreRefused):
-            return ConfigurationError(refusal_line(shown, exc))
-        return None
+    def refusal(exc: StoreRefused) -> Exception:
+        return ConfigurationError(refusal_line(shown, exc))
 
     def at_deadline(exc: Exception, timeout_seconds: float) -> Exception | None:
         # Redis answered all along, but the replicas a batch must wait for never came: the
@@ -96,13 +99,14 @@ def redis_dependency(shown: str) -> Dependency:
         shown,
         "check the host and port in REDIS_URL",
         StoreUnavailable,
+        (StoreRefused,),
         refusal,
         at_deadline,
         answered=ReplicasMissing,
     )
 
 
-def refusal_line(store: str, exc: StoreRefused) -> str:
+def refusal_line(store: str, exc: StoreRefused | StoreMisconfigured) -> str:
     """The one line a refusal at start-up ends the command with: what to change, never a
     password (`store` is shown redacted)."""
     if isinstance(exc, StoreUntrusted | StoreUnfit):
@@ -112,7 +116,7 @@ def refusal_line(store: str, exc: StoreRefused) -> str:
     return f"Redis at {store} refuses this configuration: {refusal_problem(exc)}"
 
 
-def sqs_dependency(shown: str, fix: str) -> Dependency:
+def sqs_dependency(shown: str, fix: str) -> Dependency[Exception]:
     """SQS at the endpoint `shown`: SourceMisconfigured (refused keys, no such queue) is not an
     outage, so it ends the command at once."""
     return Dependency("SQS", shown, fix, SourceUnavailable)
@@ -120,7 +124,7 @@ def sqs_dependency(shown: str, fix: str) -> Dependency:
 
 async def first_contact(
     check: Callable[[], Awaitable[None]],
-    dependency: Dependency,
+    dependency: Dependency[Any],
     *,
     timeout_seconds: float,
     stop: asyncio.Event,
@@ -149,10 +153,9 @@ async def first_contact(
                 cause = "no answer in time" + (f" (before that: {last})" if last else "")
                 raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
             continue
+        except dependency.refused as exc:
+            raise dependency.refusal(exc) from None
         except dependency.outage as exc:
-            refusal = dependency.refusal(exc)
-            if refusal is not None:
-                raise refusal from None
             last = exc
             if deadline is not None and time.monotonic() >= deadline:
                 if special := dependency.at_deadline(exc, timeout_seconds):
@@ -209,7 +212,7 @@ def _retrieve(task: asyncio.Future[None]) -> None:
         task.exception()
 
 
-def _never(dependency: Dependency, timeout_seconds: float, cause: str) -> str:
+def _never(dependency: Dependency[Any], timeout_seconds: float, cause: str) -> str:
     return (
         f"{dependency.name} at {dependency.shown} did not answer within {timeout_seconds:g} s of "
         f"start-up (EXPORTER_STARTUP_TIMEOUT_SECONDS): {cause}; {dependency.fix}"

@@ -24,6 +24,8 @@ from exporter.settings import Settings
 from exporter.sqs.config import AwsCredentials, SqsConfig
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
+from exporter.store.connection import RedisConnection
+from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.web.health import ReadinessCheck, make_health_app
 from exporter.web.server import serving
@@ -39,8 +41,10 @@ def redis_store(settings: Settings) -> RedisStore:
     """
     tls = redis_tls(settings)
     with redis_url_checked(settings.redis_url):
-        return RedisStore.from_url(
-            settings.redis_url,
+        connection = RedisConnection(settings.redis_url, tls=tls)
+    return RedisStore(
+        connection,
+        StoreOptions(
             prefix=settings.redis_prefix,
             dedupe_window_seconds=settings.dedupe_window_seconds,
             max_types=settings.max_event_types,
@@ -48,9 +52,9 @@ def redis_store(settings: Settings) -> RedisStore:
             min_replicas=settings.redis_min_replicas,
             replica_timeout_ms=settings.redis_replica_timeout_ms,
             series=series_policy(settings),
-            tls=tls,
             allow_eviction=settings.redis_allow_eviction,
-        )
+        ),
+    )
 
 
 def sqs_config(settings: Settings) -> SqsConfig:

@@ -28,6 +28,7 @@ from exporter.events import (
     ContractOptions,
     Event,
 )
+from exporter.faults import Fatal
 from exporter.metrics import (
     STAGES,
     ProcessorMetrics,
@@ -47,7 +48,13 @@ from exporter.sqs.messages import (
     SourceMisconfigured,
     SourceUnavailable,
 )
-from exporter.store import ApplyResult, Store, StoreMisconfigured, StoreUnavailable
+from exporter.store import (
+    ApplyResult,
+    Store,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +138,13 @@ class Processor:
             metrics,
             self._stopping,
             on_change=self._publish_ready,
+            on_fatal=self._stop_fatally,
             backoff=Backoff(config.backoff_base_seconds, config.store_probe_cap_seconds),
         )
         self._store_ok = self._recovery.ok
         self._source_ok = True
         self._running = False
-        self._fatal: SourceMisconfigured | StoreMisconfigured | None = None
+        self._fatal: Fatal | None = None
         self._stage_durations = {
             stage: metrics.batch_stage_duration.labels(stage=stage) for stage in STAGES
         }
@@ -184,9 +192,11 @@ class Processor:
         self._running = True
         try:
             await self._store.probe_write()
-        except StoreUnavailable as exc:
+        except StoreMisconfigured as exc:
+            self._stop_fatally(exc)
+        except (StoreUnavailable, StoreRefused) as exc:
             # Start paused rather than receive batches that could not be stored.
-            self._store_failed(exc, "probe")
+            self._recovery.failed(exc, "probe")
         self._publish_ready()
         pollers = [
             asyncio.create_task(self._poll(), name=f"poller-{n}")
@@ -300,8 +310,11 @@ class Processor:
                     received_at=started,
                     receive_window_ns=(receive_start_ns, time.time_ns()),
                 )
-            except StoreUnavailable as exc:
-                self._store_failed(exc, "apply")
+            except StoreMisconfigured as exc:
+                self._stop_fatally(exc)
+                await self._give_back(messages, started, failed=True)
+            except (StoreUnavailable, StoreRefused) as exc:
+                self._recovery.failed(exc, "apply")
                 await self._give_back(messages, started, failed=True)
             except Exception:
                 # A bug must not kill the poller; the messages reappear and, if the bug
@@ -383,15 +396,12 @@ class Processor:
 
     # -- store faults --------------------------------------------------------------------------
 
-    def _store_failed(self, exc: StoreUnavailable, operation: str) -> None:
-        if isinstance(exc, StoreMisconfigured):
-            # The data was written with other settings: waiting cannot help, and guessing wrong
-            # would split totals, so the processor stops with the one line that says why.
-            log.error("%s", exc)
-            self._fatal = exc
-            self._stopping.set()
-            return
-        self._recovery.failed(exc, operation)
+    def _stop_fatally(self, exc: StoreMisconfigured) -> None:
+        # The data was written with other settings: waiting cannot help, and guessing wrong
+        # would split totals, so the processor stops with the one line that says why.
+        log.error("%s", exc)
+        self._fatal = exc
+        self._stopping.set()
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -402,7 +412,7 @@ class Processor:
         received_at: float | None = None,
         receive_window_ns: tuple[int, int] | None = None,
     ) -> None:
-        """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
+        """Apply, dead-letter and delete one received batch; the store's errors go up untouched."""
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
         span = self._tracer.start_span(
             "batch",
@@ -558,7 +568,7 @@ class Processor:
     async def _count_rejected(self, letters: Sequence[DeadLetter], sent: Sequence[Message]) -> None:
         """Add the dead-lettered events to the shared rejected counts before they are deleted.
 
-        A failure raises StoreUnavailable, so the messages stay and come back: a reject may be
+        A failure raises the store's error, so the messages stay and come back: a reject may be
         counted twice, never lost (at least once is enough for these counts, decision 0008).
         """
         sent_ids = {id(message) for message in sent}

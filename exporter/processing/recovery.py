@@ -22,7 +22,7 @@ from typing import Final
 
 from exporter.metrics import ProcessorMetrics
 from exporter.retry import Backoff
-from exporter.store import Store, StoreRefused, StoreUnavailable
+from exporter.store import Store, StoreMisconfigured, StoreRefused, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class StoreRecovery:
         stopping: asyncio.Event,
         *,
         on_change: Callable[[], None],
+        on_fatal: Callable[[StoreMisconfigured], None],
         backoff: Backoff,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,6 +67,7 @@ class StoreRecovery:
         self._metrics = metrics
         self._stopping = stopping
         self._on_change = on_change
+        self._on_fatal = on_fatal
         self._backoff = backoff
         self._clock = clock
         self.ok = asyncio.Event()
@@ -101,7 +103,7 @@ class StoreRecovery:
         """How long probes must pass before the next resume (0: at the first that passes)."""
         return self._hold
 
-    def failed(self, exc: StoreUnavailable, operation: str) -> None:
+    def failed(self, exc: StoreUnavailable | StoreRefused, operation: str) -> None:
         """Pause polling for `exc` and start probing for the store's return."""
         self._metrics.dependency_errors.labels(dependency="redis", operation=operation).inc()
         self._note(exc)
@@ -128,7 +130,7 @@ class StoreRecovery:
             self._hold,
         )
 
-    def _note(self, exc: StoreUnavailable) -> None:
+    def _note(self, exc: StoreUnavailable | StoreRefused) -> None:
         """Log a cause once, when it first appears: a flapping log hides what is wrong."""
         cause = str(exc)
         if _words(cause) == _words(self.cause) and not self.ok.is_set():
@@ -194,7 +196,13 @@ class StoreRecovery:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
                 await self._store.probe_write()
-        except StoreUnavailable as exc:
+        except StoreMisconfigured as exc:
+            # The layout changed under a running processor (another shard count written after
+            # a reconnect): no probe will ever pass, so the processor stops.
+            self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
+            self._on_fatal(exc)
+            return False
+        except (StoreUnavailable, StoreRefused) as exc:
             self._metrics.dependency_errors.labels(dependency="redis", operation="probe").inc()
             self._note(exc)
             return False

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from exporter.faults import Fatal, Transient
+
 QueueRole = Literal["main", "dead_letter"]
 QueueState = Literal["visible", "in_flight", "delayed"]
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(Transient):
     """A transient failure (network, throttling, server error); retry later, nothing was lost."""
 
 
-class SourceMisconfigured(Exception):
+class SourceMisconfigured(Fatal):
     """The source can never work as configured (bad credentials, missing queue); say so and exit."""
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from exporter.events import Event
+from exporter.faults import Fatal, Transient
 from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold, Summed
 from exporter.store.series import MinuteTotals
 
@@ -22,22 +23,22 @@ DEFAULT_DEDUPE_WINDOW_SECONDS: Final = 3600
 MAX_ABS_SUM_UNITS: Final = 9 * 10**18
 
 
-class StoreUnavailable(Exception):
-    """The store could not be reached or refused the call; nothing of the call was half-applied."""
+class StoreUnavailable(Transient):
+    """The store could not be reached or did not answer in time; nothing of the call was
+    half-applied. It passes by itself: callers wait (the processor pauses, /ready says why)."""
 
 
-class StoreRefused(StoreUnavailable):
-    """The store answered but refused the call for a cause that waiting alone will not clear.
+class StoreRefused(Transient):
+    """The store answered but refused the call, for a cause someone must clear and that can clear
+    while the process runs.
 
-    READONLY (a replica or a demoted primary), out of memory, a script or type error, a refused
-    password, a database that does not exist: the message carries Redis's own words, so an
-    operator sees what to fix. Nothing of the call was applied. `advice` says what to change
-    when the configuration itself is refused (REDIS_URL, the shard count).
+    READONLY (a replica, or a primary demoted by a failover), out of memory, a script or type
+    error, a refused password, a database that does not exist: the message carries Redis's own
+    words, so an operator sees what to fix. Nothing of the call was applied. The processor pauses
+    and probes (a failover ends, memory is freed, a password is granted) and /ready and /health
+    name the refusal; at start-up a refusal exits 2 instead of being waited for. `advice` says
+    what to change when the configuration itself is refused (REDIS_URL, TLS files).
     """
-
-    def __init__(self, message: str, *, advice: str | None = None) -> None:
-        super().__init__(message)
-        self.advice = advice
 
     @property
     def configuration(self) -> bool:
@@ -71,11 +72,17 @@ class ReplicasMissing(StoreUnavailable):
         self.required = required
 
 
-class StoreMisconfigured(StoreRefused):
-    """The data in the store was laid out with other settings (the shard count); never retried."""
+class StoreMisconfigured(Fatal):
+    """The data in the store was laid out with other settings (the shard count): waiting cannot
+    help and guessing would split totals, so the processor stops and the command exits 2."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, advice=message)
+
+
+STORE_ERRORS: Final = (StoreUnavailable, StoreRefused, StoreMisconfigured)
+"""Every error a store call raises, for a caller that treats them all alike (an API read that
+renders without the store, a reset that did not complete)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +167,13 @@ class Store(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the store answers."""
+        """Raise `StoreUnavailable` unless the store answers (`StoreRefused` when it answers
+        no, `StoreMisconfigured` when its data was laid out with other settings)."""
         ...
 
     async def probe_write(self) -> None:
-        """Raise `StoreUnavailable` (`StoreRefused` naming why) unless a write goes through."""
+        """Raise `StoreUnavailable` (or `StoreRefused` naming why, or `StoreMisconfigured`)
+        unless a write goes through."""
         ...
 
     async def close(self) -> None:
@@ -203,6 +212,7 @@ __all__ = [
     "DEFAULT_DEDUPE_WINDOW_SECONDS",
     "DEFAULT_MAX_TYPES",
     "MAX_ABS_SUM_UNITS",
+    "STORE_ERRORS",
     "ApplyResult",
     "DetailReads",
     "DetailStore",

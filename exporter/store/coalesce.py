@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from exporter.events import Event
-from exporter.store import ApplyResult, StoreUnavailable
+from exporter.store import STORE_ERRORS, ApplyResult, StoreUnavailable
 
 Batch = Sequence[tuple[str, Event]]
 ApplyNow = Callable[[Batch], Awaitable[ApplyResult]]
@@ -34,7 +34,6 @@ class ApplyCoalescer:
         self._limit = limit
         self._waiting: deque[tuple[Batch, asyncio.Future[ApplyResult]]] = deque()
         self._drainer: asyncio.Task[None] | None = None
-        self.calls = 0  # merged calls made; read by tests and benchmarks
 
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply `batch`, possibly together with others waiting; raise what the call raised."""
@@ -80,7 +79,6 @@ class ApplyCoalescer:
 
     async def _run(self, taken: list[tuple[Batch, asyncio.Future[ApplyResult]]]) -> None:
         merged = [item for batch, _ in taken for item in batch]
-        self.calls += 1
         try:
             result = await self._apply_now(merged)
         except asyncio.CancelledError:
@@ -88,12 +86,13 @@ class ApplyCoalescer:
                 if not future.done():
                     future.set_exception(StoreUnavailable("the store call was cancelled"))
             raise
-        except StoreUnavailable as exc:
+        except STORE_ERRORS as exc:
             for _, future in taken:
                 if not future.done():
                     # One exception object per caller (each re-raise adds its own traceback),
                     # of the same class and with every field (advice, replica counts): the
-                    # processor tells outages from refusals by them.
+                    # processor tells outages from refusals by them. The store's errors copy
+                    # from their fields, whatever their constructors take (exporter.faults).
                     error = copy.copy(exc)
                     error.__traceback__ = None
                     error.__cause__ = exc.__cause__

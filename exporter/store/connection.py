@@ -78,21 +78,19 @@ class RedisConnection:
         *,
         timeout_seconds: float = 5.0,
         tls: TlsFiles | None = None,
-        client: Client | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Raises BadRedisUrl for a REDIS_URL that cannot name a Redis; connects on first use.
 
-        `tls` names the CA bundle and client certificate of a `rediss://` URL (checked by the
-        caller); every client made here gets them: the first, a cluster's, each rebuilt one and
-        each probe. With `client` (made elsewhere, as tests do) that client is used as it is and
-        never rebuilt; `url` then only names it in messages.
+        `timeout_seconds` bounds each socket operation (connecting, one reply). `tls` names the CA
+        bundle and client certificate of a `rediss://` URL (checked by the caller); every client
+        made here gets them: the first, a cluster's, each rebuilt one and each probe.
         """
         self.seeds: Final = node_urls(url)
         self.shown: Final = redacted(url)
         # Any: redis-py's from_url takes its TLS options through **kwargs.
         self._tls: Final[dict[str, Any]] = dict((tls or TlsFiles()).client_options())
-        self._timeout = timeout_seconds
+        self.timeout_seconds: Final = timeout_seconds
         self._clock = clock
         self._cluster: bool | None = None
         self._current: Generation | None = None
@@ -103,18 +101,6 @@ class RedisConnection:
         self._closing: set[asyncio.Task[None]] = set()
         self._generations = 0
         self.rebuilds = 0
-        self._fixed = client
-        if client is not None:
-            self._cluster = isinstance(client, RedisCluster)
-
-    @property
-    def is_cluster(self) -> bool | None:
-        """Whether the Redis is a cluster; None until first found out."""
-        return self._cluster
-
-    def current_client(self) -> Client | None:
-        """The client calls use now (None before the first call); for tests and diagnostics."""
-        return None if self._current is None else self._current.client
 
     # -- using the client ----------------------------------------------------------------------
 
@@ -138,7 +124,7 @@ class RedisConnection:
     async def failed(self, fault: Fault) -> None:
         """A call failed with `fault`: rebuild the client if a new one may clear it and a server
         answers a fresh connection (at most once a second, with backoff between rebuilds)."""
-        if not fault.reconnect or self._fixed is not None:
+        if not fault.reconnect:
             return
         episode = self._episode = self._episode or _Episode()
         now = self._clock()
@@ -173,8 +159,6 @@ class RedisConnection:
 
     async def _open(self) -> Client:
         """Find out, from the first node that answers, whether this is a cluster."""
-        if self._fixed is not None:
-            return self._fixed
         if self._cluster is not None:
             return self._build(self.seeds[0])
         first_error: BaseException | None = None
@@ -209,8 +193,8 @@ class RedisConnection:
     def _standalone(self, url: str) -> aioredis.Redis:
         return aioredis.Redis.from_url(
             url,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
+            socket_timeout=self.timeout_seconds,
+            socket_connect_timeout=self.timeout_seconds,
             health_check_interval=30,
             **self._tls,
         )
@@ -223,8 +207,8 @@ class RedisConnection:
         return RedisCluster.from_url(
             seed,
             startup_nodes=[ClusterNode(host, port) for host, port in others],
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
+            socket_timeout=self.timeout_seconds,
+            socket_connect_timeout=self.timeout_seconds,
             health_check_interval=30,
             **self._tls,
         )

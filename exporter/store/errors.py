@@ -120,7 +120,7 @@ class Fault:
     out_of_memory: bool = False
     """Redis refused a write for lack of memory: writes wait for headroom (decision 0017)."""
 
-    def error(self, doing: str) -> StoreUnavailable:
+    def error(self, doing: str) -> StoreUnavailable | StoreRefused:
         """The store's exception for this fault, met while `doing`."""
         if self.untrusted:
             # Not "Redis said": the exporter refused the server, or the server the handshake.
@@ -255,7 +255,7 @@ def _tls_judgement(error: ssl.SSLError) -> tuple[str, str, str] | None:
 
 def is_redis_failure(exc: BaseException) -> bool:
     """Whether `exc` is the store's I/O failing (redis-py, the network, a deadline), not a bug of
-    ours: only those become StoreUnavailable; anything else propagates as the bug it is."""
+    ours: only those become the store's errors; anything else propagates as the bug it is."""
     return isinstance(exc, (*REDIS_ERRORS, OSError)) or raised_inside_redis_py(exc)
 
 
@@ -267,11 +267,6 @@ def raised_inside_redis_py(exc: BaseException) -> bool:
     while trace.tb_next is not None:
         trace = trace.tb_next
     return trace.tb_frame.f_code.co_filename.startswith(_REDIS_PACKAGE)
-
-
-def store_error(exc: BaseException, doing: str) -> StoreUnavailable:
-    """`exc` as the store's error: `StoreRefused` when waiting alone will not clear it."""
-    return classify(exc).error(doing)
 
 
 def _coded(exc: BaseException, text: str) -> str:
@@ -287,5 +282,4 @@ __all__ = [
     "classify",
     "is_redis_failure",
     "raised_inside_redis_py",
-    "store_error",
 ]

@@ -1,4 +1,8 @@
-"""The production store: totals and remembered identities in Redis, shared by every replica."""
+"""The production store: totals and remembered identities in Redis, shared by every replica.
+
+What a batch writes where is planned in `exporter.store.plan`; this module only runs the plans
+and the store's other calls, through the one place where they meet redis-py (`_call`).
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from importlib import resources
 from typing import Any, Final, TypeVar, cast
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 
-from exporter.events import MICROS_PER_UNIT, Event
+from exporter.events import Event
 from exporter.store import (
-    DEFAULT_DEDUPE_WINDOW_SECONDS,
-    DEFAULT_MAX_TYPES,
+    STORE_ERRORS,
     ApplyResult,
-    Outcome,
-    ReplicasMissing,
     Snapshot,
     StoreMisconfigured,
     StoreRefused,
     StoreUnavailable,
     StoreUnfit,
-    TypeTotals,
 )
 from exporter.store.coalesce import ApplyCoalescer
 from exporter.store.connection import Client, Generation, RedisConnection
 from exporter.store.errors import classify, is_redis_failure
-from exporter.store.keys import ShardKeys, StoreKeys, shard_of
+from exporter.store.keys import StoreKeys
 from exporter.store.memory_guard import (
     MemoryGuard,
     NodeMemory,
@@ -41,6 +37,14 @@ from exporter.store.memory_guard import (
     memory_words,
 )
 from exporter.store.observer import StoreObserver
+from exporter.store.options import StoreOptions
+from exporter.store.plan import (
+    MAX_EVENTS_PER_SCRIPT,
+    ONE_SHARD,
+    ShardWrite,
+    WritePlanner,
+    read_reply,
+)
 from exporter.store.redis_probe import (
     ProbeCall,
     global_probe,
@@ -48,19 +52,12 @@ from exporter.store.redis_probe import (
     read_memory,
     shard_probe,
 )
-from exporter.store.redis_series import bucket_marks, read_buckets, unbucketed_positions
-from exporter.store.series import MinuteTotals, SeriesPolicy
-from exporter.store.tls import TlsFiles
+from exporter.store.redis_series import read_buckets
+from exporter.store.redis_totals import decode_totals
+from exporter.store.replicas import Replicas
+from exporter.store.scripts import Scripts
+from exporter.store.series import MinuteTotals
 from exporter.store.totals_marker import LossWatch, Marker, TotalsLost, counting_since
-
-# Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
-MAX_EVENTS_PER_SCRIPT: Final = 1000
-_OUTCOMES: Final[dict[int, Outcome]] = {
-    0: "duplicate",
-    1: "applied",
-    2: "too_many_types",
-    3: "sum_overflow",
-}
 
 Item = tuple[str, Event]
 T = TypeVar("T")
@@ -75,22 +72,6 @@ _SOCKET_TIMEOUTS_PER_CALL: Final = 3
 CLOSE_DRAIN_SECONDS: Final = 5.0
 
 
-def _lua(name: str) -> str:
-    return resources.files("exporter.store").joinpath(f"lua/{name}.lua").read_text()
-
-
-class _Scripts:
-    """The store's Lua scripts, registered with the client they run on."""
-
-    def __init__(self, client: Client) -> None:
-        self.apply: AsyncScript = client.register_script(_lua("apply"))
-        self.register: AsyncScript = client.register_script(_lua("register"))
-        self.reset: AsyncScript = client.register_script(_lua("reset"))
-        self.clear: AsyncScript = client.register_script(_lua("clear"))
-        self.layout: AsyncScript = client.register_script(_lua("layout"))
-        self.probe: AsyncScript = client.register_script(_lua("probe"))
-
-
 class RedisStore:
     """Totals kept in Redis: by one node or by a Redis Cluster, in one shard or spread over K.
 
@@ -99,107 +80,50 @@ class RedisStore:
     the keys are those of earlier versions (decision 0005 describes the layout).
     """
 
-    def __init__(
-        self,
-        client: Client | RedisConnection,
-        *,
-        prefix: str = "exporter",
-        dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
-        max_types: int = DEFAULT_MAX_TYPES,
-        series: SeriesPolicy | None = None,
-        shards: int = 1,
-        min_replicas: int = 0,
-        replica_timeout_ms: int = 1000,
-        timeout_seconds: float = 5.0,
-        allow_eviction: bool = False,
-        observer: StoreObserver | None = None,
-    ) -> None:
-        """A store on `client`: a RedisConnection (which rebuilds its client when it gets stuck),
-        or a client made elsewhere, used as it is (tests).
+    def __init__(self, connection: RedisConnection, options: StoreOptions) -> None:
+        """A store on `connection` (REDIS_URL's Redis, one node or a cluster found out on first
+        use, rebuilt when it gets stuck), deciding with `options`; nothing connects yet.
 
-        `allow_eviction` lets the write probe pass on a Redis whose maxmemory-policy evicts
-        (with a warning); `observer` hears of lost totals and of an evicting policy.
+        Raises ValueError for a shard count below 1.
         """
-        if not isinstance(client, RedisConnection):
-            client = RedisConnection("redis://this-redis", client=client)
-        self._connection = client
-        self._keys = StoreKeys.build(prefix, shards)
-        self._window = dedupe_window_seconds
-        self._max_types = max_types
-        self._series = series or SeriesPolicy()
-        self._min_replicas = min_replicas
-        self._replica_timeout_ms = replica_timeout_ms
-        self._deadline = _SOCKET_TIMEOUTS_PER_CALL * timeout_seconds + replica_timeout_ms / 1000
+        self._connection = connection
+        self._options = options
+        self._keys = StoreKeys.build(options.prefix, options.shards)
+        self._planner = WritePlanner(
+            self._keys, options.dedupe_window_seconds, options.max_types, options.series
+        )
+        self._replicas = Replicas(options.min_replicas, options.replica_timeout_ms)
+        self._deadline = (
+            _SOCKET_TIMEOUTS_PER_CALL * connection.timeout_seconds
+            + options.replica_timeout_ms / 1000
+        )
         # The client generation whose layout was checked, with the scripts registered on it.
-        self._prepared: tuple[int, _Scripts] | None = None
+        self._prepared: tuple[int, Scripts] | None = None
         self._preparing = asyncio.Lock()
         # Batches from several pollers that arrive while a call is in flight share the next one
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
         self._last_read: tuple[list[dict[bytes, bytes]], Snapshot] = ([], Snapshot(()))
-        self._allow_eviction = allow_eviction
-        self._observer = observer or StoreObserver()
+        self._observer = StoreObserver()
         self._guard = MemoryGuard()
         self._losses = LossWatch()
         self._evicting: str | None = None
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        prefix: str = "exporter",
-        dedupe_window_seconds: int = DEFAULT_DEDUPE_WINDOW_SECONDS,
-        max_types: int = DEFAULT_MAX_TYPES,
-        series: SeriesPolicy | None = None,
-        shards: int = 1,
-        min_replicas: int = 0,
-        replica_timeout_ms: int = 1000,
-        timeout_seconds: float = 5.0,
-        tls: TlsFiles | None = None,
-        allow_eviction: bool = False,
-        observer: StoreObserver | None = None,
-    ) -> RedisStore:
-        """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://; several nodes of
-        a cluster separated by commas); raises BadRedisUrl (a ValueError) for a URL that cannot
-        name a Redis.
-
-        When the node answers that it belongs to a Redis Cluster, the store uses redis-py's
-        cluster client, with the same URL and `tls` files (so TLS and the password carry over).
-        """
-        return cls(
-            RedisConnection(url, timeout_seconds=timeout_seconds, tls=tls),
-            prefix=prefix,
-            dedupe_window_seconds=dedupe_window_seconds,
-            max_types=max_types,
-            series=series,
-            shards=shards,
-            min_replicas=min_replicas,
-            replica_timeout_ms=replica_timeout_ms,
-            timeout_seconds=timeout_seconds,
-            allow_eviction=allow_eviction,
-            observer=observer,
-        )
 
     def watch(self, observer: StoreObserver) -> None:
         """Report lost totals and an evicting policy to `observer` from now on (the metrics of
         the process, built after the store)."""
         self._observer = observer
-        observer.evicting(self._evicting)
+        if self._evicting is not None:  # already found: the observer starts from it
+            observer.evicting(self._evicting)
 
     @property
     def connection(self) -> RedisConnection:
         """The connection the store's calls go through (rebuilds are counted there)."""
         return self._connection
 
-    @property
-    def script_calls(self) -> int:
-        """Merged apply calls sent so far (each one round trip); for tests and benchmarks."""
-        return self._coalescer.calls
-
     # -- calling Redis ---------------------------------------------------------------------------
 
-    async def _call(self, doing: str, work: Callable[[Client, _Scripts], Awaitable[T]]) -> T:
+    async def _call(self, doing: str, work: Callable[[Client, Scripts], Awaitable[T]]) -> T:
         """Run `work` on the current client; every failure of Redis becomes the store's error.
 
         The one place where the store's calls meet redis-py: errors are classified once
@@ -210,7 +134,7 @@ class RedisStore:
             async with asyncio.timeout(self._deadline), self._connection.lease() as generation:
                 scripts = await self._prepare(generation)
                 result = await work(generation.client, scripts)
-        except StoreUnavailable:
+        except STORE_ERRORS:
             raise
         except Exception as exc:
             if not is_redis_failure(exc):
@@ -227,7 +151,9 @@ class RedisStore:
         self._connection.succeeded()
         return result
 
-    async def _out_of_memory(self, doing: str, error: StoreUnavailable) -> StoreUnavailable:
+    async def _out_of_memory(
+        self, doing: str, error: StoreUnavailable | StoreRefused
+    ) -> StoreUnavailable | StoreRefused:
         """Writes now wait for headroom (decision 0017); the refusal names the figures, in
         place of Redis's words, which name the script and not the memory (and /ready shows
         200 characters)."""
@@ -241,7 +167,7 @@ class RedisStore:
             return error
         return StoreRefused(f"{doing}: OOM, Redis is out of memory: {memory_words(nodes)}")
 
-    async def _prepare(self, generation: Generation) -> _Scripts:
+    async def _prepare(self, generation: Generation) -> Scripts:
         """The scripts of this client, after checking (once per client) the recorded K."""
         prepared = self._prepared
         if prepared is not None and prepared[0] == generation.number:
@@ -250,7 +176,7 @@ class RedisStore:
             prepared = self._prepared
             if prepared is not None and prepared[0] == generation.number:
                 return prepared[1]
-            scripts = _Scripts(generation.client)
+            scripts = Scripts(generation.client)
             recorded = await scripts.layout(
                 keys=[self._keys.shard_count, self._keys.legacy_totals],
                 args=[len(self._keys.shards)],
@@ -277,173 +203,82 @@ class RedisStore:
         return await self._coalescer.apply(batch)
 
     async def _apply_now(self, batch: Sequence[Item]) -> ApplyResult:
-        """One script call per shard touched (per 1000 events), the shards' calls concurrent."""
+        """Run the batch's plan (exporter.store.plan): with K shards the registration on the
+        global slot first, then the shards' calls, concurrently."""
         now_s = time.time()
-        now_ms = str(int(now_s * 1000))
-        minutes = self._minutes(batch, now_s)
-
+        planner = self._planner
         losses: list[TotalsLost] = []
 
-        async def work(client: Client, scripts: _Scripts) -> tuple[Outcome, ...]:
-            if len(self._keys.shards) == 1:
-                shard = self._keys.shards[0]
-                codes = await self._apply_shard(
-                    client,
-                    scripts,
-                    shard,
-                    batch,
-                    minutes=minutes,
-                    generation=0,
-                    now_ms=now_ms,
-                    losses=losses,
-                )
-                return tuple(_OUTCOMES[code] for code in codes)
-            return await self._apply_sharded(client, scripts, batch, minutes, now_ms, losses=losses)
+        async def work(client: Client, scripts: Scripts) -> ApplyResult:
+            registration = planner.registration(batch)
+            if registration is None:
+                plan = planner.plan(batch, ONE_SHARD, now_s)
+                return plan.result([await self._write(client, scripts, plan.shards[0], losses)])
+            reply = await scripts.register(
+                keys=registration.keys, args=registration.args, client=client
+            )
+            plan = planner.plan(batch, registration.admission(reply), now_s)
+            results = await asyncio.gather(
+                *(self._write(client, scripts, part, losses) for part in plan.shards),
+                return_exceptions=True,
+            )
+            if losses and await self._generation(client) != plan.generation:
+                # A reset moved readers on while this batch wrote into the generation it retired
+                # (and cleared): that hash began again because of the reset, not a loss.
+                losses.clear()
+            codes: list[list[int]] = []
+            for result in results:
+                # Shards that succeeded stay applied: their identities are remembered, so the
+                # redelivery SQS makes of the whole batch counts them as duplicates.
+                if isinstance(result, BaseException):
+                    raise result
+                codes.append(result)
+            return plan.result(codes)
 
         try:
-            outcomes = await self._call("Redis apply failed", work)
+            return await self._call("Redis apply failed", work)
         finally:
             # Said even when another shard's part failed: the watch has moved on from it.
             for loss in losses:
                 self._report_loss(loss)
-        unbucketed = unbucketed_positions(outcomes, minutes) if minutes is not None else ()
-        return ApplyResult(outcomes, unbucketed)
 
-    def _minutes(self, batch: Sequence[Item], now_s: float) -> list[int | None] | None:
-        """Each event's UTC minute (None: too old or too new for a bucket); None when disabled."""
-        if not self._series.enabled:
-            return None
-        minute_of = self._series.minute_of
-        return [minute_of(event.occurred_at.timestamp(), now_s) for _, event in batch]
-
-    async def _apply_sharded(
-        self,
-        client: Client,
-        scripts: _Scripts,
-        batch: Sequence[Item],
-        minutes: Sequence[int | None] | None,
-        now_ms: str,
-        *,
-        losses: list[TotalsLost],
-    ) -> tuple[Outcome, ...]:
-        keys = self._keys
-        distinct = list(dict.fromkeys(event.type for _, event in batch))
-        reply = await scripts.register(
-            keys=[keys.types, keys.generation], args=[self._max_types, *distinct], client=client
-        )
-        generation = int(reply[0])
-        admitted = {name for name, ok in zip(distinct, reply[1:], strict=True) if int(ok)}
-        outcomes: list[Outcome] = ["too_many_types"] * len(batch)
-        positions: dict[int, list[int]] = {}
-        for index, (identity, event) in enumerate(batch):
-            if event.type in admitted:
-                positions.setdefault(shard_of(identity, len(keys.shards)), []).append(index)
-        shard_order = list(positions)
-        results = await asyncio.gather(
-            *(
-                self._apply_shard(
-                    client,
-                    scripts,
-                    keys.shards[shard],
-                    [batch[i] for i in positions[shard]],
-                    minutes=None if minutes is None else [minutes[i] for i in positions[shard]],
-                    generation=generation,
-                    now_ms=now_ms,
-                    losses=losses,
-                )
-                for shard in shard_order
-            ),
-            return_exceptions=True,
-        )
-        if losses and await self._generation(client) != generation:
-            # A reset moved readers on while this batch wrote into the generation it retired
-            # (and cleared): that hash began again because of the reset, not a loss.
-            losses.clear()
-        for shard, codes in zip(shard_order, results, strict=True):
-            # Shards that succeeded stay applied: their identities are remembered, so the
-            # redelivery SQS makes of the whole batch counts them as duplicates.
-            if isinstance(codes, BaseException):
-                raise codes
-            for index, code in zip(positions[shard], codes, strict=True):
-                outcomes[index] = _OUTCOMES[code]
-        return tuple(outcomes)
-
-    async def _apply_shard(
-        self,
-        client: Client,
-        scripts: _Scripts,
-        shard: ShardKeys,
-        items: Sequence[Item],
-        *,
-        minutes: Sequence[int | None] | None,
-        generation: int,
-        now_ms: str,
-        losses: list[TotalsLost],
+    async def _write(
+        self, client: Client, scripts: Scripts, part: ShardWrite, losses: list[TotalsLost]
     ) -> list[int]:
-        """Apply one shard's part in order, then wait for replicas when asked to."""
-        totals = shard.totals(generation)
-        chunks = [
-            (
-                items[start : start + MAX_EVENTS_PER_SCRIPT],
-                None if minutes is None else minutes[start : start + MAX_EVENTS_PER_SCRIPT],
-            )
-            for start in range(0, len(items), MAX_EVENTS_PER_SCRIPT)
-        ]
-        codes: list[int] = []
-        if len(chunks) == 1 and not self._min_replicas:
-            chunk, chunk_minutes = chunks[0]
-            reply = await self._run_script(
-                client,
-                scripts,
-                shard,
-                chunk,
-                minutes=chunk_minutes,
-                generation=generation,
-                now_ms=now_ms,
-            )
-            return self._codes(totals, reply, losses)
+        """One shard's calls in order, then WAIT for its replicas when asked to: one call alone
+        as it is; on one node every call and the WAIT in one pipeline; on a cluster (whose
+        pipelines cannot load scripts) one call after the other, then the WAIT."""
+        calls = part.calls
+        replicas = self._replicas
+        if len(calls) == 1 and not replicas.required:
+            (call,) = calls
+            reply = await scripts.apply(keys=call.keys, args=call.args, client=client)
+            return self._codes(part.totals, reply, losses)
         if isinstance(client, RedisCluster):
-            # A cluster pipeline cannot load scripts; chunks go one after the other instead.
-            for chunk, chunk_minutes in chunks:
-                reply = await self._run_script(
-                    client,
-                    scripts,
-                    shard,
-                    chunk,
-                    minutes=chunk_minutes,
-                    generation=generation,
-                    now_ms=now_ms,
-                )
-                codes += self._codes(totals, reply, losses)
-            await self._wait_for_replicas(client, shard)
+            codes: list[int] = []
+            for call in calls:
+                reply = await scripts.apply(keys=call.keys, args=call.args, client=client)
+                codes += self._codes(part.totals, reply, losses)
+            await replicas.wait(client, part.shard)
             return codes
         async with client.pipeline(transaction=False) as pipe:
-            for chunk, chunk_minutes in chunks:
-                await self._run_script(
-                    pipe,
-                    scripts,
-                    shard,
-                    chunk,
-                    minutes=chunk_minutes,
-                    generation=generation,
-                    now_ms=now_ms,
-                )
-            if self._min_replicas:
+            for call in calls:
+                await scripts.apply(keys=call.keys, args=call.args, client=pipe)
+            if replicas.required:
                 # WAIT counts the writes of its own connection: it rides the script's pipeline.
-                pipe.execute_command("WAIT", self._min_replicas, self._replica_timeout_ms)
+                pipe.execute_command(*replicas.command)
             replies = await pipe.execute()
-        if self._min_replicas:
-            self._check_replicas(int(replies.pop()))
-        return [code for reply in replies for code in self._codes(totals, reply, losses)]
+        if replicas.required:
+            replicas.check(int(replies.pop()))
+        return [code for reply in replies for code in self._codes(part.totals, reply, losses)]
 
     def _codes(self, totals: str, reply: list[Any], losses: list[TotalsLost]) -> list[int]:
         """The events' codes of one apply.lua reply; its trailing marker goes to the watch."""
-        writes, since, reset = reply[-3:]
-        marker = Marker(int(since), int(writes), None if reset is None else int(reset))
+        codes, marker = read_reply(reply)
         loss = self._losses.after_write(totals, marker)
         if loss is not None:
             losses.append(loss)
-        return [int(code) for code in reply[:-3]]
+        return codes
 
     def _report_loss(self, loss: TotalsLost) -> None:
         """Say once, loudly, that totals were lost; the layout record is written again."""
@@ -456,82 +291,12 @@ class RedisStore:
         self._prepared = None
         self._observer.totals_lost(loss)
 
-    async def _wait_for_replicas(self, client: Client, shard: ShardKeys) -> None:
-        """WAIT until `min_replicas` replicas of the shard's master hold every write made so far.
-
-        WAIT counts the writes made on its own connection, so it goes in one pipeline with a small
-        write of the same slot, on the connection to the master of that slot; replication is one
-        ordered stream per master, so that write acknowledged means every earlier one is too. The
-        write is a key set and deleted at once: nothing is left behind.
-        """
-        if not self._min_replicas:
-            return
-        ack = f"{shard.tag}:ack"
-        wait = ("WAIT", self._min_replicas, self._replica_timeout_ms)
-        if isinstance(client, RedisCluster):
-            node = client.get_node_from_key(shard.tag)
-            async with client.pipeline() as cluster_pipe:
-                cluster_pipe.execute_command("SET", ack, "1", "PX", 60000)
-                cluster_pipe.execute_command("DEL", ack)
-                cluster_pipe.execute_command(*wait, target_nodes=node)
-                replies = await cluster_pipe.execute()
-        else:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.execute_command("SET", ack, "1", "PX", 60000)
-                pipe.execute_command("DEL", ack)
-                pipe.execute_command(*wait)
-                replies = await pipe.execute()
-        self._check_replicas(int(replies[-1]))
-
-    def _check_replicas(self, acknowledged: int) -> None:
-        if acknowledged < self._min_replicas:
-            raise ReplicasMissing(
-                f"{acknowledged} of {self._min_replicas} replicas acknowledged the write within "
-                f"{self._replica_timeout_ms} ms; lower EXPORTER_REDIS_MIN_REPLICAS or add a "
-                "replica",
-                acknowledged=acknowledged,
-                required=self._min_replicas,
-            )
-
-    async def _run_script(
-        self,
-        client: Client | aioredis.client.Pipeline,
-        scripts: _Scripts,
-        shard: ShardKeys,
-        chunk: Sequence[Item],
-        *,
-        minutes: Sequence[int | None] | None,
-        generation: int,
-        now_ms: str,
-    ) -> list[Any]:
-        # redis-py encodes and frames every argument in Python, which was most of an apply's
-        # client CPU (docs/benchmarks.md): the keys go as ready bytes (each must stay a declared
-        # key, decision 0001), and all events' parts travel as one argument, a line per event.
-        global_cap = len(self._keys.shards) > 1
-        keys: list[str | bytes] = [shard.totals(generation)]
-        if not global_cap:
-            keys.append(self._keys.types)
-        seen = shard.seen_prefix
-        lines = []
-        marks, bucket_keys, expiries = bucket_marks(
-            shard, generation=generation, policy=self._series, chunk=chunk, minutes=minutes
-        )
-        for (identity, event), mark in zip(chunk, marks, strict=True):
-            keys.append(seen + identity.encode())
-            units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
-            lines.append(f"{units} {frac} {mark} {event.type}")
-        keys.extend(bucket_keys)
-        cap: str | int = "global" if global_cap else self._max_types
-        args: list[str | int] = [self._window, cap, now_ms, "\n".join(lines), expiries]
-        reply: list[Any] = await scripts.apply(keys=keys, args=args, client=client)
-        return reply
-
     # -- reading and resetting -----------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
         """The exact sum of every shard's partial totals, all of one reset generation."""
 
-        async def work(client: Client, _: _Scripts) -> tuple[list[str], list[dict[bytes, bytes]]]:
+        async def work(client: Client, _: Scripts) -> tuple[list[str], list[dict[bytes, bytes]]]:
             if len(self._keys.shards) == 1:
                 totals = self._keys.shards[0].totals(0)
                 return [totals], [cast("dict[bytes, bytes]", await client.hgetall(totals))]
@@ -555,7 +320,7 @@ class RedisStore:
             loss = self._losses.after_read(key, marker)
             if loss is not None:
                 self._report_loss(loss)
-        snapshot = _decode_totals(raws, counting_since(markers))
+        snapshot = decode_totals(raws, counting_since(markers))
         self._last_read = (raws, snapshot)
         return snapshot
 
@@ -569,12 +334,12 @@ class RedisStore:
         self, event_type: str, first_minute: int, end_minute: int
     ) -> Mapping[int, MinuteTotals]:
         """One type's buckets of [first, end), summed over shards, of hours that may still exist."""
-        oldest, newest = self._series.readable_minutes(time.time())
+        oldest, newest = self._options.series.readable_minutes(time.time())
         first, end = max(first_minute, oldest), min(end_minute, newest)
         if first >= end:
             return {}
 
-        async def work(client: Client, _: _Scripts) -> Mapping[int, MinuteTotals]:
+        async def work(client: Client, _: Scripts) -> Mapping[int, MinuteTotals]:
             return await read_buckets(
                 client,
                 self._keys.shards,
@@ -592,7 +357,7 @@ class RedisStore:
         if not by_reason:
             return
 
-        async def work(client: Client, _: _Scripts) -> None:
+        async def work(client: Client, _: Scripts) -> None:
             # One key of the global slot: a cluster pipeline of it is one round trip too.
             async with client.pipeline(transaction=False) as pipe:
                 for reason, count in by_reason.items():
@@ -604,7 +369,7 @@ class RedisStore:
     async def rejected(self) -> Mapping[str, int]:
         """Rejected events by reason since the last reset."""
 
-        async def work(client: Client, _: _Scripts) -> dict[bytes, bytes]:
+        async def work(client: Client, _: Scripts) -> dict[bytes, bytes]:
             return cast("dict[bytes, bytes]", await client.hgetall(self._keys.rejected))
 
         raw = await self._call("Redis read failed", work)
@@ -619,7 +384,7 @@ class RedisStore:
         """
         keys = self._keys
 
-        async def work(client: Client, scripts: _Scripts) -> None:
+        async def work(client: Client, scripts: Scripts) -> None:
             if len(keys.shards) == 1:
                 shard = keys.shards[0]
                 # The totals hash keeps its marker, begun again now, as a reset (decision 0017).
@@ -649,7 +414,7 @@ class RedisStore:
     async def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers PING."""
 
-        async def work(client: Client, _: _Scripts) -> None:
+        async def work(client: Client, _: Scripts) -> None:
             await client.ping()
 
         await self._call("Redis is not reachable", work)
@@ -671,7 +436,7 @@ class RedisStore:
         keys = self._keys
         now_ms = int(time.time() * 1000)
 
-        async def work(client: Client, scripts: _Scripts) -> list[tuple[str, Marker | None]]:
+        async def work(client: Client, scripts: Scripts) -> list[tuple[str, Marker | None]]:
             generation = 0
             if len(keys.shards) > 1:
                 reply = await _probe(scripts, client, global_probe(keys), now_ms)
@@ -679,7 +444,7 @@ class RedisStore:
             calls = [shard_probe(keys, shard, generation) for shard in keys.shards]
             replies = await asyncio.gather(*(_probe(scripts, client, c, now_ms) for c in calls))
             # With replicas required, writing is not enough: each shard's master must have them.
-            await asyncio.gather(*(self._wait_for_replicas(client, s) for s in keys.shards))
+            await asyncio.gather(*(self._replicas.wait(client, s) for s in keys.shards))
             return [(str(c.totals), marker_of(r)) for c, r in zip(calls, replies, strict=True)]
 
         for totals, marker in await self._call("Redis write probe failed", work):
@@ -691,7 +456,7 @@ class RedisStore:
         """Refuse an evicting maxmemory-policy unless allowed; then warn once and report it."""
         policy = evicting_policy(nodes)
         problem = eviction_problem(nodes)
-        if problem is not None and not self._allow_eviction:
+        if problem is not None and not self._options.allow_eviction:
             raise StoreUnfit(problem)
         if policy != self._evicting:
             self._evicting = policy
@@ -718,46 +483,15 @@ class RedisStore:
         await self._connection.close()
 
 
-async def _read_memory(client: Client, _: _Scripts) -> list[NodeMemory]:
+async def _read_memory(client: Client, _: Scripts) -> list[NodeMemory]:
     return await read_memory(client)
 
 
-async def _probe(scripts: _Scripts, client: Client, call: ProbeCall, now_ms: int) -> list[Any]:
+async def _probe(scripts: Scripts, client: Client, call: ProbeCall, now_ms: int) -> list[Any]:
     reply: list[Any] = await scripts.probe(
         keys=list(call.keys), args=[now_ms, *call.kinds], client=client
     )
     return reply
 
 
-def _decode_totals(parts: Sequence[dict[bytes, bytes]], since: datetime | None = None) -> Snapshot:
-    # One pass sorting fields by kind, then one TypeTotals per type: /stats and /metrics decode
-    # every partial on every read, so this stays lean (docs/benchmarks.md).
-    counts: dict[bytes, int] = {}
-    micros: dict[bytes, int] = {}
-    lasts: dict[bytes, int] = {}
-    for raw in parts:
-        for key, value in raw.items():
-            kind, _, name = key.partition(b":")
-            if kind == b"count":
-                counts[name] = counts.get(name, 0) + int(value)
-            elif kind == b"units":
-                micros[name] = micros.get(name, 0) + int(value) * MICROS_PER_UNIT
-            elif kind == b"frac":
-                micros[name] = micros.get(name, 0) + int(value)
-            elif kind == b"last":
-                lasts[name] = max(lasts.get(name, 0), int(value))
-    types = []
-    for name in sorted(counts.keys() | micros.keys()):
-        last = lasts.get(name)
-        types.append(
-            TypeTotals(
-                type=name.decode(),
-                count=counts.get(name, 0),
-                sum_micros=micros.get(name, 0),
-                last_applied=datetime.fromtimestamp(last / 1000, UTC) if last else None,
-            )
-        )
-    return Snapshot(tuple(types), since)
-
-
-__all__ = ["MAX_EVENTS_PER_SCRIPT", "RedisStore"]
+__all__ = ["RedisStore"]

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable
+from exporter.store.connection import RedisConnection
 from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
+from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
 from exporter.store.urls import redacted
@@ -135,8 +137,9 @@ async def demo_store(
         # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
         # A demo on the user's Redis runs whatever its maxmemory-policy: the store warns of an
         # evicting one instead of refusing it, which would read as "nothing answered".
-        configured = RedisStore.from_url(
-            redis_url, prefix=prefix, timeout_seconds=1.0, tls=tls, allow_eviction=True
+        configured = RedisStore(
+            RedisConnection(redis_url, timeout_seconds=1.0, tls=tls),
+            StoreOptions(prefix=prefix, allow_eviction=True),
         )
         try:
             answers = await _answers(configured, within=2.0)
@@ -214,7 +217,7 @@ async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisS
             preexec_fn=_die_with_parent(),
         )  # fmt: skip
         url = f"redis://127.0.0.1:{port}/0"
-        private = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)
+        private = RedisStore(RedisConnection(url, timeout_seconds=1.0), StoreOptions(prefix=prefix))
         try:
             deadline = time.monotonic() + REDIS_START_SECONDS
             while not await _answers(private, within=0.5):

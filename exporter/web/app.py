@@ -17,10 +17,12 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.events import TYPE_RULE, is_valid_type
 from exporter.store import (
+    STORE_ERRORS,
     DetailReads,
     DetailStore,
     Snapshot,
     Store,
+    StoreMisconfigured,
     StoreRefused,
     StoreUnavailable,
 )
@@ -258,7 +260,7 @@ async def reset_stats(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(request.app[STORE_TIMEOUT_KEY]):
             await request.app[STORE_KEY].reset()
-    except (StoreUnavailable, TimeoutError):
+    except (*STORE_ERRORS, TimeoutError):
         audit_log.warning("reset failed: store unavailable", extra={"outcome": "failed", **who})
         raise StoreUnavailable("the store did not complete the reset") from None
     audit_log.warning("statistics reset", extra={"outcome": "reset", **who})
@@ -273,21 +275,24 @@ async def health(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(limit):
             await app[STORE_KEY].ping()
+    except (StoreRefused, StoreMisconfigured) as exc:
+        problem = refusal_problem(exc)
+        # One line naming the fix; a trace adds nothing.
+        log.error("health: store misconfigured", extra={"problem": problem})  # noqa: TRY400
+        body = {"checks": {"store": "misconfigured"}, "problem": problem}
+        return web.json_response(_unavailable() | body, status=503)
     except (StoreUnavailable, TimeoutError) as exc:
-        body: dict[str, Any] = {"status": "unavailable", "version": __version__}
-        if not isinstance(exc, StoreRefused):
-            detail = str(exc) or f"no answer within {limit:g} s"
-            log.warning("health: store failing", extra={"detail": detail})
-            # Redis's words can hold an address; the API's body names only what happened
-            # (`problem`, what to fix, belongs to a misconfiguration).
-            body |= {"checks": {"store": "failing"}, "detail": _failing_detail(exc, limit)}
-        else:
-            problem = refusal_problem(exc)
-            # One line naming the fix; a trace adds nothing.
-            log.error("health: store misconfigured", extra={"problem": problem})  # noqa: TRY400
-            body |= {"checks": {"store": "misconfigured"}, "problem": problem}
-        return web.json_response(body, status=503)
+        detail = str(exc) or f"no answer within {limit:g} s"
+        log.warning("health: store failing", extra={"detail": detail})
+        # Redis's words can hold an address; the API's body names only what happened
+        # (`problem`, what to fix, belongs to a misconfiguration).
+        body = {"checks": {"store": "failing"}, "detail": _failing_detail(exc, limit)}
+        return web.json_response(_unavailable() | body, status=503)
     return web.json_response({"status": "ok", "version": __version__, "checks": {"store": "ok"}})
+
+
+def _unavailable() -> dict[str, Any]:
+    return {"status": "unavailable", "version": __version__}
 
 
 def _failing_detail(exc: BaseException, limit: float) -> str:
@@ -302,7 +307,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     totals = app[METRICS_KEY].totals
     try:
         detail: Detail | None = await app[DETAILS_KEY].get()
-    except StoreUnavailable:
+    except STORE_ERRORS:
         detail = None
     # No await between setting the detail and rendering: concurrent scrapes cannot mix.
     totals.detail = detail

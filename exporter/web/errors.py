@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
-from exporter.store import StoreRefused, StoreUnavailable, StoreUntrusted
+from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable, StoreUntrusted
 from exporter.web.limits import ConnectionLimits
 
 log = logging.getLogger("exporter.api")
@@ -59,16 +59,16 @@ def error_middleware(routes: str) -> Middleware:
             error, message = _SLUGS.get(exc.status, ("http_error", exc.reason))
             headers = {name: exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
             return json_error(exc.status, error, message.format(routes=routes), headers)
+        except (StoreRefused, StoreMisconfigured) as exc:
+            # One line naming the fix; a trace adds nothing.
+            log.error("store misconfigured", extra={"problem": refusal_problem(exc)})  # noqa: TRY400
+            return json_error(
+                503,
+                "store_misconfigured",
+                "The statistics store refuses this server's configuration; retrying will "
+                "not help until an operator fixes it (see /health).",
+            )
         except StoreUnavailable as exc:
-            if isinstance(exc, StoreRefused):
-                # One line naming the fix; a trace adds nothing.
-                log.error("store misconfigured", extra={"problem": refusal_problem(exc)})  # noqa: TRY400
-                return json_error(
-                    503,
-                    "store_misconfigured",
-                    "The statistics store refuses this server's configuration; retrying will "
-                    "not help until an operator fixes it (see /health).",
-                )
             log.warning("store unavailable", extra={"path": request.path, "detail": str(exc)})
             return json_error(
                 503,
@@ -84,7 +84,7 @@ def error_middleware(routes: str) -> Middleware:
     return middleware
 
 
-def refusal_problem(exc: StoreRefused) -> str:
+def refusal_problem(exc: StoreRefused | StoreMisconfigured) -> str:
     """What an operator should fix, in the API's words: the change to make when the settings are
     refused, with what Redis said; else Redis's own words (READONLY, OOM, WRONGTYPE ...)."""
     if isinstance(exc, StoreUntrusted):

@@ -24,6 +24,7 @@ from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.store.series import MinuteTotals, SeriesPolicy
 from tests.servers import wait_until
+from tests.store_support import redis_store
 
 WHEN = datetime(2020, 10, 6, 10, 2, 5, tzinfo=UTC)
 
@@ -51,12 +52,13 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
     the session's 3-master Redis Cluster (under a prefix of the test's own)."""
     kind: str = request.param
     stores: list[RedisStore] = []
-    client: aioredis.Redis | None = None
     url = ""
     prefix = f"contract-{uuid.uuid4().hex[:12]}"
     if kind == "redis":
-        client = aioredis.Redis.from_url(request.getfixturevalue("redis_server").url)
+        url = request.getfixturevalue("redis_server").url
+        client = aioredis.Redis.from_url(url)
         await client.flushall()
+        await client.aclose()
     elif kind in CLUSTER_SHARDS:
         url = request.getfixturevalue("redis_cluster").url()
 
@@ -78,20 +80,13 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
                 counting=counting,
                 data=sharing.data if isinstance(sharing, MemoryStore) else None,
             )
-        if client is not None:
-            return RedisStore(
-                client,
-                dedupe_window_seconds=dedupe_window_seconds,
-                max_types=max_types,
-                series=series,
-            )
-        store = RedisStore.from_url(
+        store = redis_store(
             url,
             prefix=prefix,
-            shards=CLUSTER_SHARDS[kind],
+            shards=CLUSTER_SHARDS.get(kind, 1),
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
-            series=series,
+            series=series or SeriesPolicy(),
         )
         stores.append(store)
         return store
@@ -101,8 +96,6 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
     finally:
         for store in stores:
             await store.close()
-        if client is not None:
-            await client.aclose()
 
 
 def event(kind: str, value: str | int, event_id: str | None = None) -> Event:

@@ -16,8 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store.redis import RedisStore
 from tests.redis_cluster import RedisClusterNodes
+from tests.store_support import redis_store
 
 TARGET_SHARE = 0.45
 
@@ -54,7 +54,7 @@ async def _per_node(
     cluster: RedisClusterNodes, shards: int, events: int, batch_size: int, round_: int
 ) -> dict[str, Any]:
     masters = cluster.masters()
-    store = RedisStore.from_url(
+    store = redis_store(
         cluster.url(), prefix=f"bench-k{shards}-b{batch_size}-r{round_}", shards=shards
     )
     when = datetime.now(UTC)
@@ -85,7 +85,7 @@ async def _per_node(
 
 
 async def _read_cost(cluster: RedisClusterNodes, shards: int, types: int, reads: int) -> float:
-    store = RedisStore.from_url(cluster.url(), prefix=f"bench-read-k{shards}", shards=shards)
+    store = redis_store(cluster.url(), prefix=f"bench-read-k{shards}", shards=shards)
     when = datetime.now(UTC)
     # Every type on every shard: the worst case for a read, as after a while of real traffic.
     batch = [

@@ -24,8 +24,8 @@ from exporter.events import NO_DIMENSIONS, ContractOptions
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.store.histograms import DEFAULT_VALUE_BUCKETS
-from exporter.store.redis import RedisStore
 from tests.perf.bench_pipeline import AckingSource, as_messages, core_pipeline
+from tests.store_support import redis_store, url_of
 
 CONFIGURATIONS: dict[str, tuple[ContractOptions, tuple[float, ...]]] = {
     "none": (NO_DIMENSIONS, DEFAULT_VALUE_BUCKETS),
@@ -42,7 +42,7 @@ async def _cpu_per_event(
     batch_size: int,
 ) -> float:
     """Microseconds of this process's CPU per event, one poller, a store of its own."""
-    store = RedisStore(client, prefix=f"bench-dims-{uuid.uuid4().hex[:8]}")
+    store = redis_store(url_of(client), prefix=f"bench-dims-{uuid.uuid4().hex[:8]}")
     processor = Processor(
         store,
         AckingSource(),

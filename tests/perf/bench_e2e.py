@@ -27,6 +27,7 @@ from exporter.sqs.client import SqsConfig
 from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore
+from tests.store_support import redis_store
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -176,7 +177,7 @@ async def end_to_end(
         )
     )
     source = CountingSource(inner)
-    store = RedisStore.from_url(redis_url, prefix=name)
+    store = redis_store(redis_url, prefix=name)
     ours_seconds = bare_seconds = 0.0
     try:
         for _ in range(waves):

@@ -28,8 +28,8 @@ from exporter.envelopes import read_event
 from exporter.events import parse_event
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.store.redis import RedisStore
 from tests.perf.bench_pipeline import AckingSource, _in_parallel, as_messages, core_pipeline
+from tests.store_support import redis_store, url_of
 
 
 def as_sns(body: bytes) -> bytes:
@@ -90,7 +90,7 @@ async def _core_rate(
     client: aioredis.Redis, bodies: Sequence[bytes], *, unwrap: bool, workers: int
 ) -> tuple[float, int]:
     """Events per second of the core, and how many messages it dead-lettered (none should be)."""
-    store = RedisStore(client, prefix=f"bench-envelopes-{uuid.uuid4().hex[:8]}")
+    store = redis_store(url_of(client), prefix=f"bench-envelopes-{uuid.uuid4().hex[:8]}")
     source = AckingSource()
     processor = Processor(
         store, source, build_metrics(CollectorRegistry()), ProcessorConfig(unwrap_envelopes=unwrap)

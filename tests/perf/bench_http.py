@@ -21,9 +21,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter.events import Event
-from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.server import serving
+from tests.store_support import redis_store
 
 TYPES = 100
 
@@ -72,7 +72,7 @@ async def http(
     """Requests/s of /stats, /metrics and the static handler under the same load."""
     use_wrk = loader == "wrk" or (loader == "auto" and shutil.which("wrk") is not None)
     measure = _wrk if use_wrk else _python_load
-    store = RedisStore.from_url(redis_url, prefix="bench-http")
+    store = redis_store(redis_url, prefix="bench-http")
     await store.reset()
     when = datetime.now(UTC)
     await store.apply(

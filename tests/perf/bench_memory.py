@@ -32,6 +32,7 @@ from exporter.store.keys import StoreKeys
 from exporter.store.redis import RedisStore
 from tests.perf.bench_e2e import fill, sqs_client
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
+from tests.store_support import redis_store, url_of
 
 RSS_TARGET_MB = 150
 MIB_PER_KIB = 1 / 1024  # /proc/<pid>/status reports kB
@@ -74,7 +75,7 @@ async def processor_rss(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "exporter", "processor", env=env, stdout=log, stderr=log
     )
-    store = RedisStore.from_url(redis_url, prefix=prefix)
+    store = redis_store(redis_url, prefix=prefix)
     try:
         await asyncio.to_thread(wait_until, lambda: _ready(port), timeout=30, message="processor")
         idle = rss_mb(process.pid)
@@ -132,7 +133,7 @@ async def bytes_per_identity(redis_url: str, identities: int) -> dict[str, Any]:
     """Redis memory per remembered identity (`msg:` + a 36-character MessageId)."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
-    store = RedisStore(client, prefix="bench-identity")
+    store = redis_store(url_of(client), prefix="bench-identity")
     event = Event("pageview", 1_000_000, datetime.now(UTC))
     await store.apply([("msg:warm-up", event)])  # the totals hash and type set exist already
     before = int((await client.info("memory"))["used_memory"])
@@ -158,7 +159,7 @@ async def flat_memory(
     """Peak `used_memory` per window while `rate` events/s flow for `windows` windows."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
-    store = RedisStore(client, prefix="bench-flat", dedupe_window_seconds=window_seconds)
+    store = redis_store(url_of(client), prefix="bench-flat", dedupe_window_seconds=window_seconds)
     event = Event("pageview", 1_000_000, datetime.now(UTC))
     peaks = [0] * windows
     tick = 0.05

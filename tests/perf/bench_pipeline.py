@@ -28,6 +28,7 @@ from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.store.redis import RedisStore
 from exporter.store.series import SeriesPolicy
 from tests.perf.bench_store import redis_cpu_seconds
+from tests.store_support import redis_store, script_calls, url_of
 
 T = TypeVar("T")
 
@@ -140,7 +141,9 @@ async def _without_series(
     client: aioredis.Redis, bodies: Sequence[bytes], batch_size: int, workers: int
 ) -> dict[str, Any]:
     """Our core again, same bodies and Redis, with event-time buckets off (decision 0008)."""
-    store = RedisStore(client, prefix="bench-no-series", series=SeriesPolicy(enabled=False))
+    store = redis_store(
+        url_of(client), prefix="bench-no-series", series=SeriesPolicy(enabled=False)
+    )
     processor = Processor(
         store, AckingSource(), build_metrics(CollectorRegistry()), ProcessorConfig()
     )
@@ -152,13 +155,15 @@ async def _without_series(
     seconds = await _timed(
         lambda: _in_parallel(workers, measured, lambda p: core_pipeline(processor, p, batch_size))
     )
-    return {
+    figures = {
         "events_per_s": round(len(measured) / seconds),
         "redis_usec_per_event": round(await _script_usec(client) / len(measured), 3),
         "redis_cpu_usec_per_event": (await redis_cpu_seconds(client) - cpu_before)
         * 1e6
         / len(measured),
     }
+    await store.close()
+    return figures
 
 
 async def pipeline(
@@ -174,7 +179,7 @@ async def pipeline(
     with `dimension_bodies`, also the cost of dimensions and value buckets (bench_dimensions)."""
     client = aioredis.Redis.from_url(url)
     await client.flushdb()
-    store = RedisStore(client, prefix="bench-pipeline")
+    store = redis_store(url_of(client), prefix="bench-pipeline")
     source = AckingSource()
     registry = CollectorRegistry()
     processor = Processor(store, source, build_metrics(registry), ProcessorConfig())
@@ -188,9 +193,10 @@ async def pipeline(
         lambda: _in_parallel(workers, measured, lambda p: core_pipeline(processor, p, batch_size))
     )
     ours_redis_usec = await _script_usec(client)
+    ours_calls = await script_calls(client)
     ours_redis_cpu = (await redis_cpu_seconds(client) - redis_cpu_before) * 1e6 / len(measured)
     without_series = await _without_series(client, bodies, batch_size, workers)
-    bare_store = RedisStore(client, prefix="bench-parse-store")
+    bare_store = redis_store(url_of(client), prefix="bench-parse-store")
     fresh = as_messages(bodies)
     parse_store = await _timed(
         lambda: _in_parallel(workers, fresh, lambda p: parse_and_store(bare_store, p, batch_size))
@@ -215,6 +221,8 @@ async def pipeline(
     )
     await client.flushdb()
     await client.aclose()
+    await store.close()
+    await bare_store.close()
     ours_rate = len(measured) / ours
     naive_rate = len(baseline_bodies) / naive
     return {
@@ -224,8 +232,7 @@ async def pipeline(
         "workers": workers,
         "ours_events_applied": int(applied),
         "ours_messages_deleted": source.deleted,
-        # getattr: the same benchmark can run against an older exporter tree (docs/benchmarks.md).
-        "ours_store_calls": getattr(store, "script_calls", None),
+        "ours_store_calls": ours_calls,
         "baseline_events": len(baseline_bodies),
         "baseline_events_counted": int(naive_count),
         "ours_events_per_s": round(ours_rate),

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from exporter.store.redis import RedisStore
 from tests.servers import AWS_TEST_ENV, free_port, wait_until
+from tests.store_support import redis_store
 
 # Issue #19: the processor's CPU per message at most 0.15 of the bare loop's, never above the 0.23
 # measured before it, and at least 4x the bare loop's messages per second, at 32 pollers.
@@ -210,7 +210,7 @@ def run_processor(
 
 
 async def _reset(redis_url: str, prefix: str) -> None:
-    store = RedisStore.from_url(redis_url, prefix=prefix)
+    store = redis_store(redis_url, prefix=prefix)
     try:
         await store.reset()
     finally:

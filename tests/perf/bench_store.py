@@ -14,8 +14,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store.redis import RedisStore
 from exporter.store.series import SeriesPolicy
+from tests.store_support import redis_store, url_of
 
 
 async def _script_stats(client: aioredis.Redis) -> tuple[int, float]:
@@ -44,7 +44,7 @@ async def _redis_usec_per_event(
     spread_seconds: int = 0,
 ) -> dict[str, Any]:
     await client.flushdb()
-    store = RedisStore(client, prefix="bench-ceiling", series=SeriesPolicy(enabled=series))
+    store = redis_store(url_of(client), prefix="bench-ceiling", series=SeriesPolicy(enabled=series))
     now = datetime.now(UTC)
     # Live traffic: event times within the current minute (spread 0). A drained backlog spreads
     # them over the last hour: more distinct buckets per call (decision 0008).

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from exporter.events import Event
-from exporter.store.redis import RedisStore
 from tests.perf.bench_memory import rss_mb
 from tests.perf.bench_sqs_client import (
     StandInServer,
@@ -40,6 +39,7 @@ from tests.perf.bench_sqs_client import (
     stop_process,
 )
 from tests.servers import RedisServer, free_port, wait_until
+from tests.store_support import redis_store
 
 WARMUP_SECONDS: Final = 3.0
 MEASURE_SECONDS: Final = 10.0
@@ -108,7 +108,7 @@ def processor(redis_url: str, workdir: Path, latency_ms: float) -> dict[str, Any
 
 
 async def _seed(redis_url: str, prefix: str) -> None:
-    store = RedisStore.from_url(redis_url, prefix=prefix)
+    store = redis_store(redis_url, prefix=prefix)
     when = datetime.now(UTC)
     await store.apply(
         [(f"msg:size-{n}", Event(f"type-{n:03d}", 1_250_000 * n, when)) for n in range(API_TYPES)]

@@ -24,9 +24,9 @@ from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.sqs.client import SqsConfig
 from exporter.sqs.source import SqsSource
-from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import event_body, queue_depth, send, sqs_client
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer, free_port
+from tests.store_support import redis_store
 
 POLLERS = (1, 2, 4, 8, 16)
 LATENCIES_MS = (0, 20)  # 20 ms per response: roughly a real SQS round trip within a region
@@ -91,7 +91,7 @@ async def drain_rate(
         )
     )
     await asyncio.to_thread(fill, fill_endpoint, source.queue_url, count)
-    store = RedisStore.from_url(redis_url, prefix=name)
+    store = redis_store(redis_url, prefix=name)
     registry = CollectorRegistry()
     processor = Processor(store, source, build_metrics(registry), ProcessorConfig(pollers=pollers))
     stop = asyncio.Event()

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.sqs.messages import Message
-from exporter.store.redis import RedisStore
 from tests.perf.bench_pipeline import AckingSource
 from tests.perf.bodies import make_bodies
+from tests.store_support import redis_store
 
 
 @dataclass
@@ -47,7 +47,7 @@ class SyntheticSource(AckingSource):
 
 async def run(redis_url: str, events: int) -> dict[str, float | int]:
     """Drive the processor until `events` messages were deleted."""
-    store = RedisStore.from_url(redis_url, prefix=f"bench-rss-core-{uuid.uuid4().hex[:8]}")
+    store = redis_store(redis_url, prefix=f"bench-rss-core-{uuid.uuid4().hex[:8]}")
     source = SyntheticSource(remaining=events, bodies=itertools.cycle(make_bodies(1000)))
     processor = Processor(store, source, build_metrics(CollectorRegistry()), ProcessorConfig())
     stop = asyncio.Event()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.integration.web.api_support import add, event, redis_store, unique_prefix
+from tests.integration.web.api_support import add, event, redis_store
 from tests.servers import (
     RedisServer,
     end_process,
@@ -26,6 +26,7 @@ from tests.servers import (
     wait_ready,
     wait_until,
 )
+from tests.store_support import unique_prefix
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 TOKEN = "cli-admin-token-xyz"

@@ -6,8 +6,9 @@ import json
 import signal
 
 from tests.integration.cli.test_cli_api import ApiProcess
-from tests.integration.web.api_support import add, event, redis_store, unique_prefix
+from tests.integration.web.api_support import add, event, redis_store
 from tests.servers import RedisServer
+from tests.store_support import unique_prefix
 
 
 async def test_the_series_answers_without_parameters_and_names_every_problem(

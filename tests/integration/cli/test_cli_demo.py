@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import redis
 
-from tests.integration.web.api_support import unique_prefix
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     RedisServer,
@@ -27,6 +26,7 @@ from tests.servers import (
     start_process,
     wait_until,
 )
+from tests.store_support import unique_prefix
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 STOP_TIMEOUT_SECONDS = 15

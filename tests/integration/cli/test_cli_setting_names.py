@@ -12,8 +12,8 @@ import redis
 from exporter.store.keys import StoreKeys
 from tests.integration.cli.test_cli_api import ApiProcess
 from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.integration.web.api_support import unique_prefix
 from tests.servers import RedisServer
+from tests.store_support import unique_prefix
 
 # What a Kubernetes Service called `redis` (and one called `sqs-metrics-exporter-api`) puts in
 # every pod's environment: shared prefixes, no settings, nothing to warn about.

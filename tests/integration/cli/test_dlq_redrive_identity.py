@@ -4,6 +4,7 @@ counted before SQS moved it to the dead-letter queue."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -22,11 +23,14 @@ from tests.servers import RedisServer
 
 
 async def test_redrive_of_an_already_counted_event_without_id_counts_once(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """Counted, then moved to the DLQ by SQS (its delete never happened), then redriven: once."""
     settings = processor_settings(redis_server.url, sqs_endpoint, max_receive_count=1)
-    store = RedisStore(redis_client)
+    store = open_store()
     client = sqs_client(sqs_endpoint)
     # The processor creates the queues with the redrive policy, then stops.
     async with running_processor(settings, store):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import itertools
 
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.store.redis import RedisStore
 from tests.servers import RedisServer
+from tests.store_support import redis_store
 from tests.unit.processing.processor_fakes import RecordingSource, bodies, message
 
 _prefixes = itertools.count()
@@ -28,8 +27,7 @@ async def test_any_body_through_the_redis_store(
     redis_server: RedisServer, batch: list[bytes]
 ) -> None:
     """Each message ends applied, duplicate or dead-lettered, and every one is acknowledged."""
-    client = aioredis.Redis.from_url(redis_server.url)
-    store = RedisStore(client, prefix=f"hyp{next(_prefixes)}", max_types=2)
+    store = redis_store(redis_server.url, prefix=f"hyp{next(_prefixes)}", max_types=2)
     source = RecordingSource()
     registry = CollectorRegistry()
     processor = Processor(store, source, build_metrics(registry), ProcessorConfig())
@@ -37,7 +35,7 @@ async def test_any_body_through_the_redis_store(
         await processor.handle_batch([message(body, f"m-{n}") for n, body in enumerate(batch)])
         applied = sum(t.count for t in (await store.snapshot()).types)
     finally:
-        await client.aclose()
+        await store.close()
     duplicates = registry.get_sample_value("exporter_events_duplicate_total") or 0
     assert len(source.deleted) == len(batch)
     assert applied + duplicates + len(source.dead_letters) == len(batch)

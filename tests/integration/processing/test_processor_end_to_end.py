@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from tests.integration.processing.processor_support import (
     sqs_client,
 )
 from tests.servers import RedisServer, free_port
+from tests.store_support import redis_store
 
 VALID = [
     event_body("purchase", "10.10", event_id="p-1"),
@@ -42,10 +44,13 @@ MALFORMED = {
 
 
 async def test_valid_duplicate_and_malformed_messages(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """Exact totals, each duplicate counted once, each malformed body in the DLQ with its reason."""
-    store = RedisStore(redis_client)
+    store = open_store()
     settings = processor_settings(redis_server.url, sqs_endpoint)
     client = sqs_client(sqs_endpoint)
     async with running_processor(settings, store) as processor:
@@ -122,10 +127,13 @@ def _build_labels(registry: object) -> dict[str, str]:
 
 
 async def test_too_many_types_are_dead_lettered(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """Past the type cap, events of a new type go to the DLQ with reason too_many_types."""
-    store = RedisStore(redis_client, max_types=2)
+    store = open_store(max_types=2)
     settings = processor_settings(redis_server.url, sqs_endpoint)
     client = sqs_client(sqs_endpoint)
     async with running_processor(settings, store) as processor:
@@ -151,13 +159,16 @@ async def test_too_many_types_are_dead_lettered(
 
 
 async def test_two_processors_on_one_queue_never_double_count(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """Two replicas sharing a queue and a Redis count every event exactly once between them."""
     settings = processor_settings(redis_server.url, sqs_endpoint)
     other = settings.model_copy(update={"metrics_port": free_port()})
     client = sqs_client(sqs_endpoint)
-    store_a, store_b = RedisStore(redis_client), RedisStore.from_url(redis_server.url)
+    store_a, store_b = open_store(), redis_store(redis_server.url)
     async with (
         running_processor(settings, store_a) as first,
         running_processor(other, store_b) as second,
@@ -193,11 +204,14 @@ async def test_two_processors_on_one_queue_never_double_count(
 
 
 async def test_health_ready_and_metrics_are_served(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """The metrics port serves /health, /ready (200 JSON) and /metrics with the contract names."""
     settings = processor_settings(redis_server.url, sqs_endpoint)
-    async with running_processor(settings, RedisStore(redis_client)) as processor:
+    async with running_processor(settings, open_store()) as processor:
 
         def get(path: str) -> tuple[int, str]:
             with urllib.request.urlopen(processor.base_url + path, timeout=5) as response:  # noqa: S310

@@ -4,6 +4,7 @@ delivery off, and on), and EventBridge-shaped bodies; each event counted once.""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -41,14 +42,17 @@ def subscribe(sns: Any, sqs: SQSClient, topic_arn: str, queue_url: str, *, raw: 
 
 
 async def test_sns_notifications_are_unwrapped_and_each_event_counted_once(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """A topic fanned out to the processor's queue and a tap queue (raw delivery off): a
     duplicated publish of an event with an id, an event without one delivered twice by SNS (the
     same notification again), a malformed event; and a raw-delivery topic: exact totals, the
     malformed one dead-lettered with its reason naming the notification, the queue drained."""
     settings = processor_settings(redis_server.url, sqs_endpoint)
-    store = RedisStore(redis_client)
+    store = open_store()
     sqs = sqs_client(sqs_endpoint)
     sns = boto3.session.Session().client("sns", endpoint_url=sqs_endpoint, region_name="us-east-1")
     async with running_processor(settings, store) as processor:
@@ -97,13 +101,16 @@ async def test_sns_notifications_are_unwrapped_and_each_event_counted_once(
 
 
 async def test_eventbridge_events_are_unwrapped_and_counted_once(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """EventBridge-shaped bodies as a rule delivers them to SQS: the `detail` is the event, its
     `id` the identity of an event without one (a second delivery counts once), and a malformed
     detail is dead-lettered naming the EventBridge event."""
     settings = processor_settings(redis_server.url, sqs_endpoint)
-    store = RedisStore(redis_client)
+    store = open_store()
     sqs = sqs_client(sqs_endpoint)
 
     def envelope(event_id: str, detail: str) -> str:

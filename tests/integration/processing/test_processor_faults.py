@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ from tests.servers import (
     start_process,
     wait_until,
 )
+from tests.store_support import redis_store
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -329,7 +330,7 @@ async def test_redis_stopped_and_restarted_mid_stream(
     fresh_redis_server: RedisServer, sqs_endpoint: str
 ) -> None:
     """Redis down: polling pauses, /ready says redis, nothing is lost; it resumes by itself."""
-    store = RedisStore.from_url(fresh_redis_server.url, timeout_seconds=1)
+    store = redis_store(fresh_redis_server.url, timeout_seconds=1)
     settings = processor_settings(
         fresh_redis_server.url, sqs_endpoint, visibility_timeout_seconds=5
     )
@@ -375,16 +376,14 @@ async def test_redis_stopped_and_restarted_mid_stream(
 
 
 async def test_unreachable_sqs_is_retried_until_it_answers(
-    redis_server: RedisServer, redis_client: aioredis.Redis
+    redis_server: RedisServer, redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
 ) -> None:
     """With SQS down at start the processor is alive, not ready, and retries until SQS answers."""
     moto = MotoServer()  # a port with nothing listening until the server starts
     settings = processor_settings(redis_server.url, moto.url)
     registry = CollectorRegistry()
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_processor(settings, RedisStore(redis_client), stop, registry=registry)
-    )
+    task = asyncio.create_task(run_processor(settings, open_store(), stop, registry=registry))
     base = f"http://127.0.0.1:{settings.metrics_port}"
 
     def status(path: str) -> tuple[int, dict[str, object]]:

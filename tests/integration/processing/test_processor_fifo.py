@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -78,7 +79,10 @@ def receive_all(client: SQSClient, queue_url: str) -> list[dict[str, Any]]:
 
 
 async def test_a_fifo_queue_with_three_groups_counts_exactly_and_keeps_dead_letters_in_order(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """`orders.fifo` and `orders-dlq.fifo` are created as FIFO queues; three groups with
     malformed events among valid ones: exact totals, every bad event in the FIFO dead-letter
@@ -87,7 +91,7 @@ async def test_a_fifo_queue_with_three_groups_counts_exactly_and_keeps_dead_lett
     dlq_name = name.removesuffix(".fifo") + "-dlq.fifo"
     settings = processor_settings(redis_server.url, sqs_endpoint, sqs_queue_name=name)
     client = sqs_client(sqs_endpoint)
-    store = RedisStore(redis_client)
+    store = open_store()
     plan: list[tuple[str, str]] = []
     bad: dict[str, list[str]] = defaultdict(list)
     for n in range(30):

@@ -3,6 +3,8 @@ each queue's dead letters in its own dead-letter queue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis.asyncio as aioredis
 
 from exporter.store.redis import RedisStore
@@ -21,7 +23,10 @@ from tests.servers import RedisServer
 
 
 async def test_two_queues_into_one_processor(
-    redis_server: RedisServer, redis_client: aioredis.Redis, sqs_endpoint: str
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    sqs_endpoint: str,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """SQS_QUEUE_URL and SQS_QUEUE_URLS name two existing queues: each is read, each gets its own
     dead-letter queue (`<name>-dlq`, created), the counters and depth gauges carry each queue's
@@ -37,7 +42,7 @@ async def test_two_queues_into_one_processor(
         sqs_queue_urls=(clicks_url,),
         concurrency=1,
     )
-    store = RedisStore(redis_client)
+    store = open_store()
     send(client, orders_url, [event_body("purchase", f"{n}.5") for n in range(25)] + ["bad"])
     send(client, clicks_url, [event_body("click", "1") for _ in range(40)] + ["[1]"])
     async with running_processor(settings, store) as processor:

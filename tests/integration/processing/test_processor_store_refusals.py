@@ -23,7 +23,6 @@ from exporter.cli.wiring import redis_store, run_processor
 from exporter.events import Event
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
-from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     RunningProcessor,
     event_body,
@@ -35,6 +34,7 @@ from tests.integration.processing.processor_support import (
 )
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
+from tests.store_support import redis_store as store_at
 
 # Generous: the machine is shared.
 WITHIN = 90.0
@@ -191,7 +191,7 @@ async def test_a_processor_with_another_shard_count_refuses_to_start(
     """Data written with one shard, a processor started with four: it stops with one line naming
     both counts and the variable to set."""
     prefix = f"k-{uuid.uuid4().hex[:8]}"
-    store = RedisStore.from_url(redis_server.url, prefix=prefix)
+    store = store_at(redis_server.url, prefix=prefix)
     await store.apply([("msg:1", Event("view", 1, datetime.now(UTC)))])
     await store.close()
     settings = processor_settings(
@@ -228,7 +228,7 @@ async def test_any_node_of_a_cluster_serves_a_sharded_processor(
         send(sqs, queue_url, [event_body(f"t{n % 4}", "0.25") for n in range(60)])
         await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
         assert queue_depth(sqs, dlq_url) == 0
-    store = RedisStore.from_url(redis_cluster.url(), prefix=prefix, shards=3)
+    store = store_at(redis_cluster.url(), prefix=prefix, shards=3)
     try:
         snapshot = await store.snapshot()
     finally:
@@ -239,7 +239,7 @@ async def test_any_node_of_a_cluster_serves_a_sharded_processor(
 
 
 async def _totals(url: str) -> dict[str, tuple[int, int]]:
-    store = RedisStore.from_url(url)
+    store = store_at(url)
     try:
         return {t.type: (t.count, t.sum_micros) for t in (await store.snapshot()).types}
     finally:

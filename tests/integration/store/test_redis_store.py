@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from exporter.store import MAX_ABS_SUM_UNITS, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from tests.servers import RedisServer
+from tests.store_support import redis_store
 
 WHEN = datetime(2020, 10, 6, tzinfo=UTC)
 
@@ -26,7 +28,7 @@ def event(kind: str, micros: int) -> Event:
 
 async def test_unreachable_redis_raises_one_clear_error(fresh_redis_server: RedisServer) -> None:
     """With Redis down, every call raises StoreUnavailable; after restart the store works again."""
-    store = RedisStore.from_url(fresh_redis_server.url, timeout_seconds=1)
+    store = redis_store(fresh_redis_server.url, timeout_seconds=1)
     await store.apply([("msg:1", event("a", 1_000_000))])
     fresh_redis_server.kill()
     with pytest.raises(StoreUnavailable):
@@ -46,9 +48,11 @@ async def test_unreachable_redis_raises_one_clear_error(fresh_redis_server: Redi
     await store.close()
 
 
-async def test_sum_overflow_refuses_only_that_type(redis_client: aioredis.Redis) -> None:
+async def test_sum_overflow_refuses_only_that_type(
+    redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
+) -> None:
     """A batch that would push a type's sum past the 64-bit bound is refused for that type only."""
-    store = RedisStore(redis_client)
+    store = open_store()
     await store.apply([("msg:0", event("big", 1_000_000))])
     await redis_client.hset("{exporter}:totals", "units:big", str(MAX_ABS_SUM_UNITS - 10))
     # 11,000 units past the bound: Lua compares in doubles, which are exact to 1,024 units here.
@@ -75,10 +79,12 @@ async def test_memory_store_refuses_overflow_the_same_way() -> None:
     assert result.outcomes == ("sum_overflow", "applied")
 
 
-async def test_every_key_shares_one_cluster_slot(redis_client: aioredis.Redis) -> None:
+async def test_every_key_shares_one_cluster_slot(
+    redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
+) -> None:
     """With one shard all keys live under the prefix's hash tag (one cluster slot), named as before
     shards existed, plus the recorded shard count."""
-    store = RedisStore(redis_client, prefix="shop")
+    store = open_store(prefix="shop")
     await store.apply([(f"msg:{i}", event(f"t{i % 3}", i)) for i in range(20)])
     keys = [k.decode() if isinstance(k, bytes) else k for k in await redis_client.keys("*")]
     assert {"{shop}:totals", "{shop}:types", "{shop}:shards"} < set(keys)
@@ -87,9 +93,11 @@ async def test_every_key_shares_one_cluster_slot(redis_client: aioredis.Redis) -
     assert len({key_slot(k.encode()) for k in keys}) == 1
 
 
-async def test_memory_per_identity_is_small_and_bounded(redis_client: aioredis.Redis) -> None:
+async def test_memory_per_identity_is_small_and_bounded(
+    redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
+) -> None:
     """Each remembered identity costs a bounded number of bytes, and expires with the window."""
-    store = RedisStore(redis_client, dedupe_window_seconds=1)
+    store = open_store(dedupe_window_seconds=1)
     await store.apply([("msg:warm", event("a", 1))])
     before = int((await redis_client.info("memory"))["used_memory"])
     ids = [f"msg:{i:08d}-0000-0000-0000-000000000000" for i in range(20_000)]
@@ -116,13 +124,11 @@ async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailab
     """EXPORTER_REDIS_MIN_REPLICAS=1 on a Redis without replicas: the batch is applied (its
     redelivery is a duplicate) but the call fails, so the processor does not delete it."""
     prefix = f"wait-{uuid.uuid4().hex[:8]}"
-    store = RedisStore.from_url(
-        redis_server.url, prefix=prefix, min_replicas=1, replica_timeout_ms=50
-    )
+    store = redis_store(redis_server.url, prefix=prefix, min_replicas=1, replica_timeout_ms=50)
     try:
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
             await store.apply([("msg:1", event("a", 1))])
-        alone = RedisStore.from_url(redis_server.url, prefix=prefix)
+        alone = redis_store(redis_server.url, prefix=prefix)
         assert (await alone.apply([("msg:1", event("a", 1))])).outcomes == ("duplicate",)
         await alone.close()
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
@@ -139,7 +145,7 @@ async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None
         replica.start()
         client = aioredis.Redis.from_url(replica.url)
         await client.replicaof("127.0.0.1", str(primary.port))
-        store = RedisStore.from_url(primary.url, min_replicas=1, replica_timeout_ms=2000)
+        store = redis_store(primary.url, min_replicas=1, replica_timeout_ms=2000)
         try:
             deadline = asyncio.get_running_loop().time() + 60
             while (await client.info("replication"))["master_link_status"] != "up":

@@ -14,10 +14,10 @@ from redis.asyncio.cluster import RedisCluster
 from exporter.events import parse_event
 from exporter.store import StoreUntrusted
 from exporter.store.errors import Fault
-from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
 from tests.integration.processing.processor_support import eventually
 from tests.redis_cluster import RedisClusterNodes
+from tests.store_support import current_client, redis_store
 from tests.tls_certs import Certificates
 
 _EVENT = parse_event(b'{"type": "purchase", "value": 2.5, "occurred_at": "2026-12-01 10:00:00"}')
@@ -48,12 +48,12 @@ async def test_a_rebuilt_cluster_client_keeps_the_tls_files(
     """Writes over 3 shards go through the cluster client found from a TLS node; a rebuild,
     decided by probes that reach the masters over TLS, makes a new cluster client that writes
     too (a client without the files could not even connect)."""
-    store = RedisStore.from_url(
+    store = redis_store(
         tls_cluster.url(), prefix=f"tls-{uuid.uuid4().hex[:8]}", shards=3, tls=_files(certificates)
     )
     try:
         await store.apply([(f"id:{n}", _EVENT) for n in range(30)])
-        first = store.connection.current_client()
+        first = await current_client(store)
         assert isinstance(first, RedisCluster)
         stale = Fault(False, "a map gone stale (test)", reconnect=True)
 
@@ -65,7 +65,7 @@ async def test_a_rebuilt_cluster_client_keeps_the_tls_files(
 
         await eventually(rebuilt_once, within=60, message="the cluster client rebuilt")
         await store.apply([(f"id:{n}", _EVENT) for n in range(30, 60)])
-        rebuilt = store.connection.current_client()
+        rebuilt = await current_client(store)
         assert isinstance(rebuilt, RedisCluster)
         assert rebuilt is not first
         (totals,) = (await store.snapshot()).types
@@ -88,7 +88,7 @@ async def test_a_cluster_whose_certificate_is_not_trusted_is_refused_at_the_firs
             str(certificates.client_key),
         ),
     }[given]
-    store = RedisStore.from_url(tls_cluster.url(), prefix="tls-refused", tls=files)
+    store = redis_store(tls_cluster.url(), prefix="tls-refused", tls=files)
     try:
         for _ in range(2):
             with pytest.raises(StoreUntrusted) as refused:

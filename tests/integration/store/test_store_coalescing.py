@@ -11,9 +11,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from exporter.events import Event
-from exporter.store import ApplyResult, Outcome, StoreUnavailable
+from exporter.store import (
+    ApplyResult,
+    Outcome,
+    ReplicasMissing,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+)
 from exporter.store.coalesce import ApplyCoalescer, Batch
 from exporter.store.redis import RedisStore
+from tests.store_support import script_calls
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 APPLIED: tuple[Outcome, ...] = ("applied",)
@@ -32,16 +40,20 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 async def test_concurrent_batches_share_calls_and_keep_their_own_outcomes(
     redis_client: aioredis.Redis,
+    open_store: Callable[..., RedisStore],
 ) -> None:
     """Twenty concurrent batches take fewer calls; each caller gets exactly its own outcomes."""
-    store = RedisStore(redis_client, prefix=f"co-{uuid.uuid4().hex[:8]}")
+    store = open_store(prefix=f"co-{uuid.uuid4().hex[:8]}")
+    # Loads the script, so that each call below is one EVALSHA in Redis's command counts.
+    await store.apply([("msg:warm-up", _event("warm"))])
+    await redis_client.config_resetstat()
     shared = "id:retried-by-the-producer"
     batches = [
         [(f"msg:{n}-{i}", _event("page")) for i in range(9)] + [(shared, _event("buy", 5))]
         for n in range(20)
     ]
     results = await asyncio.gather(*(store.apply(batch) for batch in batches))
-    assert store.script_calls < len(batches)
+    assert await script_calls(redis_client) < len(batches)
     outcomes = [result.outcomes for result in results]
     assert all(len(o) == 10 for o in outcomes)
     assert all(o[:9] == ("applied",) * 9 for o in outcomes)
@@ -54,13 +66,18 @@ async def test_concurrent_batches_share_calls_and_keep_their_own_outcomes(
     assert (buy.count, buy.sum_micros) == (1, 5_000_000)
 
 
-async def test_a_lone_caller_is_not_delayed_or_merged(redis_client: aioredis.Redis) -> None:
+async def test_a_lone_caller_is_not_delayed_or_merged(
+    redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
+) -> None:
     """Sequential applies each make their own call, as before coalescing."""
-    store = RedisStore(redis_client, prefix=f"co-{uuid.uuid4().hex[:8]}")
+    store = open_store(prefix=f"co-{uuid.uuid4().hex[:8]}")
+    # Loads the script, so that each call below is one EVALSHA in Redis's command counts.
+    await store.apply([("msg:warm-up", _event("warm"))])
+    await redis_client.config_resetstat()
     for n in range(3):
         result = await store.apply([(f"msg:lone-{n}", _event("page"))])
         assert result.outcomes == ("applied",)
-    assert store.script_calls == 3
+    assert await script_calls(redis_client) == 3
 
 
 async def test_a_failed_call_fails_every_caller_it_carried() -> None:
@@ -127,3 +144,44 @@ async def test_merged_calls_respect_the_event_limit() -> None:
     assert all(r.outcomes == ("applied",) * 10 for r in results)
     assert sum(sizes) == 70
     assert max(sizes) <= 25
+
+
+class _Refusal(StoreRefused):
+    """A refusal whose constructor takes what the base's does not (keyword-only, required)."""
+
+    def __init__(self, message: str, *, node: str) -> None:
+        super().__init__(message, advice=f"free memory on {node}")
+        self.node = node
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _Refusal("OOM command not allowed", node="10.0.0.5:6379"),
+        ReplicasMissing("0 of 1 replicas acknowledged", acknowledged=0, required=1),
+        StoreMisconfigured("EXPORTER_REDIS_SHARDS is 1 but the data ... 3 shards"),
+    ],
+)
+async def test_every_caller_gets_the_error_of_the_same_class_with_every_field(
+    error: StoreRefused | StoreUnavailable | StoreMisconfigured,
+) -> None:
+    """Each caller a failed merged call carried gets an error of the call's class with every field
+    (advice, replica counts, a subclass's own), its own object, whatever the constructor takes;
+    the drain task raises nothing itself."""
+    release = asyncio.Event()
+
+    async def failing(_batch: Batch) -> ApplyResult:
+        await release.wait()
+        raise error
+
+    coalescer = ApplyCoalescer(failing, limit=1000)
+    tasks = [asyncio.create_task(coalescer.apply([(f"msg:{n}", _event("page"))])) for n in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert len({id(r) for r in results}) == 3
+    for result in results:
+        assert type(result) is type(error)
+        assert str(result) == str(error)
+        assert vars(result) == vars(error)
+    await coalescer.wait_idle()

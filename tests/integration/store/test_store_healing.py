@@ -15,9 +15,11 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from exporter.events import parse_event
 from exporter.store import StoreUnavailable
 from exporter.store.connection import RedisConnection
+from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from tests.redis_cluster import RedisClusterNodes, cluster_port
 from tests.servers import RedisServer, free_port
+from tests.store_support import current_client, redis_store
 
 _EVENT = parse_event(b'{"type": "purchase", "value": 2.5, "occurred_at": "2026-12-01 10:00:00"}')
 
@@ -49,10 +51,10 @@ async def test_a_client_dialling_a_dead_address_is_rebuilt_once_the_server_answe
     """A client whose pool dials an address nothing listens on fails every call although the
     Redis of REDIS_URL answers: the failing call rebuilds it (one warning naming the cause), and
     the next call goes through on a new client."""
-    store = RedisStore.from_url(redis_server.url, prefix=_prefix())
+    store = redis_store(redis_server.url, prefix=_prefix())
     try:
         await store.apply([("id:1", _EVENT)])
-        stale = store.connection.current_client()
+        stale = await current_client(store)
         assert stale is not None
         await _dial_nowhere(stale)
         with caplog.at_level(logging.WARNING), pytest.raises(StoreUnavailable, match="Error 111"):
@@ -62,7 +64,7 @@ async def test_a_client_dialling_a_dead_address_is_rebuilt_once_the_server_answe
         assert "Error 111" in line.__dict__["cause"]
         await store.apply([("id:2", _EVENT)])
         assert await _counted(store) == 2
-        assert store.connection.current_client() is not stale
+        assert await current_client(store) is not stale
     finally:
         await store.close()
 
@@ -70,10 +72,10 @@ async def test_a_client_dialling_a_dead_address_is_rebuilt_once_the_server_answe
 async def test_an_outage_is_waited_out_without_rebuilding(fresh_redis_server: RedisServer) -> None:
     """While the server itself is down nothing answers a fresh connection either, so the client
     is kept; once the server is back redis-py reconnects and the same client carries on."""
-    store = RedisStore.from_url(fresh_redis_server.url, prefix=_prefix(), timeout_seconds=1.0)
+    store = redis_store(fresh_redis_server.url, prefix=_prefix(), timeout_seconds=1.0)
     try:
         await store.apply([("id:1", _EVENT)])
-        client = store.connection.current_client()
+        client = await current_client(store)
         fresh_redis_server.kill()
         for _ in range(3):
             with pytest.raises(StoreUnavailable):
@@ -82,7 +84,7 @@ async def test_an_outage_is_waited_out_without_rebuilding(fresh_redis_server: Re
         await store.apply([("id:2", _EVENT)])
         assert await _counted(store) == 2
         assert store.connection.rebuilds == 0
-        assert store.connection.current_client() is client
+        assert await current_client(store) is client
     finally:
         await store.close()
 
@@ -94,10 +96,10 @@ async def test_a_cluster_client_with_a_topology_that_no_longer_exists_is_rebuilt
     replaced) cannot find the cluster again by itself: redis-py re-reads the topology only from
     the nodes it holds. The store rebuilds it from REDIS_URL's nodes, which answer, and goes on
     exactly where it was."""
-    store = RedisStore.from_url(redis_cluster.url(), prefix=_prefix(), shards=4)
+    store = redis_store(redis_cluster.url(), prefix=_prefix(), shards=4)
     try:
         await store.apply([("id:1", _EVENT), ("id:2", _EVENT)])
-        stale = store.connection.current_client()
+        stale = await current_client(store)
         assert isinstance(stale, RedisCluster)
         gone = ClusterNode("127.0.0.1", cluster_port())
         manager = stale.nodes_manager
@@ -123,10 +125,10 @@ async def test_rebuilds_are_spaced_while_the_new_client_fails_too(
     only after the check interval and the backoff (a second here), not on every call."""
     now = [100.0]
     connection = RedisConnection(redis_server.url, clock=lambda: now[0])
-    store = RedisStore(connection, prefix=_prefix())
+    store = RedisStore(connection, StoreOptions(prefix=_prefix()))
 
     async def sabotage() -> None:
-        client = connection.current_client()
+        client = await current_client(store)
         assert client is not None
         await _dial_nowhere(client)
 

@@ -18,6 +18,7 @@ from exporter.store.observer import StoreObserver
 from exporter.store.redis import RedisStore
 from exporter.store.totals_marker import TotalsLost
 from tests.servers import RedisServer
+from tests.store_support import redis_store
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -31,7 +32,7 @@ def batch(start: int, count: int) -> list[tuple[str, Event]]:
 
 
 def watched(url: str, lost: list[TotalsLost], shards: int = 1) -> RedisStore:
-    return RedisStore.from_url(url, shards=shards, observer=StoreObserver(totals_lost=lost.append))
+    return redis_store(url, shards=shards, observer=StoreObserver(totals_lost=lost.append))
 
 
 @pytest.mark.parametrize("shards", [1, 3])

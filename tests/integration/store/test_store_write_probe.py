@@ -15,9 +15,9 @@ from exporter.events import Event
 from exporter.store import ReplicasMissing, StoreRefused, StoreUnfit
 from exporter.store.memory_guard import LOW_WATER_FRACTION
 from exporter.store.observer import StoreObserver
-from exporter.store.redis import RedisStore
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
+from tests.store_support import redis_store
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ async def test_the_probe_changes_nothing_and_leaves_no_key(
     """After totals exist, a probe leaves every key and every field as it found them, and adds
     no key (the replicas' acknowledgement included)."""
     client = aioredis.Redis.from_url(fresh_redis_server.url)
-    store = RedisStore.from_url(fresh_redis_server.url, shards=shards, min_replicas=0)
+    store = redis_store(fresh_redis_server.url, shards=shards, min_replicas=0)
     try:
         await store.apply([(f"msg:{i}", event("a", 1_500_000)) for i in range(20)])
         await store.add_rejected({"not_json": 2})
@@ -58,7 +58,7 @@ async def test_out_of_memory_refuses_the_probe_then_holds_until_below_the_low_wa
     with maxmemory just above used memory (a small SET would pass again) it still holds, naming
     the low-water mark; once used memory is below it, the probe passes."""
     client = aioredis.Redis.from_url(fresh_redis_server.url)
-    store = RedisStore.from_url(fresh_redis_server.url)
+    store = redis_store(fresh_redis_server.url)
     try:
         await store.apply([(f"msg:{i}", event("a", 1)) for i in range(200)])
         used = int((await client.info("memory"))["used_memory"])
@@ -93,7 +93,7 @@ async def test_a_read_only_replica_fails_the_probe(tmp_path: Path) -> None:
     try:
         replica.start()
         client = aioredis.Redis.from_url(replica.url)
-        store = RedisStore.from_url(replica.url)
+        store = redis_store(replica.url)
         try:
             await store.probe_write()
             await client.replicaof("127.0.0.1", str(primary.port))
@@ -123,7 +123,7 @@ async def test_an_acl_user_without_the_written_key_patterns_fails_the_probe(
     )
     url = f"redis://narrow:{password}@127.0.0.1:{fresh_redis_server.port}/0"
     narrow = aioredis.Redis.from_url(url)
-    store = RedisStore.from_url(url)
+    store = redis_store(url)
     try:
         assert await narrow.set("{exporter}:probe", "1", px=60000)  # what the old probe did
         with pytest.raises(StoreRefused, match="NOPERM"):
@@ -157,8 +157,8 @@ async def test_an_evicting_policy_is_refused_unless_allowed(
     client = aioredis.Redis.from_url(fresh_redis_server.url)
     await client.config_set("maxmemory-policy", policy)
     heard: list[str | None] = []
-    strict = RedisStore.from_url(fresh_redis_server.url)
-    allowed = RedisStore.from_url(
+    strict = redis_store(fresh_redis_server.url)
+    allowed = redis_store(
         fresh_redis_server.url,
         allow_eviction=True,
         observer=StoreObserver(evicting=heard.append),
@@ -183,7 +183,7 @@ async def test_too_few_replicas_fail_the_probe_naming_both_fixes(
     """EXPORTER_REDIS_MIN_REPLICAS=1 without a replica: ReplicasMissing with what was found and
     what to do, and no acknowledgement key left behind."""
     client = aioredis.Redis.from_url(fresh_redis_server.url)
-    store = RedisStore.from_url(fresh_redis_server.url, min_replicas=1, replica_timeout_ms=50)
+    store = redis_store(fresh_redis_server.url, min_replicas=1, replica_timeout_ms=50)
     try:
         with pytest.raises(ReplicasMissing) as missing:
             await store.probe_write()
@@ -202,7 +202,7 @@ async def test_the_probe_runs_on_every_master_of_a_cluster(
     """On a 3-master cluster with K = 3, the probe passes, reads the memory of all three masters
     and leaves no key behind."""
     prefix = f"probe-{uuid.uuid4().hex[:8]}"
-    store = RedisStore.from_url(redis_cluster.url(), prefix=prefix, shards=3)
+    store = redis_store(redis_cluster.url(), prefix=prefix, shards=3)
     try:
         await store.apply([(f"msg:{i}", event("a", 1)) for i in range(30)])
         await store.probe_write()

@@ -16,18 +16,16 @@ from exporter.events import Event
 from exporter.store import Store
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
+from tests.store_support import redis_store as store_at
+from tests.store_support import unique_prefix
 
 TOKEN = "s3cret-admin-token"
 
 
-def unique_prefix() -> str:
-    """A key prefix no other test uses, so tests sharing one Redis never see each other."""
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
 def redis_store(url: str, prefix: str | None = None) -> RedisStore:
-    """A store under `prefix` (by default one of its own)."""
-    return RedisStore.from_url(url, prefix=prefix or unique_prefix(), timeout_seconds=2.0)
+    """A store under `prefix` (by default one of its own), as the `store` fixture's; the caller
+    closes it."""
+    return store_at(url, prefix=prefix or unique_prefix(), timeout_seconds=2.0)
 
 
 def event(event_type: str, value: str | int) -> Event:

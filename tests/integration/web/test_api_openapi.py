@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from tests.integration.web.api_support import TOKEN, add, api_client, event, redis_store
-from tests.servers import RedisServer, free_port
+from tests.servers import free_port
 
 Client = TestClient[web.Request, web.Application]
 SERIES = "/stats/{type}/series"
@@ -42,12 +41,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "5xx"]
 
 
 @pytest.fixture(name="store")
-async def fixture_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+async def fixture_store(store: RedisStore) -> RedisStore:
     """A Redis store of the test's own, holding two types."""
-    store = redis_store(redis_server.url)
     await add(store, [event("purchase", "42.42"), event("pageview", 1)])
-    yield store
-    await store.close()
+    return store
 
 
 async def fetch_document(client: Client) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -13,17 +12,14 @@ from prometheus_client import CollectorRegistry
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.server import serving
-from tests.integration.web.api_support import TOKEN, add, api_client, event, redis_store
-from tests.servers import RedisServer
+from tests.integration.web.api_support import TOKEN, add, api_client, event
 
 
 @pytest.fixture(name="store")
-async def fixture_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+async def fixture_store(store: RedisStore) -> RedisStore:
     """A Redis store of the test's own, holding two types."""
-    store = redis_store(redis_server.url)
     await add(store, [event("purchase", "10.5"), event("pageview", 1)])
-    yield store
-    await store.close()
+    return store
 
 
 def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from exporter.events import Event
 from exporter.store.redis import RedisStore
-from tests.integration.web.api_support import add, api_client, redis_store
-from tests.servers import RedisServer
+from tests.integration.web.api_support import add, api_client
 
 # Ten minutes ago, on a whole minute: inside the retention, the newest minutes never at the edge.
 BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -25,9 +23,8 @@ def rfc3339(moment: datetime) -> str:
 
 
 @pytest.fixture(name="store")
-async def fixture_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+async def fixture_store(store: RedisStore) -> RedisStore:
     """A Redis store of the test's own: purchases in minutes 0, 1 and 3 of BASE."""
-    store = redis_store(redis_server.url)
     await add(
         store,
         [
@@ -38,8 +35,7 @@ async def fixture_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
             at(3, 31, "pageview", 1_000_000),
         ],
     )
-    yield store
-    await store.close()
+    return store
 
 
 async def test_series_has_every_step_with_exact_sums(store: RedisStore) -> None:

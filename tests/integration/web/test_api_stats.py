@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from exporter.store import Store
 from exporter.store.memory import MemoryStore
-from tests.integration.web.api_support import add, api_client, event, redis_store, unique_prefix
+from exporter.store.redis import RedisStore
+from tests.integration.web.api_support import add, api_client, event, redis_store
 from tests.servers import RedisServer
+from tests.store_support import unique_prefix
 
 
 @pytest.fixture(name="store", params=["redis", "memory"])
-async def fixture_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+def fixture_store(request: pytest.FixtureRequest, store: RedisStore) -> Store:
     """The same API tests against both stores: the answers must not depend on the backend."""
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    store = redis_store(server.url)
-    yield store
-    await store.close()
+    return store if request.param == "redis" else MemoryStore()
 
 
 async def test_stats_lists_every_type_sorted_with_exact_totals(store: Store) -> None:

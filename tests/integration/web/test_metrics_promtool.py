@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,10 +19,10 @@ from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.store import Store
 from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
+from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.health import make_health_app
-from tests.integration.web.api_support import redis_store
-from tests.servers import RedisServer, require_binary, scaled
+from tests.servers import require_binary, scaled
 from tests.unit.processing.processor_fakes import RecordingSource, message
 
 COUNTING = CountingConfig(("channel", "country"), max_values=2, max_combinations=2)
@@ -50,27 +49,23 @@ async def fetch_metrics(app: web.Application) -> str:
 
 
 @pytest.fixture(name="store", params=["memory-dimensions", "memory", "redis"])
-async def fixture_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+async def fixture_store(request: pytest.FixtureRequest, store: RedisStore) -> Store:
     """Stores with events: dimensions and folds of every kind, none, and the Redis store."""
     now = datetime.now(UTC)
     if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        redis = redis_store(server.url)
-        await redis.apply([(f"msg:{uuid.uuid4()}", Event("purchase", 2_500_000, now))])
-        yield redis
-        await redis.close()
-        return
+        await store.apply([(f"msg:{uuid.uuid4()}", Event("purchase", 2_500_000, now))])
+        return store
     counting = COUNTING if request.param == "memory-dimensions" else CountingConfig()
-    store = MemoryStore(counting=counting)
+    memory = MemoryStore(counting=counting)
     values = [("web", "NL"), ("app", "DE"), ("web", "FR"), (OTHER, "NL"), ("app", "NL")]
     width = len(counting.dimensions)
-    await store.apply(
+    await memory.apply(
         [
             (f"msg:{i}", Event("purchase", 12_500_000 * i, now, None, pair[:width]))
             for i, pair in enumerate(values)
         ]
     )
-    yield store
+    return memory
 
 
 async def test_the_api_metrics_pass_promtool(store: Store) -> None:

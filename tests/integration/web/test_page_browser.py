@@ -24,8 +24,8 @@ from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.page import PageInfo
-from tests.integration.web.api_support import add, event, redis_store
-from tests.servers import RedisServer, require_binary
+from tests.integration.web.api_support import add, event
+from tests.servers import require_binary
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -75,14 +75,12 @@ async def fixture_browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(name="store")
-async def fixture_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+async def fixture_store(store: RedisStore) -> RedisStore:
     """A Redis store of the test's own: three types over the last hour, and some rejects."""
-    store = redis_store(redis_server.url)
     events = traffic(datetime.now(UTC))
     await store.apply([(f"msg:{uuid.uuid4()}", e) for e in events])
     await store.add_rejected({"bad_value": 31, "not_json": 12, "bad_timestamp": 7})
-    yield store
-    await store.close()
+    return store
 
 
 @pytest.fixture(name="server")

@@ -7,8 +7,8 @@ import pytest
 
 from exporter.cli.redis_url import redis_url_checked
 from exporter.settings import ConfigurationError
-from exporter.store.redis import RedisStore
 from exporter.store.urls import BadRedisUrl, node_urls, redacted, with_address
+from tests.store_support import redis_store
 
 
 @pytest.mark.parametrize(
@@ -92,6 +92,6 @@ def test_a_refused_url_is_a_configuration_error_naming_redis_url_redacted() -> N
     url = "redis://:s3cret@@cache:6379/0"
     refused = pytest.raises(ConfigurationError, match=r"^REDIS_URL is not usable: .*'@'")
     with refused as caught, redis_url_checked(url):
-        RedisStore.from_url(url)
+        redis_store(url)
     assert "s3cret" not in str(caught.value)
     assert "redis://:***@cache:6379/0" in str(caught.value)

@@ -10,8 +10,11 @@ import pytest
 from exporter.cli.startup import Dependency, NeverReached, first_contact
 from exporter.settings import ConfigurationError
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
+from exporter.store import StoreRefused, StoreUnavailable
 
-SQS = Dependency("SQS", "http://127.0.0.1:9", "check AWS_ENDPOINT_URL", SourceUnavailable)
+SQS: Dependency[Exception] = Dependency(
+    "SQS", "http://127.0.0.1:9", "check AWS_ENDPOINT_URL", SourceUnavailable
+)
 
 
 async def test_the_deadline_names_the_dependency_the_last_failure_and_the_fix() -> None:
@@ -49,20 +52,25 @@ async def test_a_try_cut_by_the_deadline_still_names_the_failure_before_it() -> 
 
 
 async def test_refusals_end_the_wait_at_once() -> None:
-    """What is no outage ends it without a retry; a dependency may turn an outage into a
-    refusal of its own (Redis's refused password)."""
+    """What is no outage ends it without a retry; a dependency may turn a refusal into an error
+    of its own (Redis's refused password: a configuration error)."""
 
     async def misconfigured() -> None:
         raise SourceMisconfigured("no such queue")
 
     with pytest.raises(SourceMisconfigured):
         await first_contact(misconfigured, SQS, timeout_seconds=0, stop=asyncio.Event())
-    refusing = Dependency(
-        "SQS", "x", "y", SourceUnavailable, lambda exc: ConfigurationError(f"refused: {exc}")
+    refusing: Dependency[StoreRefused] = Dependency(
+        "Redis",
+        "x",
+        "y",
+        StoreUnavailable,
+        (StoreRefused,),
+        lambda exc: ConfigurationError(f"refused: {exc}"),
     )
 
-    async def unavailable() -> None:
-        raise SourceUnavailable("403")
+    async def refused() -> None:
+        raise StoreRefused("WRONGPASS invalid username-password pair")
 
-    with pytest.raises(ConfigurationError, match="refused: 403"):
-        await first_contact(unavailable, refusing, timeout_seconds=0, stop=asyncio.Event())
+    with pytest.raises(ConfigurationError, match="refused: WRONGPASS"):
+        await first_contact(refused, refusing, timeout_seconds=0, stop=asyncio.Event())

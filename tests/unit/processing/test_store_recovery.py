@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from exporter.metrics import build_metrics
 from exporter.processing.recovery import StoreRecovery
 from exporter.retry import Backoff
-from exporter.store import StoreRefused, StoreUnavailable
+from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
 
 
 @dataclass
@@ -41,6 +41,7 @@ def _recovery(store: ScriptedProbe, stopping: asyncio.Event) -> StoreRecovery:
         build_metrics(CollectorRegistry()),
         stopping,
         on_change=lambda: None,
+        on_fatal=lambda exc: stopping.set(),
         backoff=Backoff(0.001, 0.01),
     )
 
@@ -63,6 +64,34 @@ async def test_probing_survives_errors_that_are_not_the_stores() -> None:
     await asyncio.wait_for(recovery.ok.wait(), timeout=10)
     assert store.calls == 5
     assert recovery.problem is None
+    await recovery.close()
+
+
+async def test_a_layout_found_changed_while_paused_stops_instead_of_probing_for_ever() -> None:
+    """A probe that meets StoreMisconfigured (another shard count, found after a reconnect) hands
+    it to the processor's fatal stop at once: no probe can ever pass, so it is not a pause."""
+    misconfigured = StoreMisconfigured("EXPORTER_REDIS_SHARDS is 1 but the data ... 3 shards")
+    store = ScriptedProbe([misconfigured])
+    stopping = asyncio.Event()
+    fatal: list[StoreMisconfigured] = []
+
+    def stop(exc: StoreMisconfigured) -> None:
+        fatal.append(exc)
+        stopping.set()
+
+    recovery = StoreRecovery(
+        store,  # type: ignore[arg-type]
+        build_metrics(CollectorRegistry()),
+        stopping,
+        on_change=lambda: None,
+        on_fatal=stop,
+        backoff=Backoff(0.001, 0.01),
+    )
+    recovery.failed(StoreUnavailable("Redis apply failed: Error 111"), "apply")
+    await asyncio.wait_for(stopping.wait(), timeout=10)
+    assert fatal == [misconfigured]
+    assert store.calls == 1
+    assert not recovery.ok.is_set()
     await recovery.close()
 
 
@@ -102,6 +131,7 @@ async def test_a_refusal_soon_after_a_resume_holds_the_next_resume() -> None:
         build_metrics(CollectorRegistry()),
         stopping,
         on_change=lambda: None,
+        on_fatal=lambda exc: stopping.set(),
         backoff=Backoff(0.001, 0.01),
         clock=clock,
     )

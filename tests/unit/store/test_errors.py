@@ -23,7 +23,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from exporter.store import StoreRefused
-from exporter.store.errors import classify, is_redis_failure, raised_inside_redis_py, store_error
+from exporter.store.errors import classify, is_redis_failure, raised_inside_redis_py
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_errors_that_heal_by_waiting_are_outages(error: BaseException, reconnect
     fault = classify(error)
     assert not fault.refused
     assert fault.reconnect is reconnect
-    classified = store_error(error, "Redis apply failed")
+    classified = classify(error).error("Redis apply failed")
     assert not isinstance(classified, StoreRefused)
     assert str(classified).startswith("Redis apply failed: ")
 
@@ -70,7 +70,7 @@ def test_errors_someone_must_fix_are_refusals_named_by_their_code(
 ) -> None:
     """READONLY, OOM, WRONGTYPE, script errors, refused credentials, a missing permission and a
     database that does not exist are refusals, carrying the code an operator searches for."""
-    classified = store_error(error, "Redis apply failed")
+    classified = classify(error).error("Redis apply failed")
     assert isinstance(classified, StoreRefused)
     assert named in str(classified)
 
@@ -87,12 +87,12 @@ def test_errors_someone_must_fix_are_refusals_named_by_their_code(
 )
 def test_a_refused_configuration_says_what_to_change(error: RedisError, advice: str) -> None:
     """Refusals of the configuration itself carry the operator's fix; others carry none."""
-    classified = store_error(error, "Redis is not reachable")
+    classified = classify(error).error("Redis is not reachable")
     assert isinstance(classified, StoreRefused)
     assert classified.configuration
     assert classified.advice is not None
     assert advice in classified.advice
-    wrongtype = store_error(ResponseError("WRONGTYPE Operation"), "Redis apply failed")
+    wrongtype = classify(ResponseError("WRONGTYPE Operation")).error("Redis apply failed")
     assert isinstance(wrongtype, StoreRefused)
     assert not wrongtype.configuration
 

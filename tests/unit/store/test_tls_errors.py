@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 
 from exporter.store import StoreRefused, StoreUntrusted
-from exporter.store.errors import classify, store_error
+from exporter.store.errors import classify
 
 ADDRESS = "10.0.0.5:6380"
 
@@ -113,7 +113,7 @@ def test_a_tls_failure_a_retry_meets_again_is_a_refusal_naming_what_to_set(
     assert setting in fault.words
     assert fault.advice is not None
     assert setting in fault.advice
-    classified = store_error(_as_redis_py_raises(error, cluster=cluster), "Redis apply failed")
+    classified = classify(_as_redis_py_raises(error, cluster=cluster)).error("Redis apply failed")
     assert isinstance(classified, StoreUntrusted)
     assert isinstance(classified, StoreRefused)
     assert classified.configuration

@@ -1,0 +1,245 @@
+"""What an apply writes where: a batch planned into script calls, and their replies read back.
+
+Pure (no Redis, no asyncio; house style, habit 13): the Redis store only runs what is planned
+here. A plan says, for one batch, which shard each event goes to (`keys.shard_of`), how a
+shard's events are cut into calls of at most MAX_EVENTS_PER_SCRIPT, which event-time bucket each
+event adds to (`redis_series.bucket_marks`), the keys every `apply.lua` call declares in their
+order and its arguments, and which batch positions its result codes belong to.
+
+With one shard a plan has one stage: every key shares the global hash tag, so `apply.lua` checks
+the type cap itself. With K shards it has two (decision 0005): first `register.lua` on the global
+slot admits the batch's types under the cap and names the reset generation (a `Registration`);
+from its answer (an `Admission`) the shard calls are planned, carrying only admitted events.
+Dimensions (decision 0020) widen both stages without changing their shape: the registration
+admits values and combinations too, and each event's line carries what it resolved to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from exporter.events import MICROS_PER_UNIT, Event
+from exporter.store import ApplyResult, Outcome
+from exporter.store.keys import ShardKeys, StoreKeys, shard_of
+from exporter.store.redis_series import bucket_marks, unbucketed_positions
+from exporter.store.series import SeriesPolicy
+from exporter.store.totals_marker import Marker
+
+# Lua adds a chunk's whole units in doubles; 1000 events of at most 1e12 stay below 2^53.
+MAX_EVENTS_PER_SCRIPT: Final = 1000
+# What apply.lua's code for an event means.
+OUTCOMES: Final[dict[int, Outcome]] = {
+    0: "duplicate",
+    1: "applied",
+    2: "too_many_types",
+    3: "sum_overflow",
+}
+# apply.lua's fixed arguments say the type cap was checked on the global slot.
+GLOBAL_CAP: Final = "global"
+
+Item = tuple[str, Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The registration's answer: the generation to write into, and the types admitted under
+    the cap (None: all, the shard's script checks the cap itself, as with one shard)."""
+
+    generation: int
+    admitted: Collection[str] | None = None
+
+
+ONE_SHARD: Final = Admission(0)
+"""One shard needs no registration: generation 0, the cap checked inside apply.lua."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The first stage with K > 1: one `register.lua` call on the global slot."""
+
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+    types: tuple[str, ...]
+    """The batch's distinct types, in the order of `args` and of the reply's flags."""
+
+    def admission(self, reply: Sequence[Any]) -> Admission:
+        """The reply `{generation, flag per type}` read as an Admission."""
+        flags = reply[1:]
+        admitted = {name for name, ok in zip(self.types, flags, strict=True) if int(ok)}
+        return Admission(int(reply[0]), admitted)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One `apply.lua` call: its declared keys and arguments, in the script's order."""
+
+    keys: tuple[str | bytes, ...]
+    args: tuple[str | int, ...]
+    size: int
+    """How many events it carries: its reply starts with as many codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardWrite:
+    """One shard's part of a batch: its calls, run in order, on one slot."""
+
+    shard: ShardKeys
+    totals: str
+    """The totals hash whose marker (decision 0017) every reply of this part ends with."""
+    calls: tuple[ScriptCall, ...]
+    positions: tuple[int, ...]
+    """The batch positions of the part's events, in the order of its calls' codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """Every script call of one batch, grouped by shard (the shards may run concurrently)."""
+
+    size: int
+    generation: int
+    shards: tuple[ShardWrite, ...]
+    minutes: Sequence[int | None] | None
+    """Each event's bucket minute (None: too old or too new); None when buckets are off."""
+
+    def result(self, codes: Sequence[Sequence[int]]) -> ApplyResult:
+        """The batch's result from each shard part's codes (in `shards` order); an event in no
+        part was refused by the registration (its type over the cap)."""
+        outcomes: list[Outcome] = ["too_many_types"] * self.size
+        for part, part_codes in zip(self.shards, codes, strict=True):
+            for position, code in zip(part.positions, part_codes, strict=True):
+                outcomes[position] = OUTCOMES[code]
+        done = tuple(outcomes)
+        minutes = self.minutes
+        return ApplyResult(done, () if minutes is None else unbucketed_positions(done, minutes))
+
+
+def read_reply(reply: Sequence[Any]) -> tuple[list[int], Marker]:
+    """One `apply.lua` reply: a code per event, then the totals hash's marker."""
+    writes, since, reset = reply[-3:]
+    marker = Marker(int(since), int(writes), None if reset is None else int(reset))
+    return [int(code) for code in reply[:-3]], marker
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlanner:
+    """Plans batches for one store: its keys, de-duplication window, type cap and series."""
+
+    keys: StoreKeys
+    window_seconds: int
+    max_types: int
+    series: SeriesPolicy
+
+    @property
+    def sharded(self) -> bool:
+        """Whether batches take the two stages (K > 1)."""
+        return len(self.keys.shards) > 1
+
+    def registration(self, batch: Sequence[Item]) -> Registration | None:
+        """The first stage's call, or None with one shard (no first stage)."""
+        if not self.sharded:
+            return None
+        distinct = tuple(dict.fromkeys(event.type for _, event in batch))
+        return Registration(
+            keys=(self.keys.types, self.keys.generation),
+            args=(self.max_types, *distinct),
+            types=distinct,
+        )
+
+    def plan(self, batch: Sequence[Item], admission: Admission, now_s: float) -> WritePlan:
+        """The shard calls of `batch` at `now_s` (unix seconds), given the registration's
+        answer (ONE_SHARD with one shard)."""
+        minutes = self._minutes(batch, now_s)
+        now_ms = str(int(now_s * 1000))
+        generation = admission.generation
+        if not self.sharded:
+            shard = self.keys.shards[0]
+            everything = tuple(range(len(batch)))
+            part = self._shard_write(
+                shard, batch, everything, minutes=minutes, generation=generation, now_ms=now_ms
+            )
+            return WritePlan(len(batch), generation, (part,), minutes)
+        admitted = admission.admitted
+        positions: dict[int, list[int]] = {}
+        count = len(self.keys.shards)
+        for index, (identity, event) in enumerate(batch):
+            if admitted is None or event.type in admitted:
+                positions.setdefault(shard_of(identity, count), []).append(index)
+        shards = self.keys.shards
+        parts = tuple(
+            self._shard_write(
+                shards[n], batch, tuple(ps), minutes=minutes, generation=generation, now_ms=now_ms
+            )
+            for n, ps in positions.items()
+        )
+        return WritePlan(len(batch), generation, parts, minutes)
+
+    def _minutes(self, batch: Sequence[Item], now_s: float) -> list[int | None] | None:
+        """Each event's UTC minute (None: too old or too new for a bucket); None when disabled."""
+        if not self.series.enabled:
+            return None
+        minute_of = self.series.minute_of
+        return [minute_of(event.occurred_at.timestamp(), now_s) for _, event in batch]
+
+    def _shard_write(
+        self,
+        shard: ShardKeys,
+        batch: Sequence[Item],
+        positions: tuple[int, ...],
+        *,
+        minutes: Sequence[int | None] | None,
+        generation: int,
+        now_ms: str,
+    ) -> ShardWrite:
+        calls = []
+        for start in range(0, len(positions), MAX_EVENTS_PER_SCRIPT):
+            chunk_positions = positions[start : start + MAX_EVENTS_PER_SCRIPT]
+            whole = len(chunk_positions) == len(batch)  # one call of the whole batch: no copies
+            chunk = batch if whole else [batch[i] for i in chunk_positions]
+            chunk_minutes = (
+                minutes if minutes is None or whole else [minutes[i] for i in chunk_positions]
+            )
+            calls.append(self._call(shard, chunk, chunk_minutes, generation, now_ms))
+        return ShardWrite(shard, shard.totals(generation), tuple(calls), positions)
+
+    def _call(
+        self,
+        shard: ShardKeys,
+        chunk: Sequence[Item],
+        minutes: Sequence[int | None] | None,
+        generation: int,
+        now_ms: str,
+    ) -> ScriptCall:
+        # redis-py encodes and frames every argument in Python, which was most of an apply's
+        # client CPU (docs/benchmarks.md): the keys go as ready bytes (each must stay a declared
+        # key, decision 0001), and all events' parts travel as one argument, a line per event.
+        keys: list[str | bytes] = [shard.totals(generation)]
+        if not self.sharded:
+            keys.append(self.keys.types)
+        seen = shard.seen_prefix
+        lines = []
+        marks, bucket_keys, expiries = bucket_marks(
+            shard, generation=generation, policy=self.series, chunk=chunk, minutes=minutes
+        )
+        for (identity, event), mark in zip(chunk, marks, strict=True):
+            keys.append(seen + identity.encode())
+            units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
+            lines.append(f"{units} {frac} {mark} {event.type}")
+        keys.extend(bucket_keys)
+        cap: str | int = GLOBAL_CAP if self.sharded else self.max_types
+        args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries)
+        return ScriptCall(tuple(keys), args, len(chunk))
+
+
+__all__ = [
+    "MAX_EVENTS_PER_SCRIPT",
+    "ONE_SHARD",
+    "Admission",
+    "Registration",
+    "ScriptCall",
+    "ShardWrite",
+    "WritePlan",
+    "WritePlanner",
+    "read_reply",
+]

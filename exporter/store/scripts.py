@@ -1,0 +1,28 @@
+"""The store's Lua scripts (exporter/store/lua/), registered with the client they run on."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from redis.commands.core import AsyncScript
+
+from exporter.store.connection import Client
+
+
+def _lua(name: str) -> str:
+    return resources.files("exporter.store").joinpath(f"lua/{name}.lua").read_text()
+
+
+class Scripts:
+    """One registered script per file: redis-py sends EVALSHA, loading the script when needed."""
+
+    def __init__(self, client: Client) -> None:
+        self.apply: AsyncScript = client.register_script(_lua("apply"))
+        self.register: AsyncScript = client.register_script(_lua("register"))
+        self.reset: AsyncScript = client.register_script(_lua("reset"))
+        self.clear: AsyncScript = client.register_script(_lua("clear"))
+        self.layout: AsyncScript = client.register_script(_lua("layout"))
+        self.probe: AsyncScript = client.register_script(_lua("probe"))
+
+
+__all__ = ["Scripts"]
