@@ -28,6 +28,7 @@ from exporter.cli.startup import refusal_line
 from exporter.cli.store_options import COUNTING_SETTINGS, counting_config
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
+from exporter.retry import first_of
 from exporter.settings import Settings, env_name
 from exporter.sqs.config import AwsCredentials
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
@@ -290,12 +291,9 @@ async def _demo(
 
 
 async def _until_stopped(stop: asyncio.Event, processor: asyncio.Task[None]) -> None:
-    """Wait for Ctrl-C/SIGTERM; a processor that dies early (a port taken) ends the demo too."""
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, processor}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if processor.done():
-        processor.result()  # raises what stopped it
+    """Wait for Ctrl-C/SIGTERM; a processor that dies early (a port taken) ends the demo too,
+    with what stopped it. The processor is shielded: a stop lets it drain, it is not cancelled."""
+    await first_of(stop.wait(), asyncio.shield(processor))
 
 
 def _produce(

@@ -17,6 +17,7 @@ from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.dead_letter_queues import SqsDeadLetterQueue, dead_letter_queues
 from exporter.sqs.messages import Message, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.queue_calls import SINGLE_CALL_RETRY
 from exporter.sqs.source import SqsSource
 
 HELP = (
@@ -125,10 +126,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     checked_aws(settings, os.environ)
 
     async def main() -> int:
-        # One attempt to find the queues: a CLI should fail fast, not retry for ever.
-        source = await SqsSource.open(config, environ=os.environ)
+        opening = await SqsSource.connect(config, environ=os.environ)
         try:
-            queues = dead_letter_queues(source)
+            # Finding the queues has its one retry layer here: a CLI fails fast, after a few
+            # tries, instead of waiting out a start-up deadline as a processor does.
+            await SINGLE_CALL_RETRY.call(opening.find, on=SourceUnavailable)
+            queues = dead_letter_queues(opening.calls, opening.queues)
             if args.action == "peek":
                 peeked = Peeked(0)
                 for queue in queues:
@@ -165,7 +168,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     )
                     return 1
         finally:
-            await source.close()
+            await opening.close()
         return 0
 
     try:

@@ -13,14 +13,13 @@ tried and how it failed. One loop serves every dependency: what differs is descr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from exporter.retry import Backoff
+from exporter.retry import Retry, first_of
 from exporter.settings import ConfigurationError
 from exporter.sqs.messages import SourceUnavailable
 from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable, StoreUntrusted
@@ -28,8 +27,7 @@ from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
 
-RETRY_BASE_SECONDS: Final = 0.2
-RETRY_CAP_SECONDS: Final = 2.0
+STARTUP_RETRY: Final = Retry(None, base_seconds=0.2, cap_seconds=2.0)
 
 
 class NeverReached(Exception):
@@ -95,20 +93,25 @@ async def first_contact(
 
     Raises what `dependency.refusal` makes of a refusal (exit 2), NeverReached when the deadline
     passes first (exit 1); `timeout_seconds` 0 waits for ever.
+
+    The one retry layer of a first contact (decision 0022): `check` (finding the queues, the
+    store's write probe) makes one attempt, tried again here until the deadline.
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
-    backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
     last: str | None = None  # the last failure, for a deadline that strikes mid-try
     warned = False
-    while not stop.is_set():
+    async for attempt in STARTUP_RETRY.tries(stop=stop, deadline=deadline):
+        if stop.is_set():
+            break
         try:
-            # A call that neither answers nor fails must not carry the wait past its deadline.
+            # A call that neither answers nor fails must not carry the wait past its deadline;
+            # SIGTERM during a hanging check ends the command at once (the check is cancelled).
             limit = None if deadline is None else max(deadline - time.monotonic(), 1.0)
             async with asyncio.timeout(limit):
-                if not await _unless_stopped(check(), stop):
+                if await first_of(check(), stop.wait()) == 1:
                     return False
         except TimeoutError:
-            if deadline is not None and time.monotonic() >= deadline:
+            if attempt.last:
                 cause = "no answer in time" + (f" (before that: {last})" if last else "")
                 raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
             continue
@@ -117,7 +120,7 @@ async def first_contact(
             if refusal is not None:
                 raise refusal from None
             last = str(exc)
-            if deadline is not None and time.monotonic() >= deadline:
+            if attempt.last:
                 raise NeverReached(_never(dependency, timeout_seconds, last)) from None
             if not warned:
                 warned = True
@@ -131,42 +134,13 @@ async def first_contact(
                         "gives_up_after_seconds": timeout_seconds or None,
                     },
                 )
-            delay = backoff.next_delay()
-            if deadline is not None:
-                delay = max(0.0, min(delay, deadline - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
             continue
         log.info("%s answers", dependency.name, extra={"at": dependency.shown})
         return True
-    return False
-
-
-async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Await `call`, or cancel it when `stop` is set first (SIGTERM during a hanging check must
-    end the command at once); True when the call finished."""
-    task = asyncio.ensure_future(call)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:  # our own deadline (or a cancellation): the call must not run on
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise
-    finally:
-        stopped.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return False
-
-
-def _retrieve(task: asyncio.Future[None]) -> None:
-    if not task.cancelled():
-        task.exception()
+    if stop.is_set():
+        return False
+    # The deadline passed between a failed try and the next.
+    raise NeverReached(_never(dependency, timeout_seconds, last or "no answer in time"))
 
 
 def _never(dependency: Dependency, timeout_seconds: float, cause: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from exporter.processing.parsing import identity_of, parse_batch
 from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
 from exporter.processing.visibility import VisibilityKeeper, Watch
-from exporter.retry import Backoff
+from exporter.retry import Backoff, first_of, sleep_unless
 from exporter.sqs.messages import (
     DeadLetter,
     Message,
@@ -239,12 +238,7 @@ class Processor:
 
     async def _until_stopped(self, stop: asyncio.Event) -> None:
         """Return when the caller sets `stop` or a fatal error stops the pollers."""
-        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._stopping.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(stop.wait(), self._stopping.wait())
         self._stopping.set()
         self._publish_ready()
 
@@ -264,10 +258,6 @@ class Processor:
         for poller in abandoned:
             poller.cancel()
         return len(abandoned)
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _poll(self) -> None:
         backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
@@ -308,7 +298,12 @@ class Processor:
 
     async def _receive(self, poller: asyncio.Task[None], backoff: Backoff) -> Sequence[Message]:
         """One receive; nothing when it failed (after a pause) or SQS refused the configuration
-        (the processor is then stopping)."""
+        (the processor is then stopping).
+
+        The receive's one retry layer (decision 0022): the source makes one attempt, and a
+        failure pauses this poller for its backoff before its next receive, for as long as SQS
+        fails; readiness says so meanwhile.
+        """
         self._receiving.add(poller)
         try:
             messages = await self._source.receive(MAX_RECEIVE)
@@ -316,7 +311,7 @@ class Processor:
             self._source_ok = False
             self._publish_ready()
             log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
-            await self._sleep_unless_stopping(backoff.next_delay())
+            await sleep_unless(self._stopping, backoff.next_delay())
             return ()
         except SourceMisconfigured as exc:
             log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace

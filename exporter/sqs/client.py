@@ -65,13 +65,14 @@ def make_client(
     read_timeout: float = 15,
     credentials: AwsCredentials | None = None,
 ) -> SQSClient:
-    """A boto3 SQS client; botocore retries throttling and server errors by itself."""
+    """A boto3 SQS client that makes one attempt per call: its caller is the call path's one
+    retry layer (the producer's send and lookup; decision 0022), so botocore's own is off."""
     botocore_config = Config(
         region_name=region,
         max_pool_connections=pool,
         connect_timeout=5,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "total_max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": 1},
     )
     session = _session(endpoint_url, credentials)
     return session.client("sqs", endpoint_url=endpoint_url, config=botocore_config)

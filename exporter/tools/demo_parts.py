@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.retry import Retry
 from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable
 from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
@@ -35,6 +36,8 @@ INSTALL_MOTO: Final = (
     "not the runtime image"
 )
 REDIS_START_SECONDS: Final = 10.0
+# Asking a Redis again until it answers or a deadline passes: often, it is local.
+ANSWER_RETRY: Final = Retry(None, base_seconds=0.05, cap_seconds=0.1)
 _PR_SET_PDEATHSIG: Final = 1
 
 
@@ -81,17 +84,19 @@ def _free_port() -> int:
         return port
 
 
-async def _answers(store: RedisStore, within: float) -> bool:
-    """Whether the store answers within `within` seconds, asking again until then; a Redis that
-    answers but refuses the settings (a password, TLS) raises: it is the user's Redis, not one
-    that is absent.
+async def _answers(
+    store: RedisStore, within: float, *, gone: Callable[[], bool] = lambda: False
+) -> bool:
+    """Whether the store answers within `within` seconds, asking again until then (unless
+    `gone()` says nothing will answer); a Redis that answers but refuses the settings (a
+    password, TLS) raises: it is the user's Redis, not one that is absent.
 
     One try is not enough: a TLS 1.3 server that refuses the client's certificate may reset the
     first connection before its alert arrives, which reads as an outage; the refusal comes on the
-    next try.
+    next try. This is the ping's one retry layer; the ping itself makes one attempt.
     """
     deadline = time.monotonic() + within
-    while True:
+    async for attempt in ANSWER_RETRY.tries(deadline=deadline):
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.05)):
                 await store.ping()
@@ -102,9 +107,9 @@ async def _answers(store: RedisStore, within: float) -> bool:
             pass
         else:
             return True
-        if time.monotonic() >= deadline:
+        if attempt.last or gone():
             return False
-        await asyncio.sleep(0.1)
+    return False
 
 
 def _counted(snapshot: Snapshot) -> str:
@@ -212,11 +217,11 @@ async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisS
         url = f"redis://127.0.0.1:{port}/0"
         private = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)
         try:
-            deadline = time.monotonic() + REDIS_START_SECONDS
-            while not await _answers(private, within=0.5):
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise StoreUnavailable(f"the private redis-server at {url} did not start")
-                await asyncio.sleep(0.05)
+            started = await _answers(
+                private, REDIS_START_SECONDS, gone=lambda: process.returncode is not None
+            )
+            if not started:
+                raise StoreUnavailable(f"the private redis-server at {url} did not start")
             yield private, url
         finally:
             await private.close()

@@ -90,7 +90,7 @@ async def drain_rate(
             pollers=pollers,
         )
     )
-    await asyncio.to_thread(fill, fill_endpoint, source.queue_url, count)
+    await asyncio.to_thread(fill, fill_endpoint, source.queues[0].url, count)
     store = RedisStore.from_url(redis_url, prefix=name)
     registry = CollectorRegistry()
     processor = Processor(store, source, build_metrics(registry), ProcessorConfig(pollers=pollers))
@@ -104,7 +104,7 @@ async def drain_rate(
     elapsed = time.perf_counter() - started
     stop.set()
     await task
-    assert queue_depth(sqs_client(endpoint), source.queue_url) <= 10  # last deletes in flight
+    assert queue_depth(sqs_client(endpoint), source.queues[0].url) <= 10  # last deletes in flight
     await source.close()
     await store.close()
     return count / elapsed
