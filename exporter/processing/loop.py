@@ -357,7 +357,11 @@ class Processor:
         received_at: float | None = None,
         receive_window_ns: tuple[int, int] | None = None,
     ) -> None:
-        """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched."""
+        """Apply, dead-letter and delete one received batch; raise StoreUnavailable untouched.
+
+        `received_at` is when the receive started (`time.monotonic()`; now when None), and
+        `receive_window_ns` its wall-clock start and end, for the receive's span.
+        """
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
         span = self._tracer.start_span(
             "batch",
@@ -372,48 +376,47 @@ class Processor:
             # Tracing off: the no-op span would only be made current and ended again, which
             # cost more than the rest of the batch's bookkeeping; nothing reads it (the
             # exemplar and the logs' trace id need a valid context).
-            await self._guarded(messages, received_at, BatchContext(traced=False, exemplar=None))
+            await self._guarded(BatchContext(messages, received_at))
             return
         with trace.use_span(span, end_on_exit=True):
-            await self._traced_batch(span, messages, received_at, receive_window_ns)
+            recording = span.is_recording()
+            if recording:
+                self._record_receive(span, messages, receive_window_ns)
+            # Stage spans of a batch span that is not recorded would not be recorded either
+            # (every standard sampler decides by parent or trace id), and cost more than the
+            # stage itself when tracing is off (docs/benchmarks.md); the exemplar is the batch's
+            # trace id.
+            await self._guarded(BatchContext(messages, received_at, recording, trace_exemplar()))
 
-    async def _traced_batch(
+    def _record_receive(
         self,
         span: trace.Span,
         messages: Sequence[Message],
-        received_at: float,
         receive_window_ns: tuple[int, int] | None,
     ) -> None:
-        """The batch inside its current span: links, the receive span, stage spans if recorded."""
-        recording = span.is_recording()
-        if recording:
-            # Links to the producers' traces are added only to a span that is recorded:
-            # parsing every message's traceparent was a sixth of the processor's CPU with
-            # tracing off (docs/benchmarks.md). Standard samplers do not look at links.
-            for link in map(producer_link, filter(_has_attributes, messages)):
-                if link is not None:
-                    span.add_link(link.context, link.attributes)
-        if recording and receive_window_ns is not None:
+        """On a recorded batch span: links to the producers' traces, and the receive's span."""
+        # Links to the producers' traces are added only to a span that is recorded: parsing
+        # every message's traceparent was a sixth of the processor's CPU with tracing off
+        # (docs/benchmarks.md). Standard samplers do not look at links.
+        for link in map(producer_link, filter(_has_attributes, messages)):
+            if link is not None:
+                span.add_link(link.context, link.attributes)
+        if receive_window_ns is not None:
             # The receive happened before the batch existed; record it with its real times.
             receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
             receive_span.end(end_time=receive_window_ns[1])
-        # Stage spans of a batch span that is not recorded would not be recorded either (every
-        # standard sampler decides by parent or trace id), and cost more than the stage itself
-        # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
-        await self._guarded(messages, received_at, BatchContext(recording, trace_exemplar()))
 
-    async def _guarded(
-        self, messages: Sequence[Message], received_at: float, batch: BatchContext
-    ) -> None:
+    async def _guarded(self, batch: BatchContext) -> None:
         """Process the batch, its visibility extended meanwhile if it runs long."""
-        watch = self._keep_hidden(messages, received_at)
+        watch = self._keep_hidden(batch)
         try:
-            await self._process(messages, batch)
+            await self._process(batch)
         finally:
             await self._visibility.release(watch)
 
-    async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
+    async def _process(self, batch: BatchContext) -> None:
         config = self._config
+        messages = batch.messages
         read = parse_batch(
             messages,
             config.max_message_bytes,
@@ -586,23 +589,25 @@ class Processor:
         span = self._tracer.start_as_current_span(stage) if batch.traced else None
         return StageTimer(self._stage_durations[stage], span, batch.exemplar)
 
-    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> Watch:
+    def _keep_hidden(self, batch: BatchContext) -> Watch:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
         period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
         return self._visibility.watch(
-            max(0.0, received_at + period - time.monotonic()),
-            lambda: self._extend_visibility(messages, received_at),
+            max(0.0, batch.received_at + period - time.monotonic()),
+            lambda: self._extend_visibility(batch),
         )
 
-    async def _extend_visibility(self, messages: Sequence[Message], received_at: float) -> None:
+    async def _extend_visibility(self, batch: BatchContext) -> None:
         timeout = self._config.visibility_timeout_seconds
         period = timeout * EXTEND_AT_FRACTION
-        deadline = received_at + period
+        deadline = batch.received_at + period
         while True:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
             try:
-                await self._source.change_visibility(messages, timeout)
-                log.info("batch is slow: visibility extended", extra={"messages": len(messages)})
+                await self._source.change_visibility(batch.messages, timeout)
+                log.info(
+                    "batch is slow: visibility extended", extra={"messages": len(batch.messages)}
+                )
             except SourceUnavailable as exc:
                 log.warning("could not extend visibility", extra={"error": str(exc)})
             deadline += period
