@@ -12,7 +12,6 @@ import collections
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry import trace
@@ -21,10 +20,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import Counter
 
 from exporter.events import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     MICROS_PER_UNIT,
-    NO_DIMENSIONS,
-    ContractOptions,
     Event,
 )
 from exporter.metrics import (
@@ -32,6 +28,7 @@ from exporter.metrics import (
     ProcessorMetrics,
     trace_exemplar,
 )
+from exporter.processing.config import ProcessorConfig
 from exporter.processing.depth import poll_depths
 from exporter.processing.fifo import in_group_order
 from exporter.processing.parsing import identity_of, parse_batch
@@ -57,28 +54,6 @@ ABANDON_RECEIVES_LONGER_THAN_SECONDS: Final = 2
 # Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
 EXTEND_AT_FRACTION: Final = 0.5
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessorConfig:
-    """How the loop behaves; built by the CLI from the settings."""
-
-    pollers: int = 4
-    visibility_timeout_seconds: int = 30
-    shutdown_timeout_seconds: float = 20.0
-    queue_depth_interval_seconds: float = 15.0
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    unwrap_envelopes: bool = True
-    # The dimensions events are read with; the store must have been built with the same ones.
-    contract: ContractOptions = NO_DIMENSIONS
-    backoff_base_seconds: float = 0.2
-    backoff_cap_seconds: float = 10.0
-    # A paused processor probes the store at least this often: polling resumes within about
-    # this long of Redis taking writes again (docs/reliability.md measures it).
-    store_probe_cap_seconds: float = 1.0
-    # How long each receive may wait for messages (SQS_WAIT_TIME_SECONDS): a stop abandons
-    # receives that may wait longer than ABANDON_RECEIVES_LONGER_THAN_SECONDS.
-    receive_wait_seconds: int = 20
 
 
 def _has_attributes(message: Message) -> bool:

@@ -121,8 +121,14 @@ def _counted(snapshot: Snapshot) -> str:
     return f"{len(snapshot.types)} {kinds}, {events:,} events"
 
 
+# How the demo's command builds a Redis store at a URL, with TLS files or none: as every
+# command builds its own (`exporter.cli.parts.redis_store`), with the demo's prefix.
+OpenStore = Callable[[str, TlsFiles | None], RedisStore]
+
+
 @asynccontextmanager
 async def demo_store(
+    open_store: OpenStore,
     redis_url: str | None,
     prefix: str,
     tls: TlsFiles | None = None,
@@ -137,8 +143,7 @@ async def demo_store(
     """
     shown = redacted(redis_url) if redis_url is not None else None
     if redis_url is not None:
-        # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
-        configured = RedisStore.from_url(redis_url, prefix=prefix, timeout_seconds=1.0, tls=tls)
+        configured = open_store(redis_url, tls)
         try:
             answers = await _answers(configured, within=2.0)
         except StoreRefused:
@@ -171,7 +176,7 @@ async def demo_store(
             "totals are lost when the demo stops",
         )
         return
-    async with _private_redis(binary, prefix) as (private, url):
+    async with _private_redis(binary, open_store) as (private, url):
         yield ChosenStore(
             private, f"a private redis-server at {url} ({why}); it stops with the demo"
         )
@@ -197,7 +202,9 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 @asynccontextmanager
-async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisStore, str]]:
+async def _private_redis(
+    binary: str, open_store: OpenStore
+) -> AsyncIterator[tuple[RedisStore, str]]:
     """A redis-server of the demo's own in a temporary directory, removed with it afterwards."""
     with tempfile.TemporaryDirectory(prefix="exporter-demo-redis-") as workdir:
         port = _free_port()
@@ -215,7 +222,7 @@ async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisS
             preexec_fn=_die_with_parent(),
         )  # fmt: skip
         url = f"redis://127.0.0.1:{port}/0"
-        private = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)
+        private = open_store(url, None)
         try:
             started = await _answers(
                 private, REDIS_START_SECONDS, gone=lambda: process.returncode is not None

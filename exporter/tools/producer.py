@@ -25,7 +25,7 @@ from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_f
 from exporter.sqs.client import AwsCredentials, find_queue, make_client
 from exporter.sqs.dead_letters import text_attribute
 from exporter.sqs.messages import SourceUnavailable
-from exporter.sqs.names import is_fifo
+from exporter.sqs.names import is_fifo, url_name
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -252,7 +252,7 @@ class Producer:
         self._retry = Retry(SEND_ATTEMPTS, retry_delay_seconds, retry_delay_seconds * 8)
         self._tracer = tracer
         # A FIFO queue needs a group and a deduplication id on every message.
-        self._fifo = is_fifo(queue_url.rstrip("/").rpartition("/")[2])
+        self._fifo = is_fifo(url_name(queue_url))
 
     def run(
         self,
