@@ -17,8 +17,7 @@ from exporter.cli.parts import sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.dead_letter_queues import SqsDeadLetterQueue, dead_letter_queues
-from exporter.sqs.messages import Message, SourceUnavailable
-from exporter.sqs.queue_calls import SINGLE_CALL_RETRY
+from exporter.sqs.messages import Message
 from exporter.sqs.source import SqsSource
 
 HELP = (
@@ -129,12 +128,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     checked_aws(settings, os.environ)
 
     async def main() -> int:
-        opening = await SqsSource.connect(config, environ=os.environ)
+        source = await SqsSource.open(config, environ=os.environ)
         try:
-            # Finding the queues has its one retry layer here: a CLI fails fast, after a few
-            # tries, instead of waiting out a start-up deadline as a processor does.
-            await SINGLE_CALL_RETRY.call(opening.find, on=SourceUnavailable)
-            queues = dead_letter_queues(opening.calls, opening.queues)
+            queues = dead_letter_queues(source.calls, source.queues)
             if args.action == "peek":
                 peeked = Peeked(0)
                 for queue in queues:
@@ -171,7 +167,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     )
                     return 1
         finally:
-            await opening.close()
+            await source.close()
         return 0
 
     return asyncio.run(main())

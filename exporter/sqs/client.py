@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from exporter.sqs.aws_setup import loading_problem
-from exporter.sqs.config import AwsCredentials, SqsConfig
+from exporter.sqs.config import AwsCredentials
 from exporter.sqs.errors import classify, is_missing_queue
 from exporter.sqs.messages import SourceMisconfigured
 
@@ -78,17 +78,6 @@ def make_client(
     return session.client("sqs", endpoint_url=endpoint_url, config=botocore_config)
 
 
-def client_for(config: SqsConfig, pool: int) -> SQSClient:
-    """A client whose connection pool and timeouts fit long polling."""
-    # A long poll legitimately takes wait_time_seconds; only silence beyond that is a fault.
-    return make_client(
-        region=config.region,
-        endpoint_url=config.endpoint_url,
-        pool=pool,
-        read_timeout=config.wait_time_seconds + 10,
-    )
-
-
 def find_queue(client: SQSClient, name: str) -> str | None:
     """The URL of the queue called `name`, or None when it does not exist."""
     try:
@@ -101,11 +90,4 @@ def find_queue(client: SQSClient, name: str) -> str | None:
         raise classify(exc, "get_queue_url") from exc
 
 
-__all__ = [
-    "NO_CREDENTIALS",
-    "AwsCredentials",
-    "SqsConfig",
-    "client_for",
-    "find_queue",
-    "make_client",
-]
+__all__ = ["NO_CREDENTIALS", "find_queue", "make_client"]

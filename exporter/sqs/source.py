@@ -14,7 +14,7 @@ from exporter.sqs.config import SqsConfig
 from exporter.sqs.credentials import find_credentials
 from exporter.sqs.errors import SqsFailure, classify
 from exporter.sqs.messages import DeadLetter, Message, QueueDepth, QueueRole, SourceUnavailable
-from exporter.sqs.queue_calls import QueueCalls, new_attempt_id
+from exporter.sqs.queue_calls import SINGLE_CALL_RETRY, QueueCalls, new_attempt_id
 from exporter.sqs.queues import ResolvedQueue, resolve_queues
 from exporter.sqs.wire import SqsClient
 
@@ -34,24 +34,19 @@ class SourceOpening:
     retry layer decides how often), then `source()`, or `close()` when it is given up."""
 
     def __init__(self, calls: QueueCalls, config: SqsConfig) -> None:
-        self.calls = calls
-        self.config = config
-        self.queues: tuple[ResolvedQueue, ...] = ()
-
-    @property
-    def endpoint(self) -> str:
-        """The URL the client sends to."""
-        return self.calls.client.endpoint
+        self._calls = calls
+        self._config = config
+        self._queues: tuple[ResolvedQueue, ...] = ()
 
     async def find(self) -> None:
         """Find (or create, when allowed) every queue, in one try: SourceUnavailable to try
         again later, SourceMisconfigured for what no retry can fix."""
         try:
-            self.queues = await resolve_queues(self.calls.client, self.config)
+            self._queues = await resolve_queues(self._calls.client, self._config)
         except SourceUnavailable:
-            self.calls.count_error("resolve_queue")
+            self._calls.count_error("resolve_queue")
             raise
-        for queue in self.queues:
+        for queue in self._queues:
             log.info(
                 "queues ready",
                 extra={"queue_url": queue.url, "dlq_url": queue.dlq_url, "fifo": queue.fifo},
@@ -59,13 +54,13 @@ class SourceOpening:
 
     def source(self) -> SqsSource:
         """The source on the queues found; only after `find` succeeded."""
-        if not self.queues:
+        if not self._queues:
             raise RuntimeError("the queues are not found yet")
-        return SqsSource(self.calls, self.config, self.queues)
+        return SqsSource(self._calls, self._config, self._queues)
 
     async def close(self) -> None:
         """Close the client's connections (when the queues are never found)."""
-        await self.calls.close()
+        await self._calls.close()
 
 
 class SqsSource:
@@ -78,7 +73,7 @@ class SqsSource:
     ) -> None:
         if not queues:
             raise ValueError("a source reads at least one queue")
-        self._calls = calls
+        self.calls = calls
         self._wait_seconds = config.wait_time_seconds
         self._visibility_seconds = config.visibility_timeout_seconds
         self.queues: tuple[ResolvedQueue, ...] = tuple(queues)
@@ -130,11 +125,15 @@ class SqsSource:
         on_error: Callable[[str], None] = lambda _operation: None,
         environ: Mapping[str, str] | None = None,
     ) -> SqsSource:
-        """Connect and find (or create) every queue, in one try: SourceUnavailable when SQS
-        does not answer (a start-up that waits for it uses `connect` and `find` instead)."""
+        """Connect and find (or create) every queue, for a command that does not wait for SQS
+        (`exporter dlq`): SourceUnavailable when SQS does not answer. A processor's start-up,
+        which waits up to its deadline, uses `connect` and `find` instead.
+
+        Finding has its one retry layer here (SINGLE_CALL_RETRY): a few tries, then the error.
+        """
         opening = await cls.connect(config, on_error=on_error, environ=environ)
         try:
-            await opening.find()
+            await SINGLE_CALL_RETRY.call(opening.find, on=SourceUnavailable)
         except BaseException:
             await opening.close()
             raise
@@ -142,7 +141,7 @@ class SqsSource:
 
     async def close(self) -> None:
         """Close the connections (a long poll in progress ends with them)."""
-        await self._calls.close()
+        await self.calls.close()
 
     def queue(self, name: str) -> ResolvedQueue:
         """The queue called `name` (a message's `queue`; a message made without one belongs to
@@ -178,7 +177,7 @@ class SqsSource:
             attempt_id = self._retry_attempt.pop(index, None) or new_attempt_id()
         self._receiving[index] += 1
         try:
-            return await self._calls.receive(
+            return await self.calls.receive(
                 queue.url,
                 queue.name,
                 max_messages,
@@ -198,7 +197,7 @@ class SqsSource:
         """DeleteMessageBatch in chunks of 10; return the messages that could not be deleted."""
         failed: list[Message] = []
         for name, group in _by_queue(messages).items():
-            failed.extend(await self._calls.delete(self.queue(name).url, group))
+            failed.extend(await self.calls.delete(self.queue(name).url, group))
         return failed
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
@@ -208,19 +207,19 @@ class SqsSource:
             by_queue.setdefault(letter.message.queue, []).append(letter)
         failed: list[Message] = []
         for name, group in by_queue.items():
-            failed.extend(await self._calls.dead_letter(self.queue(name), group))
+            failed.extend(await self.calls.dead_letter(self.queue(name), group))
         failed_ids = {id(m) for m in failed}
         return [letter.message for letter in letters if id(letter.message) not in failed_ids]
 
     async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
         """ChangeMessageVisibilityBatch; a failed entry only means the message reappears early."""
         for name, group in _by_queue(messages).items():
-            await self._calls.change_visibility(self.queue(name).url, group, seconds)
+            await self.calls.change_visibility(self.queue(name).url, group, seconds)
 
     async def ping(self) -> None:
         """GetQueueAttributes of every queue read."""
         for queue in self.queues:
-            await self._calls.ping(queue.url)
+            await self.calls.ping(queue.url)
 
     async def depths(self) -> Sequence[QueueDepth]:
         """Approximate visible, in-flight and delayed counts of every queue and dead-letter queue
@@ -231,7 +230,7 @@ class SqsSource:
         for queue in self.queues:
             targets.setdefault(queue.dlq_url, ("dead_letter", queue.dlq_name))
         return [
-            QueueDepth(role, name, await self._calls.counts(url))
+            QueueDepth(role, name, await self.calls.counts(url))
             for url, (role, name) in targets.items()
         ]
 

@@ -159,8 +159,8 @@ class SqsClient:
     async def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The answer to `operation` (e.g. "ReceiveMessage"), in one attempt.
 
-        Raises SqsError for an error SQS answered (`transient` says whether a retry may cure
-        it), SqsUnreachable when there was no answer, CredentialsMissing when the chain has none.
+        Raises SqsError for an error SQS answered, SqsUnreachable when there was no answer,
+        CredentialsMissing when the chain has none.
         A refusal that shows our clock to be skewed corrects it and is signed again at once, once
         per call: not a retry of a failure, but the same request with the right time.
         """

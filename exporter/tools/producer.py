@@ -22,7 +22,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from exporter.events import TYPE_RULE, InvalidEvent, is_valid_type, micros_to_text, parse_event
 from exporter.retry import Retry
 from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
-from exporter.sqs.client import AwsCredentials, find_queue, make_client
+from exporter.sqs.client import find_queue, make_client
+from exporter.sqs.config import AwsCredentials
 from exporter.sqs.dead_letters import text_attribute
 from exporter.sqs.messages import SourceUnavailable
 from exporter.sqs.names import is_fifo, url_name

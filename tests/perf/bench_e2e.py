@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from exporter.events import Event
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.source import SqsSource
 from exporter.store import ApplyResult
 from exporter.store.memory import MemoryStore

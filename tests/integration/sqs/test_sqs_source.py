@@ -253,7 +253,7 @@ async def test_stop_during_the_start_up_backoff_ends_the_wait_without_another_at
     try:
         found = await first_contact(
             opening.find,
-            sqs_dependency(opening.endpoint, "check AWS_ENDPOINT_URL"),
+            sqs_dependency(str(settings.endpoint_url), "check AWS_ENDPOINT_URL"),
             timeout_seconds=0,
             stop=stop,
         )
