@@ -147,7 +147,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     # Both ports next: a taken one ends the demo before any banner, redis-server or moto.
     with _bind_ports(settings) as ports, embedded_sqs() as endpoint:
         config = replace(config, endpoint_url=endpoint)
-        asyncio.run(_demo(settings, args, config, ports, redis_url=redis_url, tls=tls))
+        try:
+            asyncio.run(_demo(settings, args, config, ports, redis_url=redis_url, tls=tls))
+        except StoreRefused as exc:  # the Redis of REDIS_URL refuses the settings (password, TLS)
+            raise ConfigurationError(refusal_line(redacted(settings.redis_url), exc)) from None
     return 0
 
 
@@ -181,21 +184,6 @@ def _bind_ports(settings: Settings) -> Ports:
 
 
 async def _demo(
-    settings: Settings,
-    args: argparse.Namespace,
-    config: SqsConfig,
-    ports: Ports,
-    *,
-    redis_url: str | None,
-    tls: TlsFiles | None,
-) -> None:
-    try:
-        await _serve_demo(settings, args, config, ports, redis_url=redis_url, tls=tls)
-    except StoreRefused as exc:  # the Redis of REDIS_URL refuses the settings (password, TLS)
-        raise ConfigurationError(refusal_line(redacted(settings.redis_url), exc)) from None
-
-
-async def _serve_demo(
     settings: Settings,
     args: argparse.Namespace,
     config: SqsConfig,
