@@ -111,7 +111,7 @@ class Retry:
     base_seconds: float
     cap_seconds: float
 
-    async def tries(
+    def tries(
         self,
         *,
         stop: asyncio.Event | None = None,
@@ -122,23 +122,7 @@ class Retry:
         `deadline`, a `clock()` time). The caller leaves the loop on success, and raises or
         gives up when a failed try is `last`; the loop also ends when `stop` is set during a
         pause, or when the deadline passed after a try the caller went on from."""
-        backoff: Backoff | None = None  # made on the first failure: most calls have none
-        number = 1
-        while True:
-            yield Attempt(number, self.attempts, deadline, clock)
-            if self.attempts is not None and number >= self.attempts:
-                return
-            backoff = backoff or Backoff(self.base_seconds, self.cap_seconds)
-            delay = backoff.next_delay()
-            if deadline is not None:
-                delay = min(delay, deadline - clock())
-                if delay <= 0:
-                    return
-            if stop is None:
-                await asyncio.sleep(delay)
-            elif await sleep_unless(stop, delay):
-                return
-            number += 1
+        return _Tries(self, stop, deadline, clock)
 
     def blocking_tries(self, stop: threading.Event) -> Iterator[Attempt]:
         """`tries` for a thread (the producer's boto3 calls): the pauses are `stop.wait`s."""
@@ -168,6 +152,49 @@ class Retry:
                 if attempt.last:
                     raise
         raise AssertionError("a retry without a limit needs a stop or a deadline")
+
+
+class _Tries:
+    """`Retry.tries`: an iterator object, not an async generator, because a generator left at
+    its `yield` (every call that succeeds) is closed by a task the event loop makes for it, and
+    a batch call runs for every batch."""
+
+    __slots__ = ("_backoff", "_clock", "_deadline", "_number", "_retry", "_stop")
+
+    def __init__(
+        self,
+        retry: Retry,
+        stop: asyncio.Event | None,
+        deadline: float | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._retry = retry
+        self._stop = stop
+        self._deadline = deadline
+        self._clock = clock
+        self._number = 0
+        self._backoff: Backoff | None = None  # made on the first failure: most calls have none
+
+    def __aiter__(self) -> _Tries:
+        return self
+
+    async def __anext__(self) -> Attempt:
+        retry = self._retry
+        if self._number:
+            if retry.attempts is not None and self._number >= retry.attempts:
+                raise StopAsyncIteration
+            self._backoff = self._backoff or Backoff(retry.base_seconds, retry.cap_seconds)
+            delay = self._backoff.next_delay()
+            if self._deadline is not None:
+                delay = min(delay, self._deadline - self._clock())
+                if delay <= 0:
+                    raise StopAsyncIteration
+            if self._stop is None:
+                await asyncio.sleep(delay)
+            elif await sleep_unless(self._stop, delay):
+                raise StopAsyncIteration
+        self._number += 1
+        return Attempt(self._number, retry.attempts, self._deadline, self._clock)
 
 
 __all__ = ["Attempt", "Backoff", "Retry", "first_of", "sleep_unless"]
