@@ -132,11 +132,6 @@ class Event:
     id: str | None = None
     dimensions: tuple[str, ...] = ()
 
-    @property
-    def value(self) -> float:
-        """The value as a float, for metrics and display."""
-        return self.value_micros / MICROS_PER_UNIT
-
 
 def micros_to_decimal(micros: int) -> Decimal:
     """Exact decimal form of a quantity kept in millionths."""

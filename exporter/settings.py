@@ -17,7 +17,6 @@ from pydantic_settings import (
 )
 
 from exporter.events import DEFAULT_MAX_MESSAGE_BYTES, checked_dimension_names
-from exporter.sqs.names import default_dlq_name
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
 from exporter.store.detail import DEFAULT_MAX_DIMENSION_COMBINATIONS, DEFAULT_MAX_DIMENSION_VALUES
 from exporter.store.histograms import DEFAULT_VALUE_BUCKETS, parse_bounds
@@ -379,22 +378,6 @@ class Settings(BaseSettings):
     def _check_buckets(cls, value: object) -> object:
         """`1,2,5` as a tuple of checked bounds; empty turns buckets off."""
         return parse_bounds(_comma_separated(value))
-
-    @property
-    def queue_name(self) -> str:
-        """The event queue's name: the last part of SQS_QUEUE_URL when set, as it overrides."""
-        if self.sqs_queue_url:
-            return self.sqs_queue_url.rstrip("/").rpartition("/")[2] or self.sqs_queue_name
-        return self.sqs_queue_name
-
-    @property
-    def dlq_name(self) -> str:
-        """The first queue's dead-letter queue by name (with SQS_QUEUE_URL=.../orders,
-        `orders-dlq`; for `orders.fifo`, `orders-dlq.fifo`); a redrive policy may name another."""
-        if self.sqs_dlq_name:
-            return self.sqs_dlq_name
-        setting = "SQS_QUEUE_URL" if self.sqs_queue_url else "SQS_QUEUE_NAME"
-        return default_dlq_name(setting, self.queue_name)
 
 
 class _DocumentedVariables(PydanticBaseSettingsSource):

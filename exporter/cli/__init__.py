@@ -184,15 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_needed(argv)).parse_args(argv)
     command = cast(Command, args._command)
 
-    from exporter.settings import ConfigurationError, load_settings  # noqa: PLC0415 - see above
+    from exporter.cli.exits import ended  # noqa: PLC0415 - see above
+    from exporter.settings import load_settings  # noqa: PLC0415 - see above
 
     overrides = {f: getattr(args, f) for f in command.SETTINGS if hasattr(args, f)}
-    try:
+
+    def run() -> int:
         settings = load_settings(command.SETTINGS, **overrides)
         _warn_of_stray_variables(settings)
-        # A command may find a setting unusable only when it uses it (a REDIS_URL redis-py
-        # refuses): the same one line and exit status as a setting that fails to load.
         return command.run(settings, args)
-    except ConfigurationError as exc:
-        print(f"exporter {args.command}: {exc}", file=sys.stderr)
-        return 2
+
+    # Whatever stops a command (a setting that fails to load or that it finds unusable, a port,
+    # a dependency never reached) ends it by one table: one line, one exit status.
+    return ended(args.command, run)

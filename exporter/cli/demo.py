@@ -4,37 +4,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 import shlex
 import socket
-import sys
 import threading
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.aws_settings import checked_region
+from exporter.cli.exits import UsageError
+from exporter.cli.parts import (
+    COUNTING_SETTINGS,
+    REDIS_TLS_SETTINGS,
+    counting_config,
+    redis_store,
+    redis_tls,
+    redis_url_checked,
+    sqs_config,
+)
 from exporter.cli.paste import exporter_command
-from exporter.cli.queue_names import checked_queue_names
-from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
-from exporter.cli.redis_tls import redis_tls
-from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.ports import bind_port
 from exporter.cli.signals import stop_on_signals
 from exporter.cli.startup import refusal_line
-from exporter.cli.store_options import COUNTING_SETTINGS, counting_config
 from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
-from exporter.settings import Settings, env_name
-from exporter.sqs.config import AwsCredentials
+from exporter.retry import first_of
+from exporter.settings import ConfigurationError, Settings
+from exporter.sqs.config import AwsCredentials, SqsConfig
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.store import StoreMisconfigured, StoreRefused, StoreUnavailable
+from exporter.store import StoreMisconfigured, StoreRefused
+from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
 from exporter.store.urls import node_urls, redacted
-from exporter.tools.demo_parts import MotoMissing, demo_store, embedded_sqs, require_moto
+from exporter.tools.demo_parts import demo_store, embedded_sqs, require_moto
 from exporter.tools.producer import (
     Producer,
     QueueNotFound,
@@ -44,7 +50,7 @@ from exporter.tools.producer import (
     resolve_queue_url,
 )
 from exporter.web import make_app
-from exporter.web.listening import bind, port_of
+from exporter.web.listening import port_of
 from exporter.web.page import PageInfo
 from exporter.web.server import serving
 
@@ -122,50 +128,30 @@ def _setting(settings: Settings, field: str) -> str:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Entry point of `exporter demo`: 0 after a clean stop."""
-    checked_queue_names(settings.model_copy(update=DEMO_OVERRIDES))
+    """Entry point of `exporter demo`: 0 after a clean stop. What stops it earlier ends it by
+    `exporter.cli.exits`' table: a setting, a flag, moto missing or a refusing Redis 2, a port
+    taken 1, each before anything starts."""
+    config = sqs_config(settings.model_copy(update=DEMO_OVERRIDES))
     # The embedded SQS has its own endpoint and keys; the region is the user's (AWS_DEFAULT_REGION).
     checked_region(settings.aws_region)
     configure_logging(settings.log_level, settings.log_format)
     if args.rate < 0 or not 0 <= args.malformed_ratio <= 1:
-        print("exporter demo: --rate must be >= 0 and --malformed-ratio in 0-1", file=sys.stderr)
-        return 2
+        raise UsageError("--rate must be >= 0 and --malformed-ratio in 0-1")
     # Only a Redis the user named (REDIS_URL or --redis-url) is used, never the default URL's.
     redis_url = settings.redis_url if "redis_url" in settings.model_fields_set else None
-    try:
-        with redis_url_checked(settings.redis_url):
-            node_urls(settings.redis_url)  # one line and exit 2 before anything starts
-        # The TLS files serve only a Redis of the user's; checked (exit 2) before anything starts.
-        tls = redis_tls(settings) if redis_url is not None else None
-        require_moto()
-        # Both ports next: a taken one ends the demo before any banner, redis-server or moto.
-        ports = _bind_ports(settings)
-    except MotoMissing as exc:
-        print(f"exporter demo: {exc}", file=sys.stderr)
-        return 2
-    except PortUnavailable as exc:
-        print(f"exporter demo: {exc}", file=sys.stderr)
-        return 1
-    try:
-        with ports, embedded_sqs() as endpoint:
-            asyncio.run(_demo(settings, args, endpoint, ports, redis_url=redis_url, tls=tls))
-    except MotoMissing as exc:
-        print(f"exporter demo: {exc}", file=sys.stderr)
-        return 2
-    except (StoreRefused, StoreMisconfigured) as exc:  # REDIS_URL's Redis refuses the settings
-        print(f"exporter demo: {refusal_line(redacted(settings.redis_url), exc)}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:  # the private redis-server did not come up
-        print(f"exporter demo: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # a port is taken
-        print(f"exporter demo: cannot start: {exc}", file=sys.stderr)
-        return 1
+    with redis_url_checked(settings.redis_url):
+        node_urls(settings.redis_url)  # one line and exit 2 before anything starts
+    # The TLS files serve only a Redis of the user's; checked (exit 2) before anything starts.
+    tls = redis_tls(settings) if redis_url is not None else None
+    require_moto()
+    # Both ports next: a taken one ends the demo before any banner, redis-server or moto.
+    with _bind_ports(settings) as ports, embedded_sqs() as endpoint:
+        config = replace(config, endpoint_url=endpoint)
+        try:
+            asyncio.run(_demo(settings, args, config, ports, redis_url=redis_url, tls=tls))
+        except (StoreRefused, StoreMisconfigured) as exc:  # REDIS_URL's Redis refuses the settings
+            raise ConfigurationError(refusal_line(redacted(settings.redis_url), exc)) from None
     return 0
-
-
-class PortUnavailable(Exception):
-    """A port the demo is to serve on cannot be bound; the message names it and the flag."""
 
 
 @dataclass(slots=True)
@@ -187,40 +173,20 @@ class Ports:
 def _bind_ports(settings: Settings) -> Ports:
     """Bind the API's and the processor's ports; PortUnavailable names the one that failed and
     the flag to change it, and leaves none bound."""
-    api = _bind(settings, "api")
+    api = bind_port("api", _setting(settings, "api_host"), settings.api_port)
     try:
-        return Ports(api, _bind(settings, "metrics"))
+        metrics = bind_port("metrics", _setting(settings, "metrics_host"), settings.metrics_port)
     except BaseException:
         for sock in api:
             sock.close()
         raise
-
-
-def _bind(settings: Settings, role: str) -> list[socket.socket]:
-    host = _setting(settings, f"{role}_host")
-    port: int = getattr(settings, f"{role}_port")
-    try:
-        return bind(host, port)
-    except OSError as exc:
-        raise PortUnavailable(_unavailable(role, host, port, exc)) from None
-
-
-def _unavailable(role: str, host: str, port: int, exc: OSError) -> str:
-    """One line: which address failed, why, and the flag (and variable) that changes it."""
-    what = "the stats API" if role == "api" else "the processor's /metrics"
-    why = exc.strerror or str(exc)
-    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-        fix = f"--{role}-host ({env_name(f'{role}_host')})"
-        return f"cannot serve {what} on {host}:{port}: {why}; give another address with {fix}"
-    fix = f"--{role}-port ({env_name(f'{role}_port')})"
-    taken = "is taken" if exc.errno == errno.EADDRINUSE else "cannot be used"
-    return f"port {port} for {what} {taken} ({why}); choose another with {fix}"
+    return Ports(api, metrics)
 
 
 async def _demo(
     settings: Settings,
     args: argparse.Namespace,
-    endpoint: str,
+    config: SqsConfig,
     ports: Ports,
     *,
     redis_url: str | None,
@@ -228,6 +194,7 @@ async def _demo(
 ) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
+    endpoint = str(config.endpoint_url)
     processor_settings = settings.model_copy(
         update={
             **DEMO_OVERRIDES,
@@ -237,14 +204,25 @@ async def _demo(
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     prefix = _setting(settings, "redis_prefix")
+    store_settings = settings.model_copy(update={"redis_prefix": prefix})
+
+    def open_store(url: str, tls: TlsFiles | None) -> RedisStore:
+        # Built as every command builds its store, from the settings the demo declares. A demo
+        # on the user's Redis runs whatever its maxmemory-policy: an evicting one is a warning,
+        # not a refusal that would read as "nothing answered" (decision 0017).
+        return redis_store(
+            store_settings, SETTINGS, url=url, tls=tls, timeout_seconds=1.0, warn_on_eviction=True
+        )
+
     counting = counting_config(settings)
-    async with demo_store(redis_url, prefix, tls, counting) as chosen:
+    async with demo_store(open_store, redis_url, prefix, tls, counting) as chosen:
         log.info("store chosen", extra={"store": chosen.description})
         processor = asyncio.create_task(
             run_processor(
                 processor_settings,
                 chosen.store,
                 stop,
+                config=config,
                 registry=CollectorRegistry(),
                 sqs_credentials=DEMO_CREDENTIALS,
                 metrics_sockets=ports.metrics,
@@ -290,12 +268,9 @@ async def _demo(
 
 
 async def _until_stopped(stop: asyncio.Event, processor: asyncio.Task[None]) -> None:
-    """Wait for Ctrl-C/SIGTERM; a processor that dies early (a port taken) ends the demo too."""
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, processor}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if processor.done():
-        processor.result()  # raises what stopped it
+    """Wait for Ctrl-C/SIGTERM; a processor that dies early (a port taken) ends the demo too,
+    with what stopped it. The processor is shielded: a stop lets it drain, it is not cancelled."""
+    await first_of(stop.wait(), asyncio.shield(processor))
 
 
 def _produce(

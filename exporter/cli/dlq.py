@@ -12,11 +12,12 @@ from typing import Final, Protocol
 
 from exporter.cli.aws_settings import checked_aws
 from exporter.cli.dlq_peek import Peeked, left_unread, peek, report
-from exporter.cli.wiring import sqs_config
+from exporter.cli.exits import UsageError
+from exporter.cli.parts import sqs_config
 from exporter.logs import configure_logging
 from exporter.settings import Settings
 from exporter.sqs.dead_letter_queues import SqsDeadLetterQueue, dead_letter_queues
-from exporter.sqs.messages import Message, SourceMisconfigured, SourceUnavailable
+from exporter.sqs.messages import Message
 from exporter.sqs.source import SqsSource
 
 HELP = (
@@ -110,13 +111,15 @@ def _where(queues: Sequence[SqsDeadLetterQueue]) -> str:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Peek or redrive; 2 when the queues do not exist, 1 when SQS is unreachable or a redriven
-    message could not be deleted from the dead-letter queue."""
+    """Peek or redrive; 1 when a redriven message could not be deleted from the dead-letter
+    queue. What stops it earlier ends it by `exporter.cli.exits`' table: queues that do not
+    exist 2, SQS unreachable 1, Ctrl-C 130 (a redrive cut short leaves at most one batch in both
+    queues; its copies keep their original MessageId, so redriving again does not count them
+    twice)."""
     configure_logging(settings.log_level, settings.log_format)
     limit: int = getattr(args, "limit", DEFAULT_LIMIT)
     if limit < 1:
-        print("exporter dlq: --limit must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError("--limit must be at least 1")
     config = replace(
         sqs_config(settings.model_copy(update={"create_queues": False})),
         missing_queue_advice="create them, or start `exporter processor` with the same queue "
@@ -125,10 +128,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     checked_aws(settings, os.environ)
 
     async def main() -> int:
-        # One attempt to find the queues: a CLI should fail fast, not retry for ever.
         source = await SqsSource.open(config, environ=os.environ)
         try:
-            queues = dead_letter_queues(source)
+            queues = dead_letter_queues(source.calls, source.queues)
             if args.action == "peek":
                 peeked = Peeked(0)
                 for queue in queues:
@@ -168,16 +170,4 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             await source.close()
         return 0
 
-    try:
-        return asyncio.run(main())
-    except SourceMisconfigured as exc:
-        print(f"exporter dlq: {exc}", file=sys.stderr)
-        return 2
-    except SourceUnavailable as exc:
-        print(f"exporter dlq: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        # A redrive cut short leaves at most one batch in both queues; its copies keep their
-        # original MessageId, so redriving again does not count them twice.
-        print("exporter dlq: interrupted", file=sys.stderr)
-        return 130
+    return asyncio.run(main())

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 
-from exporter.cli.http_limits import SETTINGS as HTTP_SETTINGS
-from exporter.cli.redis_tls import SETTINGS as REDIS_TLS_SETTINGS
+from exporter.cli.parts import (
+    COUNTING_SETTINGS,
+    HTTP_SETTINGS,
+    REDIS_TLS_SETTINGS,
+    redis_store,
+    sqs_config,
+)
 from exporter.cli.signals import stop_on_signals
-from exporter.cli.startup import NeverReached
-from exporter.cli.store_options import COUNTING_SETTINGS
-from exporter.cli.wiring import redis_store, run_processor, sqs_config
+from exporter.cli.wiring import run_processor
 from exporter.logs import configure_logging
 from exporter.settings import Settings
-from exporter.sqs.messages import SourceMisconfigured
-from exporter.store import StoreMisconfigured
 from exporter.tracing import configure_tracing
 
 HELP = (
@@ -67,39 +67,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run until SIGTERM or SIGINT; 0 after a clean drain, 2 on a configuration error.
-
-    A REDIS_URL redis-py cannot use raises ConfigurationError, which `main` reports.
-    """
+    """Run until SIGTERM or SIGINT; 0 after a clean drain. What stops it earlier ends it by
+    `exporter.cli.exits`' table: 2 for a setting or refusal, 1 for a dependency never reached or
+    the metrics port taken."""
     del args
-    sqs_config(settings)  # queue names and URLs checked before anything starts or is created
+    config = sqs_config(settings)  # queue names and URLs checked before anything starts
     configure_logging(settings.log_level, settings.log_format)
-    store = redis_store(settings)
+    store = redis_store(settings, SETTINGS)
     tracing = configure_tracing(os.environ, service_name="exporter-processor")
 
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
         try:
-            await run_processor(settings, store, stop)
+            await run_processor(settings, store, stop, config=config)
         finally:
             await store.close()
 
     try:
         asyncio.run(main())
-    except (SourceMisconfigured, StoreMisconfigured) as exc:
-        print(f"exporter processor: {exc}", file=sys.stderr)
-        return 2
-    except NeverReached as exc:
-        print(f"exporter processor: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # the metrics port is taken or not ours to bind
-        print(
-            f"exporter processor: cannot serve metrics on "
-            f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
     finally:
         tracing.shutdown()
     return 0

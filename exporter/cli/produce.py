@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import IO
 
 from exporter.cli.aws_settings import checked_aws
-from exporter.cli.queue_names import checked_send_target
+from exporter.cli.exits import UsageError
+from exporter.cli.parts import checked_send_target
 from exporter.logs import configure_logging
 from exporter.settings import Settings
-from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.tools.producer import (
     DEFAULT_TYPES,
     Producer,
-    QueueNotFound,
     SendSummary,
     SyntheticTraffic,
     json_lines,
@@ -141,29 +140,24 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Entry point of `exporter produce`: 0 when everything was accepted, 1 if some failed."""
+    """Entry point of `exporter produce`: 0 when everything was accepted, 1 if some failed.
+    What stops it before sending ends it by `exporter.cli.exits`' table: a bad flag, setting or
+    missing queue 2, SQS unreachable 1."""
     checked_send_target(settings)  # a queue name SQS would refuse: one line, before any call
     configure_logging(settings.log_level, settings.log_format)
     checked_aws(settings, os.environ)  # an endpoint, region or keys that cannot work, likewise
     stop = threading.Event()
     _stop_on_signals(stop)
     with ExitStack() as stack:
-        try:
-            bodies, count = _source(args, stack)
-            client = make_sqs_client(settings.aws_endpoint_url, settings.aws_region)
-            url = resolve_queue_url(
-                client,
-                settings.sqs_queue_name,
-                settings.sqs_queue_url,
-                wait_seconds=args.wait_for_queue,
-                stop=stop,
-            )
-        except (ValueError, OSError, QueueNotFound, SourceMisconfigured) as exc:
-            print(f"exporter produce: {exc}", file=sys.stderr)
-            return 2
-        except SourceUnavailable as exc:
-            print(f"exporter produce: cannot reach SQS: {exc}", file=sys.stderr)
-            return 2
+        bodies, count = _source(args, stack)
+        client = make_sqs_client(settings.aws_endpoint_url, settings.aws_region)
+        url = resolve_queue_url(
+            client,
+            settings.sqs_queue_name,
+            settings.sqs_queue_url,
+            wait_seconds=args.wait_for_queue,
+            stop=stop,
+        )
         # With an OTLP endpoint configured, each batch is a span and its messages carry it.
         tracing = configure_tracing(os.environ, service_name="exporter-producer")
         stack.callback(tracing.shutdown)
@@ -181,20 +175,27 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _source(args: argparse.Namespace, stack: ExitStack) -> tuple[Iterable[bytes], int | None]:
-    """The bodies to send and how many (None: all of them, or until interrupted)."""
+    """The bodies to send and how many (None: all of them, or until interrupted); UsageError
+    naming the flag that cannot work."""
     if args.count is not None and args.count < 0:
-        raise ValueError("--count must be 0 or more")
+        raise UsageError("--count must be 0 or more")
     if args.rate < 0:
-        raise ValueError("--rate must be 0 or more")
+        raise UsageError("--rate must be 0 or more")
     count = None if args.count == 0 else args.count
     if args.file is not None:
         if args.file == "-":
             return json_lines(sys.stdin.buffer), count
-        return json_lines(stack.enter_context(Path(args.file).open("rb"))), count
-    traffic = SyntheticTraffic(
-        types=tuple(t.strip() for t in args.types.split(",") if t.strip()),
-        malformed_ratio=args.malformed_ratio,
-        seed=args.seed,
-        with_ids=args.with_ids,
-    )
+        try:
+            return json_lines(stack.enter_context(Path(args.file).open("rb"))), count
+        except OSError as exc:
+            raise UsageError(f"--file {args.file}: {exc.strerror or exc}") from None
+    try:
+        traffic = SyntheticTraffic(
+            types=tuple(t.strip() for t in args.types.split(",") if t.strip()),
+            malformed_ratio=args.malformed_ratio,
+            seed=args.seed,
+            with_ids=args.with_ids,
+        )
+    except ValueError as exc:  # --types or --malformed-ratio
+        raise UsageError(str(exc)) from None
     return traffic, DEFAULT_SYNTHETIC_COUNT if args.count is None else count

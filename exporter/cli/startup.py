@@ -13,14 +13,13 @@ tried and how it failed. One loop serves every dependency: what differs is descr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from exporter.retry import Backoff
+from exporter.retry import Retry, first_of
 from exporter.settings import ConfigurationError
 from exporter.sqs.messages import SourceUnavailable
 from exporter.store import (
@@ -35,8 +34,7 @@ from exporter.web.errors import refusal_problem
 
 log = logging.getLogger("exporter.startup")
 
-RETRY_BASE_SECONDS: Final = 0.2
-RETRY_CAP_SECONDS: Final = 2.0
+STARTUP_RETRY: Final = Retry(None, base_seconds=0.2, cap_seconds=2.0)
 
 
 class NeverReached(Exception):
@@ -134,82 +132,76 @@ async def first_contact(
     Raises what `dependency.refusal` makes of a refusal (exit 2), NeverReached when the deadline
     passes first (exit 1) unless `dependency.at_deadline` names the last failure otherwise;
     `timeout_seconds` 0 waits for ever.
+
+    The one retry layer of a first contact (decision 0022): `check` (finding the queues, the
+    store's write probe) makes one attempt, tried again here until the deadline.
     """
     deadline = time.monotonic() + timeout_seconds if timeout_seconds > 0 else None
-    backoff = Backoff(RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
     last: Exception | None = None  # the last failure, for a deadline that strikes mid-try
     warned = False
-    while not stop.is_set():
+    async for attempt in STARTUP_RETRY.tries(stop=stop, deadline=deadline):
+        if stop.is_set():
+            break
         try:
-            # A call that neither answers nor fails must not carry the wait past its deadline.
+            # A call that neither answers nor fails must not carry the wait past its deadline;
+            # SIGTERM during a hanging check ends the command at once (the check is cancelled).
             limit = None if deadline is None else max(deadline - time.monotonic(), 1.0)
             async with asyncio.timeout(limit):
-                if not await _unless_stopped(check(), stop):
+                if await first_of(check(), stop.wait()) == 1:
                     return False
         except TimeoutError:
-            if deadline is not None and time.monotonic() >= deadline:
-                if last is not None and (special := dependency.at_deadline(last, timeout_seconds)):
-                    raise special from None
-                cause = "no answer in time" + (f" (before that: {last})" if last else "")
-                raise NeverReached(_never(dependency, timeout_seconds, cause)) from None
+            if attempt.last:
+                raise _at_deadline(dependency, timeout_seconds, last, timed_out=True) from None
             continue
         except dependency.refused as exc:
             raise dependency.refusal(exc) from None
         except dependency.outage as exc:
             last = exc
-            if deadline is not None and time.monotonic() >= deadline:
-                if special := dependency.at_deadline(exc, timeout_seconds):
-                    raise special from None
-                raise NeverReached(_never(dependency, timeout_seconds, str(exc))) from None
+            if attempt.last:
+                raise _at_deadline(dependency, timeout_seconds, exc) from None
             if not warned:
                 warned = True
-                answered = dependency.answered is not None and isinstance(exc, dependency.answered)
-                extra = {
-                    "dependency": dependency.name,
-                    "at": dependency.shown,
-                    "detail": str(exc),
-                    "gives_up_after_seconds": timeout_seconds or None,
-                }
-                if answered:  # Redis answers, but too few replicas acknowledge its writes
-                    log.warning("%s answers, but %s; waiting", dependency.name, exc, extra=extra)
-                else:
-                    log.warning("%s is not reachable yet; retrying", dependency.name, extra=extra)
-            delay = backoff.next_delay()
-            if deadline is not None:
-                delay = max(0.0, min(delay, deadline - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                _warn(dependency, exc, timeout_seconds)
             continue
         log.info("%s answers", dependency.name, extra={"at": dependency.shown})
         return True
-    return False
+    if stop.is_set():
+        return False
+    # The deadline passed between a failed try and the next.
+    raise _at_deadline(dependency, timeout_seconds, last)
 
 
-async def _unless_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Await `call`, or cancel it when `stop` is set first (SIGTERM during a hanging check must
-    end the command at once); True when the call finished."""
-    task = asyncio.ensure_future(call)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:  # our own deadline (or a cancellation): the call must not run on
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise
-    finally:
-        stopped.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return False
+def _at_deadline(
+    dependency: Dependency[Any],
+    timeout_seconds: float,
+    last: Exception | None,
+    *,
+    timed_out: bool = False,
+) -> Exception:
+    """The error the deadline ends the command with: the dependency's own reading of the last
+    failure (too few replicas: exit 2), else NeverReached (exit 1) saying what failed."""
+    if last is not None and (special := dependency.at_deadline(last, timeout_seconds)):
+        return special
+    if timed_out:
+        cause = "no answer in time" + (f" (before that: {last})" if last else "")
+    else:
+        cause = str(last) if last is not None else "no answer in time"
+    return NeverReached(_never(dependency, timeout_seconds, cause))
 
 
-def _retrieve(task: asyncio.Future[None]) -> None:
-    if not task.cancelled():
-        task.exception()
+def _warn(dependency: Dependency[Any], exc: Exception, timeout_seconds: float) -> None:
+    """Say once that start-up waits, and why: absent, or answering but not as it must."""
+    extra = {
+        "dependency": dependency.name,
+        "at": dependency.shown,
+        "detail": str(exc),
+        "gives_up_after_seconds": timeout_seconds or None,
+    }
+    if dependency.answered is not None and isinstance(exc, dependency.answered):
+        # Redis answers, but too few replicas acknowledge its writes.
+        log.warning("%s answers, but %s; waiting", dependency.name, exc, extra=extra)
+    else:
+        log.warning("%s is not reachable yet; retrying", dependency.name, extra=extra)
 
 
 def _never(dependency: Dependency[Any], timeout_seconds: float, cause: str) -> str:

@@ -1,5 +1,5 @@
-"""Wiring shared by the commands: the parts' configurations from the settings, the Redis store,
-and the processor service (pollers plus its metrics port) that `processor` and `demo` both run."""
+"""The processor service (pollers plus its metrics port) that `processor` and `demo` both run,
+assembled from the parts the settings become (`exporter.cli.parts`)."""
 
 from __future__ import annotations
 
@@ -12,82 +12,20 @@ from collections.abc import Mapping, Sequence
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.aws_settings import checked_aws, sqs_fix, sqs_shown
-from exporter.cli.http_limits import connection_limits
-from exporter.cli.queue_names import checked_queue_names
-from exporter.cli.redis_tls import redis_tls
-from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.parts import connection_limits, processor_config, sqs_config, store_observer
+from exporter.cli.ports import bind_port
 from exporter.cli.startup import first_contact, redis_dependency, sqs_dependency
-from exporter.cli.store_options import contract_options, series_policy, store_observer
 from exporter.metrics import ProcessorMetrics, build_metrics
-from exporter.processing.loop import Processor, ProcessorConfig
+from exporter.processing.loop import Processor
 from exporter.settings import Settings
 from exporter.sqs.config import AwsCredentials, SqsConfig
 from exporter.sqs.source import SqsSource
 from exporter.store import Store
-from exporter.store.connection import RedisConnection
-from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.web.health import ReadinessCheck, make_health_app
 from exporter.web.server import serving
 
 log = logging.getLogger("exporter.processor")
-
-
-def redis_store(settings: Settings) -> RedisStore:
-    """The Redis store the settings name; a URL redis-py refuses is a ConfigurationError.
-
-    The connection pool is lazy: nothing connects before the event loop runs. TLS files that
-    cannot serve are a ConfigurationError too, naming their setting.
-    """
-    tls = redis_tls(settings)
-    with redis_url_checked(settings.redis_url):
-        connection = RedisConnection(settings.redis_url, tls=tls)
-    return RedisStore(
-        connection,
-        StoreOptions(
-            prefix=settings.redis_prefix,
-            dedupe_window_seconds=settings.dedupe_window_seconds,
-            max_types=settings.max_event_types,
-            shards=settings.redis_shards,
-            min_replicas=settings.redis_min_replicas,
-            replica_timeout_ms=settings.redis_replica_timeout_ms,
-            series=series_policy(settings),
-            allow_eviction=settings.redis_allow_eviction,
-        ),
-    )
-
-
-def sqs_config(settings: Settings) -> SqsConfig:
-    """The SQS part of the settings; a queue name or URL SQS would refuse is a
-    ConfigurationError, raised before anything connects."""
-    checked_queue_names(settings)
-    return SqsConfig(
-        queue_name=settings.sqs_queue_name,
-        dlq_name=settings.sqs_dlq_name,
-        queue_url=settings.sqs_queue_url,
-        queue_urls=settings.sqs_queue_urls,
-        endpoint_url=settings.aws_endpoint_url,
-        region=settings.aws_region,
-        wait_time_seconds=settings.sqs_wait_time_seconds,
-        visibility_timeout_seconds=settings.visibility_timeout_seconds,
-        max_receive_count=settings.max_receive_count,
-        create_queues=settings.create_queues,
-        pollers=settings.concurrency,
-    )
-
-
-def processor_config(settings: Settings, queues: int = 1) -> ProcessorConfig:
-    """The loop's part of the settings: EXPORTER_CONCURRENCY pollers for each of `queues`."""
-    return ProcessorConfig(
-        pollers=settings.concurrency * queues,
-        visibility_timeout_seconds=settings.visibility_timeout_seconds,
-        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
-        queue_depth_interval_seconds=settings.queue_depth_interval_seconds,
-        max_message_bytes=settings.max_message_bytes,
-        unwrap_envelopes=settings.unwrap_envelopes,
-        receive_wait_seconds=settings.sqs_wait_time_seconds,
-        contract=contract_options(settings),
-    )
 
 
 def _store_shown(store: Store) -> str:
@@ -131,20 +69,22 @@ async def run_processor(
     store: Store,
     stop: asyncio.Event,
     *,
+    config: SqsConfig | None = None,
     registry: CollectorRegistry | None = None,
     sqs_credentials: AwsCredentials | None = None,
     metrics_sockets: Sequence[socket.socket] = (),
 ) -> None:
-    """Run the pollers and the metrics/health server until `stop` is set, then drain; SQS
-    credentials are boto3's usual chain unless given (the demo's for its embedded SQS), and the
-    metrics port is bound here unless its sockets are given (the demo binds them first).
+    """Run the pollers and the metrics/health server until `stop` is set, then drain; the SQS
+    configuration is the caller's when given (made from `settings` otherwise), SQS credentials
+    are boto3's usual chain unless given (the demo's for its embedded SQS), and the metrics port
+    is bound here unless its sockets are given (the demo binds them first).
 
     Start-up goes from what costs nothing to what writes: the settings first (a queue name, an
     endpoint, a region or keys that cannot work stop us before anything connects), then SQS
     (the queues found and checked, created when allowed), and only then Redis, whose first
     contact writes: an SQS refusal leaves no key behind.
     """
-    config = sqs_config(settings)
+    config = config or sqs_config(settings)
     environ = _sqs_environ(sqs_credentials)
     checked_aws(settings, environ)
     registry = registry if registry is not None else CollectorRegistry()
@@ -157,8 +97,9 @@ async def run_processor(
     }
     health_app = make_health_app(registry, checks)
     limits = connection_limits(settings)
+    sockets = metrics_sockets or bind_port("metrics", settings.metrics_host, settings.metrics_port)
     async with serving(
-        health_app, settings.metrics_host, settings.metrics_port, limits, sockets=metrics_sockets
+        health_app, settings.metrics_host, settings.metrics_port, limits, sockets=sockets
     ) as port:
         log.info("metrics server listening", extra={"host": settings.metrics_host, "port": port})
 
@@ -220,4 +161,4 @@ async def _consume(
         await source.close()
 
 
-__all__ = ["processor_config", "redis_store", "run_processor", "sqs_config"]
+__all__ = ["run_processor"]

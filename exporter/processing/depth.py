@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from exporter.metrics import ProcessorMetrics
+from exporter.retry import sleep_unless
 from exporter.sqs.messages import Source, SourceMisconfigured, SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ async def poll_depths(
                     metrics.queue_messages.labels(
                         queue=depth.role, queue_name=depth.name, state=state
                     ).set(count)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=interval_seconds)
+        # A refresh, not a retry: a failed one is simply the next one's to make.
+        await sleep_unless(stopping, interval_seconds)
 
 
 __all__ = ["poll_depths"]

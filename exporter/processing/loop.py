@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry import trace
@@ -22,10 +20,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import Counter
 
 from exporter.events import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     MICROS_PER_UNIT,
-    NO_DIMENSIONS,
-    ContractOptions,
     Event,
 )
 from exporter.faults import Fatal
@@ -34,13 +29,14 @@ from exporter.metrics import (
     ProcessorMetrics,
     trace_exemplar,
 )
+from exporter.processing.config import ProcessorConfig
 from exporter.processing.depth import poll_depths
 from exporter.processing.fifo import in_group_order
 from exporter.processing.parsing import identity_of, parse_batch
 from exporter.processing.recovery import StoreRecovery
 from exporter.processing.stages import BatchContext, StageTimer
 from exporter.processing.visibility import VisibilityKeeper, Watch
-from exporter.retry import Backoff
+from exporter.retry import Backoff, first_of, sleep_unless
 from exporter.sqs.messages import (
     DeadLetter,
     Message,
@@ -65,28 +61,6 @@ ABANDON_RECEIVES_LONGER_THAN_SECONDS: Final = 2
 # Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
 EXTEND_AT_FRACTION: Final = 0.5
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessorConfig:
-    """How the loop behaves; built by the CLI from the settings."""
-
-    pollers: int = 4
-    visibility_timeout_seconds: int = 30
-    shutdown_timeout_seconds: float = 20.0
-    queue_depth_interval_seconds: float = 15.0
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    unwrap_envelopes: bool = True
-    # The dimensions events are read with; the store must have been built with the same ones.
-    contract: ContractOptions = NO_DIMENSIONS
-    backoff_base_seconds: float = 0.2
-    backoff_cap_seconds: float = 10.0
-    # A paused processor probes the store at least this often: polling resumes within about
-    # this long of Redis taking writes again (docs/reliability.md measures it).
-    store_probe_cap_seconds: float = 1.0
-    # How long each receive may wait for messages (SQS_WAIT_TIME_SECONDS): a stop abandons
-    # receives that may wait longer than ABANDON_RECEIVES_LONGER_THAN_SECONDS.
-    receive_wait_seconds: int = 20
 
 
 def _has_attributes(message: Message) -> bool:
@@ -252,12 +226,7 @@ class Processor:
 
     async def _until_stopped(self, stop: asyncio.Event) -> None:
         """Return when the caller sets `stop` or a fatal error stops the pollers."""
-        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._stopping.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(stop.wait(), self._stopping.wait())
         self._stopping.set()
         self._publish_ready()
 
@@ -277,10 +246,6 @@ class Processor:
         for poller in abandoned:
             poller.cancel()
         return len(abandoned)
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _poll(self) -> None:
         backoff = Backoff(self._config.backoff_base_seconds, self._config.backoff_cap_seconds)
@@ -326,7 +291,12 @@ class Processor:
 
     async def _receive(self, poller: asyncio.Task[None], backoff: Backoff) -> Sequence[Message]:
         """One receive; nothing when it failed (after a pause) or SQS refused the configuration
-        (the processor is then stopping)."""
+        (the processor is then stopping).
+
+        The receive's one retry layer (decision 0022): the source makes one attempt, and a
+        failure pauses this poller for its backoff before its next receive, for as long as SQS
+        fails; readiness says so meanwhile.
+        """
         self._receiving.add(poller)
         try:
             messages = await self._source.receive(MAX_RECEIVE)
@@ -334,7 +304,7 @@ class Processor:
             self._source_ok = False
             self._publish_ready()
             log.warning("SQS receive failed; backing off", extra={"error": str(exc)})
-            await self._sleep_unless_stopping(backoff.next_delay())
+            await sleep_unless(self._stopping, backoff.next_delay())
             return ()
         except SourceMisconfigured as exc:
             log.error("SQS refuses this configuration: %s", exc)  # noqa: TRY400 - no trace
@@ -377,7 +347,7 @@ class Processor:
         received once more, after the store took writes again.
         """
         self._metrics.messages_in_flight.inc(len(messages))
-        self._held.append((messages, self._keep_hidden(messages, received_at)))
+        self._held.append((messages, self._keep_hidden(BatchContext(messages, received_at))))
 
     async def _release_held(self) -> None:
         """Give every held batch back to SQS at once (polling resumed, or stopping)."""
@@ -412,7 +382,11 @@ class Processor:
         received_at: float | None = None,
         receive_window_ns: tuple[int, int] | None = None,
     ) -> None:
-        """Apply, dead-letter and delete one received batch; the store's errors go up untouched."""
+        """Apply, dead-letter and delete one received batch; the store's errors go up untouched.
+
+        `received_at` is when the receive started (`time.monotonic()`; now when None), and
+        `receive_window_ns` its wall-clock start and end, for the receive's span.
+        """
         start_ns = receive_window_ns[0] if receive_window_ns else time.time_ns()
         span = self._tracer.start_span(
             "batch",
@@ -427,48 +401,47 @@ class Processor:
             # Tracing off: the no-op span would only be made current and ended again, which
             # cost more than the rest of the batch's bookkeeping; nothing reads it (the
             # exemplar and the logs' trace id need a valid context).
-            await self._guarded(messages, received_at, BatchContext(traced=False, exemplar=None))
+            await self._guarded(BatchContext(messages, received_at))
             return
         with trace.use_span(span, end_on_exit=True):
-            await self._traced_batch(span, messages, received_at, receive_window_ns)
+            recording = span.is_recording()
+            if recording:
+                self._record_receive(span, messages, receive_window_ns)
+            # Stage spans of a batch span that is not recorded would not be recorded either
+            # (every standard sampler decides by parent or trace id), and cost more than the
+            # stage itself when tracing is off (docs/benchmarks.md); the exemplar is the batch's
+            # trace id.
+            await self._guarded(BatchContext(messages, received_at, recording, trace_exemplar()))
 
-    async def _traced_batch(
+    def _record_receive(
         self,
         span: trace.Span,
         messages: Sequence[Message],
-        received_at: float,
         receive_window_ns: tuple[int, int] | None,
     ) -> None:
-        """The batch inside its current span: links, the receive span, stage spans if recorded."""
-        recording = span.is_recording()
-        if recording:
-            # Links to the producers' traces are added only to a span that is recorded:
-            # parsing every message's traceparent was a sixth of the processor's CPU with
-            # tracing off (docs/benchmarks.md). Standard samplers do not look at links.
-            for link in map(producer_link, filter(_has_attributes, messages)):
-                if link is not None:
-                    span.add_link(link.context, link.attributes)
-        if recording and receive_window_ns is not None:
+        """On a recorded batch span: links to the producers' traces, and the receive's span."""
+        # Links to the producers' traces are added only to a span that is recorded: parsing
+        # every message's traceparent was a sixth of the processor's CPU with tracing off
+        # (docs/benchmarks.md). Standard samplers do not look at links.
+        for link in map(producer_link, filter(_has_attributes, messages)):
+            if link is not None:
+                span.add_link(link.context, link.attributes)
+        if receive_window_ns is not None:
             # The receive happened before the batch existed; record it with its real times.
             receive_span = self._tracer.start_span("receive", start_time=receive_window_ns[0])
             receive_span.end(end_time=receive_window_ns[1])
-        # Stage spans of a batch span that is not recorded would not be recorded either (every
-        # standard sampler decides by parent or trace id), and cost more than the stage itself
-        # when tracing is off (docs/benchmarks.md); the exemplar is the batch's trace id.
-        await self._guarded(messages, received_at, BatchContext(recording, trace_exemplar()))
 
-    async def _guarded(
-        self, messages: Sequence[Message], received_at: float, batch: BatchContext
-    ) -> None:
+    async def _guarded(self, batch: BatchContext) -> None:
         """Process the batch, its visibility extended meanwhile if it runs long."""
-        watch = self._keep_hidden(messages, received_at)
+        watch = self._keep_hidden(batch)
         try:
-            await self._process(messages, batch)
+            await self._process(batch)
         finally:
             await self._visibility.release(watch)
 
-    async def _process(self, messages: Sequence[Message], batch: BatchContext) -> None:
+    async def _process(self, batch: BatchContext) -> None:
         config = self._config
+        messages = batch.messages
         read = parse_batch(
             messages,
             config.max_message_bytes,
@@ -641,23 +614,25 @@ class Processor:
         span = self._tracer.start_as_current_span(stage) if batch.traced else None
         return StageTimer(self._stage_durations[stage], span, batch.exemplar)
 
-    def _keep_hidden(self, messages: Sequence[Message], received_at: float) -> Watch:
+    def _keep_hidden(self, batch: BatchContext) -> Watch:
         """Extend the batch's visibility while its work runs long (Redis slow)."""
         period = self._config.visibility_timeout_seconds * EXTEND_AT_FRACTION
         return self._visibility.watch(
-            max(0.0, received_at + period - time.monotonic()),
-            lambda: self._extend_visibility(messages, received_at),
+            max(0.0, batch.received_at + period - time.monotonic()),
+            lambda: self._extend_visibility(batch),
         )
 
-    async def _extend_visibility(self, messages: Sequence[Message], received_at: float) -> None:
+    async def _extend_visibility(self, batch: BatchContext) -> None:
         timeout = self._config.visibility_timeout_seconds
         period = timeout * EXTEND_AT_FRACTION
-        deadline = received_at + period
+        deadline = batch.received_at + period
         while True:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
             try:
-                await self._source.change_visibility(messages, timeout)
-                log.info("batch is slow: visibility extended", extra={"messages": len(messages)})
+                await self._source.change_visibility(batch.messages, timeout)
+                log.info(
+                    "batch is slow: visibility extended", extra={"messages": len(batch.messages)}
+                )
             except SourceUnavailable as exc:
                 log.warning("could not extend visibility", extra={"error": str(exc)})
             deadline += period

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Final
 
 from exporter.metrics import ProcessorMetrics
-from exporter.retry import Backoff
+from exporter.retry import Backoff, first_of, sleep_unless
 from exporter.store import Store, StoreMisconfigured, StoreRefused, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -161,19 +161,15 @@ class StoreRecovery:
 
     async def wait(self) -> None:
         """Return once the store works again or the processor is stopping."""
-        waiter = asyncio.create_task(self.ok.wait())
-        stopper = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopper.cancel()
+        await first_of(self.ok.wait(), self._stopping.wait())
 
     async def _recover(self) -> None:
+        # The write probe's one retry layer (decision 0022): a probe is one call, tried again
+        # here after the backoff until it passes or the processor stops.
         self._backoff.reset()
         self._passing_since = None
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._backoff.next_delay())
-            if self._stopping.is_set():
+            if await sleep_unless(self._stopping, self._backoff.next_delay()):
                 return
             if not await self._probe():
                 self._passing_since = None

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 
 from prometheus_client import Histogram
 
+from exporter.sqs.messages import Message
+
 
 @dataclass(frozen=True, slots=True)
 class BatchContext:
-    """What every stage of one batch shares: whether its span records, and its exemplar."""
+    """One received batch as every stage sees it, made once per batch: its messages, when their
+    receive started (`time.monotonic()`: their visibility timeout runs from then), whether its
+    span records, and its exemplar."""
 
-    traced: bool
-    exemplar: dict[str, str] | None
+    messages: Sequence[Message]
+    received_at: float
+    traced: bool = False
+    exemplar: dict[str, str] | None = None
 
 
 class StageTimer:

@@ -40,11 +40,6 @@ class VisibilityKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self._wake_at = math.inf
 
-    @property
-    def timer_set(self) -> bool:
-        """Whether a timer is pending (none is while no batch is at work)."""
-        return self._timer is not None
-
     def watch(self, delay: float, extend: Extend) -> Watch:
         """Watch a batch that is due in `delay` seconds; `release` it when its work ends."""
         loop = asyncio.get_running_loop()

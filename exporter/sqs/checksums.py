@@ -1,4 +1,5 @@
-"""SQS's MD5 checksums of a received message's body and attributes, checked as botocore does."""
+"""SQS's MD5 checksum of a received message's attributes, computed as botocore does (the body's
+is one `hashlib.md5` in `received.py`)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,6 @@ class ChecksumMismatch(Exception):
 
 
 _LENGTH = struct.Struct(">I").pack
-
-
-def md5_of_body(body: str) -> str:
-    """The hex MD5 of a body's UTF-8 bytes."""
-    return hashlib.md5(body.encode("utf-8", "surrogatepass")).hexdigest()  # noqa: S324 - SQS's
 
 
 def md5_of_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> str:
@@ -39,17 +35,4 @@ def md5_of_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> str:
     return hashlib.md5(b"".join(parts)).hexdigest()  # noqa: S324 - SQS's checksum, not security
 
 
-def check_message(raw: Mapping[str, Any]) -> None:
-    """Raise ChecksumMismatch unless the body and attributes match their MD5s (when sent)."""
-    expected = raw.get("MD5OfBody")
-    if expected is not None and md5_of_body(raw.get("Body", "")) != expected:
-        raise ChecksumMismatch(f"message {raw.get('MessageId')}: body does not match MD5OfBody")
-    expected = raw.get("MD5OfMessageAttributes")
-    attributes = raw.get("MessageAttributes")
-    if expected is not None and attributes and md5_of_attributes(attributes) != expected:
-        raise ChecksumMismatch(
-            f"message {raw.get('MessageId')}: attributes do not match MD5OfMessageAttributes"
-        )
-
-
-__all__ = ["ChecksumMismatch", "check_message", "md5_of_attributes", "md5_of_body"]
+__all__ = ["ChecksumMismatch", "md5_of_attributes"]

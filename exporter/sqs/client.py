@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from exporter.sqs.aws_setup import loading_problem
-from exporter.sqs.config import AwsCredentials, SqsConfig
+from exporter.sqs.config import AwsCredentials
 from exporter.sqs.errors import classify, is_missing_queue
 from exporter.sqs.messages import SourceMisconfigured
 
@@ -65,27 +65,17 @@ def make_client(
     read_timeout: float = 15,
     credentials: AwsCredentials | None = None,
 ) -> SQSClient:
-    """A boto3 SQS client; botocore retries throttling and server errors by itself."""
+    """A boto3 SQS client that makes one attempt per call: its caller is the call path's one
+    retry layer (the producer's send and lookup; decision 0022), so botocore's own is off."""
     botocore_config = Config(
         region_name=region,
         max_pool_connections=pool,
         connect_timeout=5,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "total_max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": 1},
     )
     session = _session(endpoint_url, credentials)
     return session.client("sqs", endpoint_url=endpoint_url, config=botocore_config)
-
-
-def client_for(config: SqsConfig, pool: int) -> SQSClient:
-    """A client whose connection pool and timeouts fit long polling."""
-    # A long poll legitimately takes wait_time_seconds; only silence beyond that is a fault.
-    return make_client(
-        region=config.region,
-        endpoint_url=config.endpoint_url,
-        pool=pool,
-        read_timeout=config.wait_time_seconds + 10,
-    )
 
 
 def find_queue(client: SQSClient, name: str) -> str | None:
@@ -100,11 +90,4 @@ def find_queue(client: SQSClient, name: str) -> str | None:
         raise classify(exc, "get_queue_url") from exc
 
 
-__all__ = [
-    "NO_CREDENTIALS",
-    "AwsCredentials",
-    "SqsConfig",
-    "client_for",
-    "find_queue",
-    "make_client",
-]
+__all__ = ["NO_CREDENTIALS", "find_queue", "make_client"]

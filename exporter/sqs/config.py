@@ -1,10 +1,21 @@
-"""Where the queues are and how to talk to them: plain values, no AWS library imported."""
+"""Where the queues are and how to talk to them: plain values, no AWS library imported.
+
+The queues to read are derived from the queue settings once, when an `SqsConfig` is made, and
+checked then (`queue_specs`): a name or URL SQS would refuse is BadQueueName before any call.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from exporter.sqs.names import name_from_url
+from exporter.sqs.names import (
+    BadQueueName,
+    check_name,
+    dead_letter_loop,
+    name_from_url,
+    pairing_problem,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +39,53 @@ class QueueSpec:
     setting: str = "SQS_QUEUE_NAME"
 
 
+def queue_specs(
+    queue_name: str, queue_url: str | None, queue_urls: Sequence[str], dlq_name: str | None
+) -> tuple[QueueSpec, ...]:
+    """The queues the settings name, in order, each once (a URL given both as SQS_QUEUE_URL and
+    in SQS_QUEUE_URLS is SQS_QUEUE_URL's); BadQueueName naming the setting for any name or URL
+    SQS would refuse, for one queue name given by two URLs, and for a shared dead-letter queue
+    (SQS_DLQ_NAME) of the other kind (FIFO or standard) or among the queues read."""
+    by_url = {queue_url: "SQS_QUEUE_URL"} if queue_url else {}
+    for url in queue_urls:
+        by_url.setdefault(url, "SQS_QUEUE_URLS")
+    if dlq_name is not None:
+        check_name("SQS_DLQ_NAME", dlq_name)
+    if by_url:
+        specs = tuple(
+            QueueSpec(name_from_url(setting, url), url, dlq_name, setting)
+            for url, setting in by_url.items()
+        )
+    else:
+        specs = (QueueSpec(check_name("SQS_QUEUE_NAME", queue_name), None, dlq_name),)
+    names = [spec.name for spec in specs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        given_by = dict.fromkeys(spec.setting for spec in specs if spec.name == twice[0])
+        verb = "name" if len(given_by) > 1 else "names"
+        raise BadQueueName(
+            f"{' and '.join(given_by)} {verb} queue {twice[0]!r} more than once, by different "
+            "URLs: a processor reads queues of one name once"
+        )
+    if dlq_name is not None:
+        # Shared by every queue: if it is one of them, it is that queue's own dead-letter queue.
+        loop = dead_letter_loop(dlq_name, dlq_name, names, "SQS_DLQ_NAME")
+        if loop is not None:
+            raise BadQueueName(loop)
+        for name in names:
+            problem = pairing_problem(name, dlq_name)
+            if problem is not None:
+                raise BadQueueName(f"SQS_DLQ_NAME: {problem}")
+    return specs
+
+
 @dataclass(frozen=True, slots=True)
 class SqsConfig:
     """Where the queues are and how to talk to them; built by the CLI from the settings.
 
     One queue is `queue_name` (or `queue_url`, which wins); `queue_urls` adds more, each with
-    its own dead-letter queue unless `dlq_name` names one for all.
+    its own dead-letter queue unless `dlq_name` names one for all. Made with a name or URL SQS
+    would refuse, it raises BadQueueName (a ValueError).
     """
 
     queue_name: str
@@ -51,19 +103,15 @@ class SqsConfig:
     missing_queue_advice: str = "run with --create-queues (EXPORTER_CREATE_QUEUES=true)"
     # Pollers per queue: each queue gets its own, so that one queue's backlog cannot take them.
     pollers: int = 4
+    _specs: tuple[QueueSpec, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        specs = queue_specs(self.queue_name, self.queue_url, self.queue_urls, self.dlq_name)
+        object.__setattr__(self, "_specs", specs)
 
     def specs(self) -> tuple[QueueSpec, ...]:
-        """The queues to consume, in order, each once (URLs are checked by the CLI first); a
-        URL given both as SQS_QUEUE_URL and in SQS_QUEUE_URLS is SQS_QUEUE_URL's."""
-        by_url = {self.queue_url: "SQS_QUEUE_URL"} if self.queue_url else {}
-        for url in self.queue_urls:
-            by_url.setdefault(url, "SQS_QUEUE_URLS")
-        if not by_url:
-            return (QueueSpec(self.queue_name, None, self.dlq_name),)
-        return tuple(
-            QueueSpec(name_from_url(setting, url), url, self.dlq_name, setting)
-            for url, setting in by_url.items()
-        )
+        """The queues to consume, in order, each once, as derived when the config was made."""
+        return self._specs
 
 
-__all__ = ["AwsCredentials", "QueueSpec", "SqsConfig"]
+__all__ = ["AwsCredentials", "QueueSpec", "SqsConfig", "queue_specs"]

@@ -8,47 +8,62 @@ one store); on FIFO queues the message keeps its group, so order within the grou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from exporter.sqs.batches import send_chunks
 from exporter.sqs.dead_letters import fifo_fields, message_size, redrive_attributes
-from exporter.sqs.messages import Message, QueueState
+from exporter.sqs.messages import Message, QueueState, SourceUnavailable
+from exporter.sqs.queue_calls import SINGLE_CALL_RETRY, QueueCalls, new_attempt_id
 from exporter.sqs.queues import ResolvedQueue
-from exporter.sqs.source import SqsSource
 
 
 class SqsDeadLetterQueue:
-    """One dead-letter queue of `source` and the queues that forward to it."""
+    """One dead-letter queue, called `name`, of `queues` (the queues that forward to it)."""
 
-    def __init__(self, source: SqsSource, name: str) -> None:
-        self._source = source
+    def __init__(self, calls: QueueCalls, queues: Sequence[ResolvedQueue], name: str) -> None:
+        self._calls = calls
         self.name = name
-        self.sources = [queue for queue in source.queues if queue.dlq_name == name]
+        self.sources = [queue for queue in queues if queue.dlq_name == name]
         if not self.sources:
-            raise ValueError(f"no queue of this source dead-letters to {name!r}")
+            raise ValueError(f"none of these queues dead-letters to {name!r}")
         self.url = self.sources[0].dlq_url
         self.fifo = self.sources[0].fifo
 
     async def receive_dead_letters(
         self, max_messages: int, visibility_seconds: int
     ) -> Sequence[Message]:
-        """Up to 10 dead-lettered messages, hidden for `visibility_seconds` (short poll)."""
-        return await self._source.receive_from(
-            self.url, self.name, max_messages, 1, visibility_seconds, fifo=self.fifo
-        )
+        """Up to 10 dead-lettered messages, hidden for `visibility_seconds` (short poll).
+
+        The receive's one retry layer in `exporter dlq` (SINGLE_CALL_RETRY): each try of one
+        receive carries the same attempt id, which a FIFO queue answers with the same messages.
+        """
+        attempt_id = new_attempt_id() if self.fifo else None
+
+        def receive() -> Awaitable[Sequence[Message]]:
+            return self._calls.receive(
+                self.url,
+                self.name,
+                max_messages,
+                1,
+                visibility_seconds,
+                fifo=self.fifo,
+                attempt_id=attempt_id,
+            )
+
+        return await SINGLE_CALL_RETRY.call(receive, on=SourceUnavailable)
 
     async def dead_letter_counts(self) -> Mapping[QueueState, int]:
         """How many dead letters SQS counts, visible and in flight (approximately)."""
-        return await self._source.counts_of(self.url)
+        return await self._calls.counts(self.url)
 
     async def release_dead_letters(self, messages: Sequence[Message]) -> None:
         """Make dead-lettered messages visible again at once (after a peek)."""
-        await self._source.change_visibility_in(self.url, messages, 0)
+        await self._calls.change_visibility(self.url, messages, 0)
 
     async def delete_dead_letters(self, messages: Sequence[Message]) -> Sequence[Message]:
         """Delete from the dead-letter queue; return the messages that could not be deleted."""
-        return await self._source.delete_from(self.url, messages)
+        return await self._calls.delete(self.url, messages)
 
     def target_of(self, message: Message) -> ResolvedQueue:
         """The queue a dead letter goes back to."""
@@ -64,8 +79,9 @@ class SqsDeadLetterQueue:
         for message in messages:
             by_target.setdefault(self.target_of(message).name, []).append(message)
         failed: list[Message] = []
+        by_name = {queue.name: queue for queue in self.sources}
         for name, group in by_target.items():
-            target = self._source.queue(name)
+            target = by_name[name]
 
             def send(
                 chunk: Sequence[Message], target: ResolvedQueue = target
@@ -73,7 +89,7 @@ class SqsDeadLetterQueue:
                 return _send_back(target, chunk)
 
             for chunk in send_chunks(group, message_size):
-                failed.extend(await self._source.batch("requeue", chunk, send))
+                failed.extend(await self._calls.batch("requeue", chunk, send))
         failed_ids = {id(m) for m in failed}
         return [m for m in messages if id(m) not in failed_ids]
 
@@ -94,10 +110,12 @@ def _send_back(target: ResolvedQueue, messages: Sequence[Message]) -> tuple[str,
     return "SendMessageBatch", {"QueueUrl": target.url, "Entries": entries}
 
 
-def dead_letter_queues(source: SqsSource) -> list[SqsDeadLetterQueue]:
-    """Every dead-letter queue of `source`, each once, in the order of the queues."""
-    names = dict.fromkeys(queue.dlq_name for queue in source.queues)
-    return [SqsDeadLetterQueue(source, name) for name in names]
+def dead_letter_queues(
+    calls: QueueCalls, queues: Sequence[ResolvedQueue]
+) -> list[SqsDeadLetterQueue]:
+    """Every dead-letter queue of `queues`, each once, in the order of the queues."""
+    names = dict.fromkeys(queue.dlq_name for queue in queues)
+    return [SqsDeadLetterQueue(calls, queues, name) for name in names]
 
 
 __all__ = ["SqsDeadLetterQueue", "dead_letter_queues"]

@@ -78,7 +78,9 @@ class SqsError(SqsFailure):
 
     @property
     def transient(self) -> bool:
-        """Whether trying again may succeed: throttling, a server error."""
+        """Whether trying again may succeed: throttling, a server error. (The retry layers of
+        decision 0022 go by `classify`, which makes every answer not a misconfiguration a
+        SourceUnavailable; this finer rule is kept for the one error shape of issue 26.)"""
         return self.status >= 500 or self.status == 429 or self.code in TRANSIENT_CODES
 
 

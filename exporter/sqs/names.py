@@ -56,6 +56,12 @@ def check_name(setting: str, name: str) -> str:
     return name
 
 
+def url_name(url: str) -> str:
+    """The last part of a queue URL's path: the queue's name (unchecked; `name_from_url` checks
+    it, for a URL from the settings rather than from SQS)."""
+    return url.strip().rstrip("/").rpartition("/")[2]
+
+
 def name_from_url(setting: str, url: str) -> str:
     """The queue name at the end of a queue URL, or BadQueueName naming `setting`."""
     problem = f"{setting} {shown_value(url)} is not a queue URL (expected {URL_EXAMPLE})"
@@ -70,10 +76,10 @@ def name_from_url(setting: str, url: str) -> str:
         or parts.query
         or parts.fragment
         or len(segments) < 2
-        or not is_queue_name(segments[-1])
+        or not is_queue_name(url_name(parts.path))
     ):
         raise BadQueueName(problem)
-    return segments[-1]
+    return url_name(parts.path)
 
 
 def default_dlq_name(setting: str, queue_name: str) -> str:
@@ -153,4 +159,5 @@ __all__ = [
     "name_from_url",
     "pairing_problem",
     "shown_value",
+    "url_name",
 ]

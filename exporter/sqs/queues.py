@@ -166,14 +166,16 @@ async def _plan(client: SqsClient, spec: QueueSpec, read: frozenset[str]) -> _Pl
             "messages SQS moves itself go there, the processor's dead letters to SQS_DLQ_NAME",
             extra={"queue": spec.name, "redrive_to": target, "dlq": spec.dlq_name},
         )
-    for name, source in (
-        (target, REDRIVE_SOURCE),
-        (dlq_name, "SQS_DLQ_NAME" if spec.dlq_name else "the default dead-letter queue"),
-    ):
+    # SQS_DLQ_NAME was checked with the settings (config.queue_specs); what only SQS can tell
+    # is checked here: the redrive policy's dead-letter queue, and the one taken by default.
+    found: list[tuple[str | None, str]] = [(target, REDRIVE_SOURCE)]
+    if spec.dlq_name is None:
+        found.append((dlq_name, "the default dead-letter queue"))
+    for name, source in found:
         loop = dead_letter_loop(spec.name, name, read, source) if name else None
         if loop is not None:
             raise SourceMisconfigured(loop)
-    problem = pairing_problem(spec.name, dlq_name)
+    problem = None if spec.dlq_name else pairing_problem(spec.name, dlq_name)
     if problem is not None:
         raise SourceMisconfigured(problem)
     return _Plan(spec, url, dlq_name)

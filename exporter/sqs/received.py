@@ -18,12 +18,6 @@ def _moment(stamp: str) -> datetime:
     return datetime.fromtimestamp(int(stamp) / 1000, UTC)
 
 
-def to_message(raw: Mapping[str, Any], queue: str = "") -> Message:
-    """Our view of one received SQS message (string attributes only) from `queue`, unchecked."""
-    # SQS bodies are text; surrogatepass keeps any oddity for the parser to reject cleanly.
-    return _message(raw, raw.get("Body", "").encode("utf-8", "surrogatepass"), queue)
-
-
 def _message(raw: Mapping[str, Any], body: bytes, queue: str) -> Message:
     system = raw.get("Attributes") or {}
     custom = raw.get("MessageAttributes")
@@ -50,7 +44,8 @@ def read_messages(raws: Sequence[Mapping[str, Any]], queue: str) -> list[Message
     """The messages of one answer from `queue`; ChecksumMismatch if any differs from its MD5s.
 
     One pass, the body encoded once for its MD5 and its `Message`: this runs for every message
-    the processor receives (decision 0006). The checks are botocore's (`checksums.check_message`).
+    the processor receives (decision 0006). The checks are botocore's; the tests hold the plain,
+    one-step-at-a-time reading this must equal (tests/unit/sqs/reference_messages.py).
     """
     messages = []
     for raw in raws:
@@ -71,4 +66,4 @@ def read_messages(raws: Sequence[Mapping[str, Any]], queue: str) -> list[Message
     return messages
 
 
-__all__ = ["read_messages", "to_message"]
+__all__ = ["read_messages"]

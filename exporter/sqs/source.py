@@ -1,51 +1,24 @@
-"""The SQS source: long-polled receive, batched delete, dead-letter, visibility, queue depth, for
-every queue a processor reads.
+"""The processor's source: every queue it reads, polled fairly, and each message's way back to
+its queue (delete, visibility, dead letters), over the calls of `exporter.sqs.queue_calls`.
 
-Every call goes through the SQS wire client (`exporter.sqs.wire`): asynchronous, so a long poll
-holds a connection but no thread, and lean, since this is the processor's hot path.
+This is the polling policy only: which queue a receive reads, and which queue each message
+belongs to. The calls themselves, and where each is tried again, are in `queue_calls.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
 
-from exporter.retry import Backoff
-from exporter.sqs.batches import BATCH_ATTEMPTS, MAX_BATCH, send_chunks, sort_failures
-from exporter.sqs.checksums import ChecksumMismatch
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.credentials import find_credentials
-from exporter.sqs.dead_letters import dead_letter_attributes, dead_letter_size, fifo_fields
-from exporter.sqs.errors import SqsFailure, SqsUnreachable, classify
-from exporter.sqs.messages import (
-    DeadLetter,
-    Message,
-    QueueDepth,
-    QueueRole,
-    QueueState,
-    SourceUnavailable,
-)
+from exporter.sqs.errors import SqsFailure, classify
+from exporter.sqs.messages import DeadLetter, Message, QueueDepth, QueueRole, SourceUnavailable
+from exporter.sqs.queue_calls import SINGLE_CALL_RETRY, QueueCalls, new_attempt_id
 from exporter.sqs.queues import ResolvedQueue, resolve_queues
-from exporter.sqs.received import read_messages, to_message
 from exporter.sqs.wire import SqsClient
 
 log = logging.getLogger(__name__)
-
-Answer = dict[str, Any]
-# MessageGroupId: a FIFO message's group, which its dead letter keeps (absent on standard queues).
-_SYSTEM_ATTRIBUTES: Final = [
-    "ApproximateReceiveCount",
-    "ApproximateFirstReceiveTimestamp",
-    "MessageGroupId",
-]
-_DEPTH_ATTRIBUTES: Final[Mapping[str, QueueState]] = {
-    "ApproximateNumberOfMessages": "visible",
-    "ApproximateNumberOfMessagesNotVisible": "in_flight",
-    "ApproximateNumberOfMessagesDelayed": "delayed",
-}
 
 
 def _by_queue(messages: Sequence[Message]) -> dict[str, list[Message]]:
@@ -57,29 +30,21 @@ def _by_queue(messages: Sequence[Message]) -> dict[str, list[Message]]:
 
 
 class SourceOpening:
-    """A connected client whose queues are still to be found: `find` once per try (the start-up
-    deadline decides how often), then `source()`, or `close()` when it is given up."""
+    """A connected client whose queues are still to be found: `find` once per try (the caller's
+    retry layer decides how often), then `source()`, or `close()` when it is given up."""
 
-    def __init__(
-        self, client: SqsClient, config: SqsConfig, on_error: Callable[[str], None]
-    ) -> None:
-        self.client = client
-        self.config = config
-        self._on_error = on_error
+    def __init__(self, calls: QueueCalls, config: SqsConfig) -> None:
+        self._calls = calls
+        self._config = config
         self._queues: tuple[ResolvedQueue, ...] = ()
 
-    @property
-    def endpoint(self) -> str:
-        """The URL the client sends to."""
-        return self.client.endpoint
-
     async def find(self) -> None:
-        """Find (or create, when allowed) every queue: SourceUnavailable to try again later,
-        SourceMisconfigured for what no retry can fix."""
+        """Find (or create, when allowed) every queue, in one try: SourceUnavailable to try
+        again later, SourceMisconfigured for what no retry can fix."""
         try:
-            self._queues = await resolve_queues(self.client, self.config)
+            self._queues = await resolve_queues(self._calls.client, self._config)
         except SourceUnavailable:
-            self._on_error("resolve_queue")
+            self._calls.count_error("resolve_queue")
             raise
         for queue in self._queues:
             log.info(
@@ -91,11 +56,11 @@ class SourceOpening:
         """The source on the queues found; only after `find` succeeded."""
         if not self._queues:
             raise RuntimeError("the queues are not found yet")
-        return SqsSource(self.client, self.config, queues=self._queues, on_error=self._on_error)
+        return SqsSource(self._calls, self._config, self._queues)
 
     async def close(self) -> None:
         """Close the client's connections (when the queues are never found)."""
-        await self.client.close()
+        await self._calls.close()
 
 
 class SqsSource:
@@ -104,44 +69,20 @@ class SqsSource:
     queue keeps its share of the pollers whatever the others hold."""
 
     def __init__(
-        self,
-        client: SqsClient,
-        config: SqsConfig,
-        *,
-        queues: Sequence[ResolvedQueue] = (),
-        queue_url: str | None = None,
-        dlq_url: str | None = None,
-        on_error: Callable[[str], None] = lambda _operation: None,
+        self, calls: QueueCalls, config: SqsConfig, queues: Sequence[ResolvedQueue]
     ) -> None:
         if not queues:
-            # One queue given by its URLs (tests, stand-ins): named after the URLs' last part.
-            if queue_url is None or dlq_url is None:
-                raise ValueError("give the resolved queues, or both URLs of one queue")
-            queues = (
-                ResolvedQueue(
-                    queue_url.rstrip("/").rpartition("/")[2],
-                    queue_url,
-                    config.dlq_name or dlq_url.rstrip("/").rpartition("/")[2],
-                    dlq_url,
-                ),
-            )
-        self._client = client
-        self._config = config
+            raise ValueError("a source reads at least one queue")
+        self.calls = calls
+        self._wait_seconds = config.wait_time_seconds
+        self._visibility_seconds = config.visibility_timeout_seconds
         self.queues: tuple[ResolvedQueue, ...] = tuple(queues)
         self._by_name = {queue.name: queue for queue in self.queues}
         self._receiving = [0] * len(self.queues)
         self._next = 0
-        self._on_error = on_error
-
-    @property
-    def queue_url(self) -> str:
-        """The URL of the first (often only) queue."""
-        return self.queues[0].url
-
-    @property
-    def dlq_url(self) -> str:
-        """The URL of the first queue's dead-letter queue."""
-        return self.queues[0].dlq_url
+        # The attempt id of a FIFO queue's receive that failed, for the next receive of that
+        # queue: the poller's retry (queue_calls.py) then gets the answer the failure lost.
+        self._retry_attempt: dict[int, str] = {}
 
     @classmethod
     async def connect(
@@ -174,7 +115,7 @@ class SqsSource:
             # A long poll legitimately takes wait_time_seconds; only silence beyond is a fault.
             read_timeout=config.wait_time_seconds + 10,
         )
-        return SourceOpening(client, config, on_error)
+        return SourceOpening(QueueCalls(client, on_error), config)
 
     @classmethod
     async def open(
@@ -184,11 +125,15 @@ class SqsSource:
         on_error: Callable[[str], None] = lambda _operation: None,
         environ: Mapping[str, str] | None = None,
     ) -> SqsSource:
-        """Connect and find (or create) every queue, in one try: SourceUnavailable when SQS
-        does not answer (a start-up that waits for it uses `connect` and `find` instead)."""
+        """Connect and find (or create) every queue, for a command that does not wait for SQS
+        (`exporter dlq`): SourceUnavailable when SQS does not answer. A processor's start-up,
+        which waits up to its deadline, uses `connect` and `find` instead.
+
+        Finding has its one retry layer here (SINGLE_CALL_RETRY): a few tries, then the error.
+        """
         opening = await cls.connect(config, on_error=on_error, environ=environ)
         try:
-            await opening.find()
+            await SINGLE_CALL_RETRY.call(opening.find, on=SourceUnavailable)
         except BaseException:
             await opening.close()
             raise
@@ -196,7 +141,7 @@ class SqsSource:
 
     async def close(self) -> None:
         """Close the connections (a long poll in progress ends with them)."""
-        await self._client.close()
+        await self.calls.close()
 
     def queue(self, name: str) -> ResolvedQueue:
         """The queue called `name` (a message's `queue`; a message made without one belongs to
@@ -212,13 +157,6 @@ class SqsSource:
         """The name of the dead-letter queue of the queue called `queue`."""
         return self._by_name[queue].dlq_name
 
-    async def _call(self, operation: str, target: str, payload: dict[str, Any]) -> Answer:
-        try:
-            return await self._client.call(target, payload)
-        except SqsFailure as exc:
-            self._on_error(operation)
-            raise classify(exc, operation) from exc
-
     def _pick(self) -> int:
         """The queue with the fewest receives in progress; ties go round the queues in turn."""
         count = len(self._receiving)
@@ -230,75 +168,36 @@ class SqsSource:
         return best
 
     async def receive(self, max_messages: int) -> Sequence[Message]:
-        """One long poll, of the queue that has fewest pollers on it, for up to `max_messages`."""
+        """One long poll, of the queue that has fewest pollers on it, for up to `max_messages`;
+        one attempt (the poller is the receive's retry layer)."""
         index = self._pick()
         queue = self.queues[index]
+        attempt_id = None
+        if queue.fifo:
+            attempt_id = self._retry_attempt.pop(index, None) or new_attempt_id()
         self._receiving[index] += 1
         try:
-            return await self.receive_from(
+            return await self.calls.receive(
                 queue.url,
                 queue.name,
                 max_messages,
-                self._config.wait_time_seconds,
-                self._config.visibility_timeout_seconds,
+                self._wait_seconds,
+                self._visibility_seconds,
                 fifo=queue.fifo,
+                attempt_id=attempt_id,
             )
+        except SourceUnavailable:
+            if attempt_id is not None:
+                self._retry_attempt[index] = attempt_id
+            raise
         finally:
             self._receiving[index] -= 1
 
-    async def receive_from(
-        self,
-        url: str,
-        name: str,
-        max_messages: int,
-        wait_seconds: int,
-        visibility_seconds: int,
-        *,
-        fifo: bool = False,
-    ) -> Sequence[Message]:
-        """One receive of the queue at `url` (called `name`), checked against the MD5s."""
-        payload: dict[str, Any] = {
-            "QueueUrl": url,
-            "MaxNumberOfMessages": max(1, min(max_messages, MAX_BATCH)),
-            "WaitTimeSeconds": wait_seconds,
-            "VisibilityTimeout": visibility_seconds,
-            "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
-            "MessageAttributeNames": ["All"],
-        }
-        if fifo:
-            # The wire client sends the same payload when it tries a receive again: an answer
-            # lost on the way then returns the same messages, instead of hiding them (and
-            # holding up their groups) until their visibility timeout.
-            payload["ReceiveRequestAttemptId"] = uuid.uuid4().hex
-        response = await self._call("receive", "ReceiveMessage", payload)
-        try:
-            return read_messages(response.get("Messages") or [], name)
-        except ChecksumMismatch as exc:
-            # As botocore: the whole answer is suspect; its messages come back after the
-            # visibility timeout, and this poll counts as a transient failure.
-            self._on_error("receive")
-            raise classify(SqsUnreachable(str(exc)), "receive") from exc
-
     async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
-        """DeleteMessageBatch in chunks of 10, retrying entries that failed on the server side."""
+        """DeleteMessageBatch in chunks of 10; return the messages that could not be deleted."""
         failed: list[Message] = []
         for name, group in _by_queue(messages).items():
-            failed.extend(await self.delete_from(self.queue(name).url, group))
-        return failed
-
-    async def delete_from(self, url: str, messages: Sequence[Message]) -> Sequence[Message]:
-        """Delete `messages` from the queue at `url`; return those that could not be deleted."""
-
-        def delete_chunk(chunk: Sequence[Message]) -> tuple[str, Answer]:
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
-            ]
-            return "DeleteMessageBatch", {"QueueUrl": url, "Entries": entries}
-
-        failed: list[Message] = []
-        for start in range(0, len(messages), MAX_BATCH):
-            chunk = messages[start : start + MAX_BATCH]
-            failed.extend(await self.batch("delete", chunk, delete_chunk))
+            failed.extend(await self.calls.delete(self.queue(name).url, group))
         return failed
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> Sequence[Message]:
@@ -308,85 +207,19 @@ class SqsSource:
             by_queue.setdefault(letter.message.queue, []).append(letter)
         failed: list[Message] = []
         for name, group in by_queue.items():
-            queue = self.queue(name)
-            for chunk in send_chunks(group, dead_letter_size):
-                by_message = {id(letter.message): letter for letter in chunk}
-
-                def send(
-                    messages: Sequence[Message],
-                    letters: Mapping[int, DeadLetter] = by_message,
-                    queue: ResolvedQueue = queue,
-                ) -> tuple[str, Answer]:
-                    return _send_letters(queue, [letters[id(m)] for m in messages])
-
-                failed.extend(await self.batch("dead_letter", [c.message for c in chunk], send))
+            failed.extend(await self.calls.dead_letter(self.queue(name), group))
         failed_ids = {id(m) for m in failed}
         return [letter.message for letter in letters if id(letter.message) not in failed_ids]
-
-    async def batch(
-        self,
-        operation: str,
-        chunk: Sequence[Message],
-        request: Callable[[Sequence[Message]], tuple[str, Answer]],
-    ) -> list[Message]:
-        """Run a *Batch call, retrying entries that failed through no fault of the request."""
-        pending = list(chunk)
-        backoff = Backoff(base_seconds=0.05, cap_seconds=1.0)
-        for attempt in range(BATCH_ATTEMPTS):
-            try:
-                failures = (await self._call(operation, *request(pending))).get("Failed") or []
-            except SourceUnavailable:
-                if attempt == BATCH_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            sorted_failures = sort_failures(failures)
-            retry = [pending[int(i)] for i in sorted_failures.retry]
-            given_up = [pending[int(i)] for i in sorted_failures.refused]
-            for failure in failures:
-                log.warning(
-                    "SQS %s entry failed",
-                    operation,
-                    extra={"code": failure.get("Code"), "sender_fault": failure.get("SenderFault")},
-                )
-            if failures:
-                self._on_error(operation)
-            if not retry:
-                return given_up
-            if attempt == BATCH_ATTEMPTS - 1:
-                return given_up + retry
-            pending = retry
-            await asyncio.sleep(backoff.next_delay())
-        return pending  # pragma: no cover - the loop always returns
 
     async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
         """ChangeMessageVisibilityBatch; a failed entry only means the message reappears early."""
         for name, group in _by_queue(messages).items():
-            await self.change_visibility_in(self.queue(name).url, group, seconds)
-
-    async def change_visibility_in(
-        self, url: str, messages: Sequence[Message], seconds: int
-    ) -> None:
-        """Hide `messages` of the queue at `url` for `seconds` (0: visible at once)."""
-
-        def change(chunk: Sequence[Message]) -> tuple[str, Answer]:
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
-                for i, m in enumerate(chunk)
-            ]
-            return "ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": entries}
-
-        for start in range(0, len(messages), MAX_BATCH):
-            await self.batch("change_visibility", messages[start : start + MAX_BATCH], change)
+            await self.calls.change_visibility(self.queue(name).url, group, seconds)
 
     async def ping(self) -> None:
         """GetQueueAttributes of every queue read."""
         for queue in self.queues:
-            await self._call(
-                "ping",
-                "GetQueueAttributes",
-                {"QueueUrl": queue.url, "AttributeNames": ["QueueArn"]},
-            )
+            await self.calls.ping(queue.url)
 
     async def depths(self) -> Sequence[QueueDepth]:
         """Approximate visible, in-flight and delayed counts of every queue and dead-letter queue
@@ -397,34 +230,9 @@ class SqsSource:
         for queue in self.queues:
             targets.setdefault(queue.dlq_url, ("dead_letter", queue.dlq_name))
         return [
-            QueueDepth(role, name, await self.counts_of(url))
+            QueueDepth(role, name, await self.calls.counts(url))
             for url, (role, name) in targets.items()
         ]
 
-    async def counts_of(self, url: str) -> Mapping[QueueState, int]:
-        """The approximate visible, in-flight and delayed counts of the queue at `url` (SQS
-        updates them within seconds, not at once)."""
-        response = await self._call(
-            "queue_attributes",
-            "GetQueueAttributes",
-            {"QueueUrl": url, "AttributeNames": list(_DEPTH_ATTRIBUTES)},
-        )
-        attributes = response.get("Attributes") or {}
-        return {state: int(attributes.get(name) or 0) for name, state in _DEPTH_ATTRIBUTES.items()}
 
-
-def _send_letters(queue: ResolvedQueue, letters: Sequence[DeadLetter]) -> tuple[str, Answer]:
-    entries = []
-    for i, letter in enumerate(letters):
-        entry: dict[str, Any] = {
-            "Id": str(i),
-            "MessageBody": letter.message.body.decode("utf-8", "replace") or " ",
-            "MessageAttributes": dead_letter_attributes(letter),
-        }
-        if queue.fifo:
-            entry |= fifo_fields(letter.message)
-        entries.append(entry)
-    return "SendMessageBatch", {"QueueUrl": queue.dlq_url, "Entries": entries}
-
-
-__all__ = ["SqsSource", "to_message"]
+__all__ = ["SourceOpening", "SqsSource"]

@@ -81,18 +81,28 @@ class HttpTransport:
         )
 
     async def post(self, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
-        """The whole answer to one POST of `body`, or SqsUnreachable."""
+        """The whole answer to one POST of `body`, or SqsUnreachable.
+
+        A request that a kept-alive connection lost (the server, or a proxy's tunnel, closed it
+        just as it was reused) is sent once more on a new connection, as aiohttp does for
+        idempotent methods. That is keep-alive's own cost, not a retry of a failure: an answer,
+        a timeout or a refused connection is never sent again, and the call path's one retry
+        layer (decision 0022) sees only what fails twice. Without it, back-to-back calls
+        through a proxy that closes its tunnels after each answer failed every second call.
+        """
         session = self._session
         if session is None:
             session = self._session = self._open()
+        sent = list(headers)
         try:
-            reply = await session.post(
-                self.url, data=body, headers=list(headers), allow_redirects=False
-            )
             try:
-                data = await reply.read()
-            finally:
-                reply.release()
+                return await self._exchange(session, sent, body)
+            except aiohttp.ClientOSError as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                return await self._exchange(session, sent, body)
+            except aiohttp.ServerDisconnectedError:
+                return await self._exchange(session, sent, body)
         except TimeoutError as exc:
             raise SqsUnreachable(
                 f"no answer from {self.url.origin()} within {self.read_timeout:g} s"
@@ -105,6 +115,15 @@ class HttpTransport:
             ) from exc
         except aiohttp.ClientError as exc:
             raise SqsUnreachable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, headers: list[tuple[str, str]], body: bytes
+    ) -> Answer:
+        reply = await session.post(self.url, data=body, headers=headers, allow_redirects=False)
+        try:
+            data = await reply.read()
+        finally:
+            reply.release()
         return Answer(reply.status, reply.headers, data)
 
     async def close(self) -> None:

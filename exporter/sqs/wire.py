@@ -1,12 +1,13 @@
-"""SQS's JSON protocol over aiohttp: one signed POST per call, tried again when transient.
+"""SQS's JSON protocol over aiohttp: one signed POST per call.
 
 The processor's hot path (receive, delete, visibility, dead letters) runs here instead of boto3,
-whose per-call machinery cost several times the rest of the pipeline (decision 0006).
+whose per-call machinery cost several times the rest of the pipeline (decision 0006). A call is
+one attempt: whether and how to try again is decided by the one retry layer of each call path
+above it (`exporter.sqs.queue_calls` names each; decision 0022), never here as well.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -19,7 +20,6 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from exporter.retry import Backoff
 from exporter.sqs.credentials import CredentialSource
 from exporter.sqs.errors import SqsError, SqsUnreachable, xml_error
 from exporter.sqs.signing import RequestSigner
@@ -28,7 +28,6 @@ from exporter.sqs.transport import HttpTransport, make_transport
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
-ATTEMPTS: Final = 3  # as botocore's "standard" retry mode: the first try and two retries
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Calls whose signature is worth remembering for its second (signing.py): the same request again.
 REPEATED_OPERATIONS: Final = frozenset({"ReceiveMessage", "GetQueueAttributes"})
@@ -119,7 +118,6 @@ class SqsClient:
     region: str
     credentials: CredentialSource
     transport: HttpTransport
-    attempts: int = ATTEMPTS
     clock: Callable[[], float] = time.time
     # Seconds to add to `clock` for the server's time: 0 until an answer shows a skew.
     clock_offset: float = 0.0
@@ -142,7 +140,6 @@ class SqsClient:
         pool: int = 10,
         connect_timeout: float = 5,
         read_timeout: float = 15,
-        attempts: int = ATTEMPTS,
     ) -> SqsClient:
         """A client of the region's endpoint (or `endpoint_url`); connections are made on use."""
         endpoint = endpoint_for(region, endpoint_url)
@@ -153,43 +150,28 @@ class SqsClient:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        return cls(endpoint, region, credentials, transport, attempts)
+        return cls(endpoint, region, credentials, transport)
 
     async def close(self) -> None:
         """Close the connections."""
         await self.transport.close()
 
     async def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The answer to `operation` (e.g. "ReceiveMessage"); transient failures tried again.
+        """The answer to `operation` (e.g. "ReceiveMessage"), in one attempt.
 
         Raises SqsError for an error SQS answered, SqsUnreachable when there was no answer,
-        CredentialsMissing when the chain has none. A refusal that shows our clock to be skewed
-        corrects it and is signed again at once, once per call, not counted as an attempt.
+        CredentialsMissing when the chain has none.
+        A refusal that shows our clock to be skewed corrects it and is signed again at once, once
+        per call: not a retry of a failure, but the same request with the right time.
         """
         body = encode(payload)
-        backoff: Backoff | None = None  # made on the first failure: most calls have none
-        corrected = False
-        attempt = 1
-        while True:
+        try:
+            return await self._send(operation, body)
+        except _ClockCorrected:
             try:
                 return await self._send(operation, body)
-            except _ClockCorrected as exc:
-                if corrected:
-                    raise exc.error from None
-                corrected = True
-                continue
-            except SqsError as exc:
-                if not exc.transient or attempt == self.attempts:
-                    raise
-                failure: Exception = exc
-            except SqsUnreachable as exc:
-                if attempt == self.attempts:
-                    raise
-                failure = exc
-            attempt += 1
-            log.debug("SQS %s failed, retrying", operation, extra={"error": str(failure)})
-            backoff = backoff or Backoff(base_seconds=0.05, cap_seconds=2.0)
-            await asyncio.sleep(backoff.next_delay())
+            except _ClockCorrected as again:
+                raise again.error from None
 
     async def _send(self, operation: str, body: bytes) -> dict[str, Any]:
         credentials = await self.credentials.current()

@@ -17,11 +17,10 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.retry import Retry
 from exporter.store import Snapshot, Store, StoreRefused, StoreUnavailable
-from exporter.store.connection import RedisConnection
 from exporter.store.detail import CountingConfig
 from exporter.store.memory import MemoryStore
-from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
 from exporter.store.urls import redacted
@@ -37,6 +36,8 @@ INSTALL_MOTO: Final = (
     "not the runtime image"
 )
 REDIS_START_SECONDS: Final = 10.0
+# Asking a Redis again until it answers or a deadline passes: often, it is local.
+ANSWER_RETRY: Final = Retry(None, base_seconds=0.05, cap_seconds=0.1)
 _PR_SET_PDEATHSIG: Final = 1
 
 
@@ -83,17 +84,19 @@ def _free_port() -> int:
         return port
 
 
-async def _answers(store: RedisStore, within: float) -> bool:
-    """Whether the store answers within `within` seconds, asking again until then; a Redis that
-    answers but refuses the settings (a password, TLS) raises: it is the user's Redis, not one
-    that is absent.
+async def _answers(
+    store: RedisStore, within: float, *, gone: Callable[[], bool] = lambda: False
+) -> bool:
+    """Whether the store answers within `within` seconds, asking again until then (unless
+    `gone()` says nothing will answer); a Redis that answers but refuses the settings (a
+    password, TLS) raises: it is the user's Redis, not one that is absent.
 
     One try is not enough: a TLS 1.3 server that refuses the client's certificate may reset the
     first connection before its alert arrives, which reads as an outage; the refusal comes on the
-    next try.
+    next try. This is the ping's one retry layer; the ping itself makes one attempt.
     """
     deadline = time.monotonic() + within
-    while True:
+    async for attempt in ANSWER_RETRY.tries(deadline=deadline):
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.05)):
                 await store.ping()
@@ -104,9 +107,9 @@ async def _answers(store: RedisStore, within: float) -> bool:
             pass
         else:
             return True
-        if time.monotonic() >= deadline:
+        if attempt.last or gone():
             return False
-        await asyncio.sleep(0.1)
+    return False
 
 
 def _counted(snapshot: Snapshot) -> str:
@@ -118,8 +121,14 @@ def _counted(snapshot: Snapshot) -> str:
     return f"{len(snapshot.types)} {kinds}, {events:,} events"
 
 
+# How the demo's command builds a Redis store at a URL, with TLS files or none: as every
+# command builds its own (`exporter.cli.parts.redis_store`), with the demo's prefix.
+OpenStore = Callable[[str, TlsFiles | None], RedisStore]
+
+
 @asynccontextmanager
 async def demo_store(
+    open_store: OpenStore,
     redis_url: str | None,
     prefix: str,
     tls: TlsFiles | None = None,
@@ -134,13 +143,7 @@ async def demo_store(
     """
     shown = redacted(redis_url) if redis_url is not None else None
     if redis_url is not None:
-        # A URL redis-py refuses raises ValueError here; the command reports it as configuration.
-        # A demo on the user's Redis runs whatever its maxmemory-policy: the store warns of an
-        # evicting one instead of refusing it, which would read as "nothing answered".
-        configured = RedisStore(
-            RedisConnection(redis_url, timeout_seconds=1.0, tls=tls),
-            StoreOptions(prefix=prefix, allow_eviction=True),
-        )
+        configured = open_store(redis_url, tls)
         try:
             answers = await _answers(configured, within=2.0)
         except StoreRefused:
@@ -173,7 +176,7 @@ async def demo_store(
             "totals are lost when the demo stops",
         )
         return
-    async with _private_redis(binary, prefix) as (private, url):
+    async with _private_redis(binary, open_store) as (private, url):
         yield ChosenStore(
             private, f"a private redis-server at {url} ({why}); it stops with the demo"
         )
@@ -199,7 +202,9 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 @asynccontextmanager
-async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisStore, str]]:
+async def _private_redis(
+    binary: str, open_store: OpenStore
+) -> AsyncIterator[tuple[RedisStore, str]]:
     """A redis-server of the demo's own in a temporary directory, removed with it afterwards."""
     with tempfile.TemporaryDirectory(prefix="exporter-demo-redis-") as workdir:
         port = _free_port()
@@ -217,13 +222,13 @@ async def _private_redis(binary: str, prefix: str) -> AsyncIterator[tuple[RedisS
             preexec_fn=_die_with_parent(),
         )  # fmt: skip
         url = f"redis://127.0.0.1:{port}/0"
-        private = RedisStore(RedisConnection(url, timeout_seconds=1.0), StoreOptions(prefix=prefix))
+        private = open_store(url, None)
         try:
-            deadline = time.monotonic() + REDIS_START_SECONDS
-            while not await _answers(private, within=0.5):
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise StoreUnavailable(f"the private redis-server at {url} did not start")
-                await asyncio.sleep(0.05)
+            started = await _answers(
+                private, REDIS_START_SECONDS, gone=lambda: process.returncode is not None
+            )
+            if not started:
+                raise StoreUnavailable(f"the private redis-server at {url} did not start")
             yield private, url
         finally:
             await private.close()

@@ -20,10 +20,13 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from exporter.events import TYPE_RULE, InvalidEvent, is_valid_type, micros_to_text, parse_event
+from exporter.retry import Retry
 from exporter.sqs.batches import MAX_BATCH, MAX_BATCH_BYTES, send_chunks, sort_failures
-from exporter.sqs.client import AwsCredentials, find_queue, make_client
+from exporter.sqs.client import find_queue, make_client
+from exporter.sqs.config import AwsCredentials
 from exporter.sqs.dead_letters import text_attribute
-from exporter.sqs.names import is_fifo
+from exporter.sqs.messages import SourceUnavailable
+from exporter.sqs.names import is_fifo, url_name
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -36,6 +39,9 @@ log = logging.getLogger("exporter.producer")
 
 DEFAULT_TYPES: Final = ("pageview", "added-to-basket", "purchase")
 SEND_ATTEMPTS: Final = 5
+# Transient failures in a row of the queue's lookup before `exporter produce` gives up.
+LOOKUP_ATTEMPTS: Final = 3
+LOOKUP_RETRY: Final = Retry(None, base_seconds=0.05, cap_seconds=0.2)
 # Share of synthetic events dated an hour back, as the prototype's generator did.
 OLD_EVENT_RATIO: Final = 0.1
 # At low rates a batch is cut short so that no event waits more than this for its batch-mates.
@@ -186,7 +192,7 @@ def json_lines(stream: IO[bytes]) -> Iterator[bytes]:
 def make_sqs_client(
     endpoint_url: str | None, region: str, credentials: AwsCredentials | None = None
 ) -> SQSClient:
-    """A boto3 SQS client with short timeouts; botocore retries throttling by itself."""
+    """A boto3 SQS client with short timeouts, which makes one attempt per call."""
     return make_client(region=region, endpoint_url=endpoint_url, credentials=credentials)
 
 
@@ -198,21 +204,33 @@ def resolve_queue_url(
     wait_seconds: float = 0,
     stop: threading.Event | None = None,
 ) -> str:
-    """The queue's URL; with `wait_seconds`, wait that long for someone else to create it."""
+    """The queue's URL; with `wait_seconds`, wait that long for someone else to create it.
+
+    The lookup's one retry layer (the boto3 client makes one attempt): a transient failure is
+    tried again, up to LOOKUP_ATTEMPTS in a row, in the same loop that waits for the queue.
+    """
     if queue_url:
         return queue_url
     deadline = time.monotonic() + wait_seconds
-    stop = stop or threading.Event()
-    while True:
-        url = find_queue(client, queue_name)
+    failures = 0
+    for _ in LOOKUP_RETRY.blocking_tries(stop or threading.Event()):
+        try:
+            url = find_queue(client, queue_name)
+        except SourceUnavailable:
+            failures += 1
+            if failures == LOOKUP_ATTEMPTS:
+                raise
+            continue
+        failures = 0
         if url is not None:
             return url
-        if time.monotonic() >= deadline or stop.wait(0.2):
-            raise QueueNotFound(
-                f"queue {queue_name!r} does not exist: create it, start `exporter processor` "
-                "with EXPORTER_CREATE_QUEUES=true (it creates the queue and its dead-letter "
-                "queue), or set SQS_QUEUE_URL"
-            )
+        if time.monotonic() >= deadline:
+            break
+    raise QueueNotFound(
+        f"queue {queue_name!r} does not exist: create it, start `exporter processor` "
+        "with EXPORTER_CREATE_QUEUES=true (it creates the queue and its dead-letter "
+        "queue), or set SQS_QUEUE_URL"
+    )
 
 
 ProgressCallback = Callable[[SendSummary], None]
@@ -231,10 +249,11 @@ class Producer:
     ) -> None:
         self._client = client
         self._queue_url = queue_url
-        self._retry_delay = retry_delay_seconds
+        # Delays of about 1, 2, 4 and 8 times `retry_delay_seconds` between the tries.
+        self._retry = Retry(SEND_ATTEMPTS, retry_delay_seconds, retry_delay_seconds * 8)
         self._tracer = tracer
         # A FIFO queue needs a group and a deduplication id on every message.
-        self._fifo = is_fifo(queue_url.rstrip("/").rpartition("/")[2])
+        self._fifo = is_fifo(url_name(queue_url))
 
     def run(
         self,
@@ -295,8 +314,10 @@ class Producer:
         # One deduplication id per message for all its attempts: on a FIFO queue, a retry of a
         # send whose answer was lost is then not a second copy.
         dedup = {index: uuid.uuid4().hex for index in pending} if self._fifo else {}
-        for attempt in range(SEND_ATTEMPTS):
-            if not pending or (attempt and stop.wait(self._retry_delay * 2 ** (attempt - 1))):
+        # A send's one retry layer (decision 0022): the boto3 client makes one attempt, and a
+        # call that failed is tried again here together with the entries SQS did not take.
+        for _ in self._retry.blocking_tries(stop):
+            if not pending:
                 break
             retry: dict[int, bytes] = {}
             for chunk in send_chunks(list(pending.items()), lambda item: len(item[1])):

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.messages import DeadLetter, Message, QueueDepth
 from exporter.sqs.source import SqsSource
 from exporter.store.redis import RedisStore
@@ -181,7 +181,7 @@ async def end_to_end(
     ours_seconds = bare_seconds = 0.0
     try:
         for _ in range(waves):
-            await asyncio.to_thread(fill, client, inner.queue_url, bodies)
+            await asyncio.to_thread(fill, client, inner.queues[0].url, bodies)
             ours_seconds += await drain_ours(source, store, len(bodies), pollers)
             await asyncio.to_thread(fill, client, bare_url, bodies)
             bare_seconds += await asyncio.to_thread(

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.source import SqsSource
 from tests.integration.processing.processor_support import event_body, queue_depth, send, sqs_client
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer, free_port
@@ -90,7 +90,7 @@ async def drain_rate(
             pollers=pollers,
         )
     )
-    await asyncio.to_thread(fill, fill_endpoint, source.queue_url, count)
+    await asyncio.to_thread(fill, fill_endpoint, source.queues[0].url, count)
     store = redis_store(redis_url, prefix=name)
     registry = CollectorRegistry()
     processor = Processor(store, source, build_metrics(registry), ProcessorConfig(pollers=pollers))
@@ -104,7 +104,7 @@ async def drain_rate(
     elapsed = time.perf_counter() - started
     stop.set()
     await task
-    assert queue_depth(sqs_client(endpoint), source.queue_url) <= 10  # last deletes in flight
+    assert queue_depth(sqs_client(endpoint), source.queues[0].url) <= 10  # last deletes in flight
     await source.close()
     await store.close()
     return count / elapsed

@@ -21,7 +21,6 @@ from tests.servers import (
     RedisServer,
     end_process,
     free_port,
-    scaled,
     start_process,
     wait_ready,
     wait_until,
@@ -165,21 +164,6 @@ def test_the_page_names_the_store_without_its_password_and_links_dashboards(
     assert b":***@127.0.0.1" in body
     assert b'"grafana": "http://grafana.example:3000"' in body
     assert b'"prometheus": "http://prometheus.example:9090"' in body
-
-
-def test_a_taken_port_is_a_clear_error(api: ApiProcess, redis_server: RedisServer) -> None:
-    """A second API on the same port exits 1 with a message naming the address."""
-    result = subprocess.run(
-        [EXPORTER, "api", "--api-host", "127.0.0.1", "--api-port", str(api.port)],
-        env={**os.environ, "REDIS_URL": redis_server.url, "EXPORTER_LOG_FORMAT": "text"},
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=False,
-    )
-    assert result.returncode == 1
-    assert f"cannot serve on 127.0.0.1:{api.port}" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def _logged(stderr: str) -> list[dict[str, Any]]:

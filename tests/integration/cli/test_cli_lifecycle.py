@@ -80,6 +80,44 @@ def one_line(result: subprocess.CompletedProcess[str], command: str) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize(
+    ("command", "setting", "served"),
+    [
+        ("api", "api_port", "the stats API"),
+        ("processor", "metrics_port", "the processor's /metrics"),
+    ],
+)
+def test_a_taken_port_ends_api_and_processor_with_the_same_line(
+    command: str, setting: str, served: str
+) -> None:
+    """A port another process holds, as the API's or the processor's metrics port: exit 1 with
+    the one line the demo gives too (exporter.cli.exits), naming the port and the flag that
+    changes it, and nothing else on stderr; neither reaches for Redis or SQS first."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    variable = f"EXPORTER_{setting.upper()}"
+    try:
+        result = run_exporter(
+            command,
+            {
+                variable: str(port),
+                "EXPORTER_API_HOST": "127.0.0.1",
+                "EXPORTER_METRICS_HOST": "127.0.0.1",
+                "EXPORTER_LOG_FORMAT": "text",
+            },
+        )
+    finally:
+        held.close()
+    assert result.returncode == 1, result.stderr
+    flag = "--" + setting.replace("_", "-")
+    assert result.stderr.splitlines() == [
+        f"exporter {command}: port {port} for {served} is taken (Address already in use); "
+        f"choose another with {flag} ({variable})"
+    ]
+
+
 @pytest.mark.parametrize("command", ["processor", "api"])
 def test_a_user_part_with_a_stray_at_sign_is_refused_at_start(command: str) -> None:
     """REDIS_URL='redis://:bad@@host' (an '@' not percent-encoded): exit 2 at once with one line

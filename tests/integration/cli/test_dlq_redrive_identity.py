@@ -19,6 +19,7 @@ from tests.integration.processing.processor_support import (
     running_processor,
     sqs_client,
 )
+from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
 
 
@@ -36,7 +37,7 @@ async def test_redrive_of_an_already_counted_event_without_id_counts_once(
     async with running_processor(settings, store):
         pass
     queue_url = client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
-    dlq_url = client.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+    dlq_url = client.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"]
     client.send_message(QueueUrl=queue_url, MessageBody=event_body("purchase", "12.5"))
     counted = {"n": 0}
 

@@ -14,8 +14,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from exporter.cli.parts import redis_store
+from exporter.cli.processor import SETTINGS as PROCESSOR_SETTINGS
 from exporter.cli.signals import stop_on_signals
-from exporter.cli.wiring import redis_store, run_processor
+from exporter.cli.wiring import run_processor
 from exporter.events import Event
 from exporter.logs import configure_logging
 from exporter.settings import load_settings
@@ -92,7 +94,7 @@ class GatedStore(PausingStore):
 async def _main(marker: Path, gate: Path | None) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)  # as `exporter processor` does
-    inner = redis_store(settings)
+    inner = redis_store(settings, PROCESSOR_SETTINGS)
     stop = asyncio.Event()
     stop_on_signals(stop)
     store = PausingStore(inner, marker) if gate is None else GatedStore(inner, marker, gate)

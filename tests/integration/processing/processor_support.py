@@ -17,6 +17,11 @@ from prometheus_client import CollectorRegistry
 from exporter.cli.wiring import run_processor
 from exporter.settings import Settings
 from exporter.sqs.batches import MAX_BATCH, sort_failures
+from exporter.sqs.config import SqsConfig
+from exporter.sqs.queue_calls import QueueCalls
+from exporter.sqs.queues import ResolvedQueue
+from exporter.sqs.source import SqsSource
+from exporter.sqs.wire import SqsClient
 from exporter.store import Store
 from tests.servers import free_port, scaled, wait_limit
 
@@ -34,6 +39,23 @@ def unique_queue_name(prefix: str = "events") -> str:
 def sqs_client(endpoint: str) -> SQSClient:
     """A plain boto3 client of the test SQS server, as a producer would have."""
     return boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def source_on(
+    client: SqsClient,
+    queue_url: str,
+    dlq_url: str,
+    *,
+    config: SqsConfig | None = None,
+    on_error: Callable[[str], None] = lambda _operation: None,
+) -> SqsSource:
+    """A source on one queue given by its URLs (a stand-in's, or nobody's), without looking it
+    up; the queues are named after the URLs' last part."""
+    queue = ResolvedQueue(
+        queue_url.rsplit("/", 1)[-1], queue_url, dlq_url.rsplit("/", 1)[-1], dlq_url
+    )
+    config = config or SqsConfig(queue_name=queue.name, dlq_name=None, wait_time_seconds=0)
+    return SqsSource(QueueCalls(client, on_error), config, [queue])
 
 
 def processor_settings(redis_url: str, endpoint: str, **overrides: Any) -> Settings:

@@ -22,6 +22,7 @@ from tests.integration.processing.processor_support import (
     send,
     sqs_client,
 )
+from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer, free_port
 from tests.store_support import redis_store
 
@@ -55,7 +56,7 @@ async def test_valid_duplicate_and_malformed_messages(
     client = sqs_client(sqs_endpoint)
     async with running_processor(settings, store) as processor:
         queue_url = client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
-        dlq_url = client.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        dlq_url = client.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"]
         # A message whose effect is already stored, as after a crash between store and delete:
         # its redelivery must be recognised by MessageId and only deleted.
         [redelivered_id] = send(client, queue_url, [event_body("purchase", "99")])
@@ -151,7 +152,7 @@ async def test_too_many_types_are_dead_lettered(
             message="third type dead-lettered",
         )
         assert processor.value("exporter_events_invalid_total", {"reason": "too_many_types"}) == 1
-        dlq_url = client.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        dlq_url = client.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"]
         [dead] = drain_queue(client, dlq_url)
         assert dead["reason"] == "too_many_types"
         assert json.loads(dead["body"])["type"] == "c"

@@ -22,6 +22,7 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ async def test_sns_notifications_are_unwrapped_and_each_event_counted_once(
     sns = boto3.session.Session().client("sns", endpoint_url=sqs_endpoint, region_name="us-east-1")
     async with running_processor(settings, store) as processor:
         queue_url = sqs.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
-        dlq_url = sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        dlq_url = sqs.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"]
         tap_url = sqs.create_queue(QueueName=unique_queue_name("tap"))["QueueUrl"]
         topic = sns.create_topic(Name=unique_queue_name("orders"))["TopicArn"]
         raw_topic = sns.create_topic(Name=unique_queue_name("raw"))["TopicArn"]
@@ -125,7 +126,7 @@ async def test_eventbridge_events_are_unwrapped_and_counted_once(
     bad = envelope("eb-2", '{"type": "purchase", "value": 1}')
     async with running_processor(settings, store) as processor:
         queue_url = sqs.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"]
-        dlq_url = sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        dlq_url = sqs.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"]
         send(sqs, queue_url, [good, good, bad])
         await eventually(
             lambda: (

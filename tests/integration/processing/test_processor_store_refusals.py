@@ -19,7 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from exporter.cli.wiring import redis_store, run_processor
+from exporter.cli.parts import redis_store
+from exporter.cli.processor import SETTINGS as PROCESSOR_SETTINGS
+from exporter.cli.wiring import run_processor
 from exporter.events import Event
 from exporter.settings import Settings
 from exporter.store import StoreMisconfigured
@@ -32,6 +34,7 @@ from tests.integration.processing.processor_support import (
     send,
     sqs_client,
 )
+from tests.queue_names import dlq_name_of
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
 from tests.store_support import redis_store as store_at
@@ -43,7 +46,7 @@ WITHIN = 90.0
 @contextlib.asynccontextmanager
 async def started_processor(settings: Settings) -> AsyncIterator[RunningProcessor]:
     """A processor on the settings' Redis, running whether or not it can get ready."""
-    store = redis_store(settings)
+    store = redis_store(settings, PROCESSOR_SETTINGS)
     registry = CollectorRegistry()
     stop = asyncio.Event()
     task = asyncio.create_task(run_processor(settings, store, stop, registry=registry))
@@ -110,7 +113,7 @@ def queue_urls(settings: Settings) -> tuple[str, str]:
     client = sqs_client(str(settings.aws_endpoint_url))
     return (
         client.get_queue_url(QueueName=settings.sqs_queue_name)["QueueUrl"],
-        client.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"],
+        client.get_queue_url(QueueName=dlq_name_of(settings))["QueueUrl"],
     )
 
 
@@ -197,7 +200,7 @@ async def test_a_processor_with_another_shard_count_refuses_to_start(
     settings = processor_settings(
         redis_server.url, sqs_endpoint, redis_prefix=prefix, redis_shards=4
     )
-    sharded = redis_store(settings)
+    sharded = redis_store(settings, PROCESSOR_SETTINGS)
     try:
         with pytest.raises(StoreMisconfigured) as refused:
             await asyncio.wait_for(run_processor(settings, sharded, asyncio.Event()), 60)

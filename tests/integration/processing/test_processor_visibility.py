@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from exporter.events import Event
 from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
-from exporter.sqs.client import SqsConfig
+from exporter.sqs.config import SqsConfig
 from exporter.sqs.source import SqsSource
 from exporter.store import ApplyResult
 from exporter.store.memory import MemoryStore
@@ -64,8 +64,8 @@ async def test_slow_store_extends_visibility_instead_of_redelivery(sqs_endpoint:
     stop = asyncio.Event()
     task = asyncio.create_task(processor.run(stop))
     client = sqs_client(sqs_endpoint)
-    send(client, source.queue_url, [event_body("slow", "1")])
-    await eventually(lambda: queue_depth(client, source.queue_url) == 0, message="deleted")
+    send(client, source.queues[0].url, [event_body("slow", "1")])
+    await eventually(lambda: queue_depth(client, source.queues[0].url) == 0, message="deleted")
     stop.set()
     await task
     await source.close()

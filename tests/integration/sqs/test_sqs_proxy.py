@@ -48,13 +48,12 @@ def fixture_proxy_url() -> Iterator[str]:
 
 
 def _client(environ: dict[str, str]) -> SqsClient:
-    """A client of the region's public endpoint, tried once, configured by `environ`."""
+    """A client of the region's public endpoint (one attempt a call), configured by `environ`."""
     return SqsClient.connect(
         region="us-east-1",
         endpoint_url=None,
         credentials=StaticCredentials(Credentials("testing", "testing")),
         environ=environ,
-        attempts=1,
     )
 
 
@@ -67,9 +66,9 @@ async def test_the_processors_source_works_through_an_https_proxy(proxy_url: str
     source = await SqsSource.open(config, environ=environ)
     producer = _client(environ)
     try:
-        assert source.queue_url.startswith("https://sqs.us-east-1.amazonaws.com/")
+        assert source.queues[0].url.startswith("https://sqs.us-east-1.amazonaws.com/")
         await producer.call(
-            "SendMessage", {"QueueUrl": source.queue_url, "MessageBody": '{"x":"é"}'}
+            "SendMessage", {"QueueUrl": source.queues[0].url, "MessageBody": '{"x":"é"}'}
         )
         messages = await source.receive(10)
         assert [m.body for m in messages] == ['{"x":"é"}'.encode()]

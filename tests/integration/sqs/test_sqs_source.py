@@ -18,6 +18,7 @@ from exporter.sqs.wire import SqsClient
 from tests.integration.processing.processor_support import (
     drain_queue,
     send,
+    source_on,
     sqs_client,
     unique_queue_name,
 )
@@ -55,17 +56,17 @@ async def test_open_creates_the_queue_and_its_dead_letter_queue(sqs_endpoint: st
     source = await SqsSource.open(settings)
     await source.close()
     client = sqs_client(sqs_endpoint)
-    attributes = client.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])[
+    attributes = client.get_queue_attributes(QueueUrl=source.queues[0].url, AttributeNames=["All"])[
         "Attributes"
     ]
     redrive = json.loads(attributes["RedrivePolicy"])
-    dlq_arn = client.get_queue_attributes(QueueUrl=source.dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = client.get_queue_attributes(
+        QueueUrl=source.queues[0].dlq_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     assert redrive["deadLetterTargetArn"] == dlq_arn
     assert int(redrive["maxReceiveCount"]) == 7
     assert attributes["VisibilityTimeout"] == "45"
-    assert source.dlq_url.endswith(source.queues[0].dlq_name)
+    assert source.queues[0].dlq_url.endswith(source.queues[0].dlq_name)
 
 
 async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
@@ -74,7 +75,7 @@ async def test_open_uses_an_existing_queue_by_url(sqs_endpoint: str) -> None:
     url = client.create_queue(QueueName=unique_queue_name("existing"))["QueueUrl"]
     source = await SqsSource.open(config(sqs_endpoint, queue_url=url))
     await source.close()
-    assert source.queue_url == url
+    assert source.queues[0].url == url
 
 
 async def test_an_existing_fifo_queue_dead_letters_where_its_redrive_policy_says(
@@ -129,7 +130,7 @@ async def test_missing_queue_without_create_is_a_configuration_error(sqs_endpoin
     client.create_queue(QueueName=dlq_name)
     source = await SqsSource.open(settings)
     await source.close()
-    assert source.dlq_url.endswith(dlq_name)
+    assert source.queues[0].dlq_url.endswith(dlq_name)
 
 
 async def test_receive_reads_attributes_and_delete_acknowledges(
@@ -138,7 +139,7 @@ async def test_receive_reads_attributes_and_delete_acknowledges(
     """Received messages carry id, receive count, first receive time and traceparent."""
     client = sqs_client(sqs_endpoint)
     client.send_message(
-        QueueUrl=source.queue_url,
+        QueueUrl=source.queues[0].url,
         MessageBody="hello",
         MessageAttributes={"traceparent": {"DataType": "String", "StringValue": TRACEPARENT}},
     )
@@ -157,7 +158,7 @@ async def test_change_visibility_to_zero_releases_at_once(
 ) -> None:
     """A released message can be received again immediately, its receive count grown."""
     client = sqs_client(sqs_endpoint)
-    send(client, source.queue_url, ["a"])
+    send(client, source.queues[0].url, ["a"])
     [first] = await source.receive(10)
     assert await source.receive(10) == []
     await source.change_visibility([first], 0)
@@ -171,11 +172,11 @@ async def test_dead_letter_carries_reason_detail_and_origin(
 ) -> None:
     """A dead letter keeps the body and says why, which message, and when it was first seen."""
     client = sqs_client(sqs_endpoint)
-    send(client, source.queue_url, ["{broken"])
+    send(client, source.queues[0].url, ["{broken"])
     [message] = await source.receive(10)
     sent = await source.dead_letter([DeadLetter(message, "not_json", "body is not JSON")])
     assert sent == [message]
-    [dead] = drain_queue(client, source.dlq_url)
+    [dead] = drain_queue(client, source.queues[0].dlq_url)
     assert dead["body"] == "{broken"
     assert dead["reason"] == "not_json"
     assert dead["detail"] == "body is not JSON"
@@ -189,7 +190,7 @@ async def test_a_stale_receipt_handle_is_reported_not_raised(
 ) -> None:
     """Deleting with a receipt handle SQS no longer accepts returns it as failed, no exception."""
     client = sqs_client(sqs_endpoint)
-    send(client, source.queue_url, ["a"])
+    send(client, source.queues[0].url, ["a"])
     [message] = await source.receive(10)
     await source.delete([message])
     stale = message.__class__(message.message_id, "not-a-receipt-handle", message.body)
@@ -200,7 +201,7 @@ async def test_a_stale_receipt_handle_is_reported_not_raised(
 async def test_depths_count_both_queues(source: SqsSource, sqs_endpoint: str) -> None:
     """Queue depth reports visible and in-flight messages of the main and dead-letter queues."""
     client = sqs_client(sqs_endpoint)
-    send(client, source.queue_url, ["a", "b", "c"])
+    send(client, source.queues[0].url, ["a", "b", "c"])
     await source.receive(1)
     main, dead = await source.depths()
     assert (main.role, main.name) == ("main", source.queues[0].name)
@@ -211,7 +212,8 @@ async def test_depths_count_both_queues(source: SqsSource, sqs_endpoint: str) ->
 
 
 async def test_an_unreachable_endpoint_is_transient() -> None:
-    """Connection failures raise SourceUnavailable (retry later) and are counted per operation."""
+    """Connection failures raise SourceUnavailable (retry later) and are counted per operation
+    and attempt: a receive tries once (its poller retries), a ping three times."""
     settings = config(f"http://127.0.0.1:{free_port()}")
     errors: list[str] = []
     client = SqsClient.connect(
@@ -219,13 +221,11 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
         endpoint_url=settings.endpoint_url,
         credentials=StaticCredentials(Credentials("testing", "testing")),
         environ={},
-        attempts=1,
     )
-    source = SqsSource(
+    source = source_on(
         client,
-        settings,
-        queue_url=f"{settings.endpoint_url}/123456789012/q",
-        dlq_url=f"{settings.endpoint_url}/123456789012/q-dlq",
+        f"{settings.endpoint_url}/123456789012/q",
+        f"{settings.endpoint_url}/123456789012/q-dlq",
         on_error=errors.append,
     )
     with pytest.raises(SourceUnavailable):
@@ -233,7 +233,7 @@ async def test_an_unreachable_endpoint_is_transient() -> None:
     with pytest.raises(SourceUnavailable):
         await source.ping()
     await source.close()
-    assert errors == ["receive", "ping"]
+    assert errors == ["receive", "ping", "ping", "ping"]
 
 
 async def test_stop_during_the_start_up_backoff_ends_the_wait_without_another_attempt() -> None:
@@ -253,7 +253,7 @@ async def test_stop_during_the_start_up_backoff_ends_the_wait_without_another_at
     try:
         found = await first_contact(
             opening.find,
-            sqs_dependency(opening.endpoint, "check AWS_ENDPOINT_URL"),
+            sqs_dependency(str(settings.endpoint_url), "check AWS_ENDPOINT_URL"),
             timeout_seconds=0,
             stop=stop,
         )

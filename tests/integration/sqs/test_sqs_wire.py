@@ -15,6 +15,7 @@ from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.sqs.transport import HttpTransport
 from exporter.sqs.wire import SqsClient
+from tests.integration.processing.processor_support import source_on
 from tests.perf.sqs_standin import StandIn, make_app, prepared_bodies
 from tests.servers import free_port
 
@@ -49,8 +50,7 @@ def _client(standin: StandIn, keys: StaticCredentials = KEYS) -> SqsClient:
 
 async def test_receive_checks_checksums_and_reads_attributes(standin: StandIn) -> None:
     """Ten messages per receive, MD5s verified, the traceparent attribute and counts read."""
-    config = SqsConfig(queue_name="q", dlq_name="q-dlq", endpoint_url=standin.base_url)
-    source = SqsSource(_client(standin), config, queue_url=standin.queue_url("q"), dlq_url="d")
+    source = source_on(_client(standin), standin.queue_url("q"), standin.queue_url("q-dlq"))
     try:
         messages = await source.receive(10)
         assert len(messages) == 10
@@ -66,27 +66,28 @@ async def test_receive_checks_checksums_and_reads_attributes(standin: StandIn) -
 
 
 async def test_transient_server_errors_are_retried_with_backoff(standin: StandIn) -> None:
-    """Two 500s then success: the call succeeds on its third attempt, nothing surfaces."""
+    """Two 500s then success: the call succeeds on its third attempt, nothing surfaces; the wire
+    client itself makes one attempt, its caller's retry layer the others."""
     client = _client(standin)
+    source = source_on(client, standin.queue_url("q"), standin.queue_url("q-dlq"))
     standin.fail_next = 2
     try:
-        answer = await client.call("GetQueueUrl", {"QueueName": "q"})
+        counts = await source.depths()
+        standin.fail_next = 1
+        with pytest.raises(SqsError, match="InternalFailure"):
+            await client.call("GetQueueUrl", {"QueueName": "q"})
     finally:
-        await client.close()
-    assert answer["QueueUrl"] == standin.queue_url("q")
-    assert standin.counts.failed == 2
+        await source.close()
+    assert [depth.role for depth in counts] == ["main", "dead_letter"]
+    assert standin.counts.failed == 3
 
 
 async def test_persistent_server_errors_end_as_transient_failures(standin: StandIn) -> None:
-    """503 on every attempt: after three the source reports SourceUnavailable, counted once."""
+    """503 on every attempt: after three the source reports SourceUnavailable, each failed
+    attempt counted."""
     errors: list[str] = []
-    config = SqsConfig(queue_name="q", dlq_name="q-dlq", endpoint_url=standin.base_url)
-    source = SqsSource(
-        _client(standin),
-        config,
-        queue_url=standin.queue_url("q"),
-        dlq_url="d",
-        on_error=errors.append,
+    source = source_on(
+        _client(standin), standin.queue_url("q"), standin.queue_url("q-dlq"), on_error=errors.append
     )
     standin.fail_next, standin.fail_status = 10, 503
     try:
@@ -95,7 +96,7 @@ async def test_persistent_server_errors_end_as_transient_failures(standin: Stand
     finally:
         await source.close()
     assert standin.counts.failed == 3
-    assert errors == ["ping"]
+    assert errors == ["ping"] * 3
 
 
 async def test_a_missing_queue_and_refused_keys_are_configuration_errors(standin: StandIn) -> None:
@@ -131,7 +132,6 @@ async def test_a_proxy_that_refuses_connections_is_named_as_the_proxy() -> None:
         endpoint_url=None,
         credentials=KEYS,
         environ={"HTTPS_PROXY": f"http://user:s3cret@127.0.0.1:{port}"},
-        attempts=1,
     )
     expected = r"cannot connect to the proxy 127\.0\.0\.1:"
     try:
@@ -144,13 +144,12 @@ async def test_a_proxy_that_refuses_connections_is_named_as_the_proxy() -> None:
 
 
 async def test_an_endpoint_that_refuses_connections_is_unreachable() -> None:
-    """Nothing listening: SqsUnreachable after the attempts, no hang."""
+    """Nothing listening: SqsUnreachable, no hang."""
     client = SqsClient.connect(
         region="us-east-1",
         endpoint_url=f"http://127.0.0.1:{free_port()}",
         credentials=KEYS,
         environ={},
-        attempts=2,
     )
     try:
         with pytest.raises(SqsUnreachable, match="cannot connect"):
@@ -243,3 +242,43 @@ async def test_a_silent_server_times_out_and_its_connection_is_not_reused() -> N
     finally:
         await transport.close()
         await runner.cleanup()
+
+
+async def test_a_request_a_connection_lost_is_sent_once_more_and_only_once() -> None:
+    """A server that closes the connection without answering: the request goes once more on a
+    new connection (keep-alive's cost, not a retry), never a third time; one that drops only
+    the first request answers the second."""
+    drops = {"left": 1}
+    requests = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        requests += 1
+        if drops["left"]:
+            drops["left"] -= 1
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    transport = _transport(port)
+    try:
+        answer = await transport.post([("Host", "x")], b"{}")
+        assert (answer.status, answer.body, requests) == (200, b"ok", 2)
+        drops["left"], requests = 10, 0
+        with pytest.raises(SqsUnreachable, match="ServerDisconnectedError"):
+            await transport.post([("Host", "x")], b"{}")
+        assert requests == 2
+    finally:
+        await transport.close()
+        server.close()
+        await server.wait_closed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.cli.redis_url import redis_url_checked
+from exporter.cli.parts import redis_url_checked
 from exporter.settings import ConfigurationError
 from exporter.store.urls import BadRedisUrl, node_urls, redacted, with_address
 from tests.store_support import redis_store

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from exporter.cli import build_parser
-from exporter.cli.queue_names import checked_queue_names
-from exporter.cli.wiring import sqs_config
+from exporter.cli.parts import sqs_config
 from exporter.settings import ConfigurationError, load_settings
+from tests.queue_names import dlq_name_of
 
 ORDERS = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
 CLICKS = "https://sqs.eu-west-1.amazonaws.com/123456789012/clicks.fifo"
@@ -37,7 +37,6 @@ def test_queue_urls_come_comma_separated_or_from_repeated_flags(
 def test_queue_url_and_queue_urls_are_read_together_each_once() -> None:
     """SQS_QUEUE_URL first, then SQS_QUEUE_URLS; each queue with its own default dead letters."""
     settings = load_settings(sqs_queue_url=ORDERS, sqs_queue_urls=[f"{CLICKS},{ORDERS}"])
-    assert checked_queue_names(settings) == ["orders", "clicks.fifo"]
     specs = sqs_config(settings).specs()
     assert [(s.name, s.url, s.dlq_name) for s in specs] == [
         ("orders", ORDERS, None),
@@ -47,7 +46,7 @@ def test_queue_url_and_queue_urls_are_read_together_each_once() -> None:
 
 def test_a_fifo_queue_name_gives_a_fifo_dead_letter_name() -> None:
     """`events.fifo` dead-letters to `events-dlq.fifo` by default."""
-    assert load_settings(sqs_queue_name="events.fifo").dlq_name == "events-dlq.fifo"
+    assert dlq_name_of(load_settings(sqs_queue_name="events.fifo")) == "events-dlq.fifo"
 
 
 @pytest.mark.parametrize(
@@ -98,7 +97,7 @@ def test_a_dead_letter_queue_that_is_a_queue_read_is_refused_by_its_setting(
     with pytest.raises(
         ConfigurationError, match="SQS_DLQ_NAME 'loopq' is the queue 'loopq' itself"
     ):
-        checked_queue_names(settings)
+        sqs_config(settings)
 
 
 def test_each_queue_names_the_variable_it_came_from() -> None:

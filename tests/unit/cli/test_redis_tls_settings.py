@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.cli.redis_tls import redis_tls
+from exporter.cli.parts import redis_tls
 from exporter.settings import ConfigurationError, load_settings
 from exporter.store.tls import TlsFiles
 from tests.tls_certs import Certificates

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+from tests.queue_names import dlq_name_of
 from tests.servers import scaled
 
 
@@ -18,7 +19,7 @@ def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings()
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.sqs_queue_name == "events"
-    assert settings.dlq_name == "events-dlq"
+    assert dlq_name_of(settings) == "events-dlq"
     assert (settings.api_port, settings.metrics_port) == (8000, 9108)
     assert settings.admin_token is None
     assert settings.sqs_wait_time_seconds == 20
@@ -32,7 +33,7 @@ def test_environment_is_read_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("EXPORTER_ADMIN_TOKEN", "s3cret")
     settings = load_settings(api_port=9000)
     assert settings.sqs_queue_name == "orders"
-    assert settings.dlq_name == "orders-dlq"
+    assert dlq_name_of(settings) == "orders-dlq"
     assert settings.api_port == 9000
     assert settings.admin_token is not None
     assert settings.admin_token.get_secret_value() == "s3cret"
@@ -44,10 +45,10 @@ def test_the_dead_letter_queue_is_named_after_the_queue_url_when_one_is_set(
 ) -> None:
     """SQS_QUEUE_URL overrides the name, so the default DLQ name follows the URL's queue."""
     monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders")
-    assert load_settings().dlq_name == "orders-dlq"
-    assert load_settings(sqs_dlq_name="orders-dead").dlq_name == "orders-dead"
+    assert dlq_name_of(load_settings()) == "orders-dlq"
+    assert dlq_name_of(load_settings(sqs_dlq_name="orders-dead")) == "orders-dead"
     monkeypatch.delenv("SQS_QUEUE_URL")
-    assert load_settings(sqs_queue_name="payments").dlq_name == "payments-dlq"
+    assert dlq_name_of(load_settings(sqs_queue_name="payments")) == "payments-dlq"
 
 
 @pytest.mark.parametrize(

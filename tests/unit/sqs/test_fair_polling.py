@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.sqs.config import SqsConfig
+from exporter.sqs.queue_calls import QueueCalls
 from exporter.sqs.queues import ResolvedQueue
 from exporter.sqs.source import SqsSource
 
@@ -52,7 +53,7 @@ class FakeSqs:
 def source(fake: FakeSqs, names: list[str]) -> SqsSource:
     queues = [ResolvedQueue(name, name, f"{name}-dlq", f"{name}-dlq") for name in names]
     config = SqsConfig(queue_name=names[0], dlq_name=None)
-    return SqsSource(fake, config, queues=queues)  # type: ignore[arg-type]
+    return SqsSource(QueueCalls(fake), config, queues)  # type: ignore[arg-type]
 
 
 async def _poll(sqs: SqsSource, rounds: int) -> list[str]:

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from botocore.credentials import RefreshableCredentials
 
-from exporter.sqs.checksums import ChecksumMismatch, check_message, md5_of_attributes, md5_of_body
+from exporter.sqs.checksums import ChecksumMismatch, md5_of_attributes
 from exporter.sqs.credentials import ChainCredentials, Credentials, find_credentials, load_chain
 from exporter.sqs.errors import CredentialsMissing, SqsError, classify
 from exporter.sqs.messages import SourceMisconfigured, SourceUnavailable
-from exporter.sqs.received import read_messages, to_message
+from exporter.sqs.received import read_messages
 from exporter.sqs.transport import ca_bundle, make_transport, proxy_for
 from exporter.sqs.wire import decode, encode, endpoint_for, error_from
 from tests.perf import sqs_standin
+from tests.unit.sqs.reference_messages import check_message, md5_of_body, to_message
 
 ATTRIBUTES = {
     "traceparent": {"DataType": "String", "StringValue": sqs_standin.TRACEPARENT},
