@@ -60,6 +60,8 @@ MAX_RECEIVE: Final = 10
 ABANDON_RECEIVES_LONGER_THAN_SECONDS: Final = 2
 # Extend a batch's visibility when half the timeout has passed: the other half absorbs a slow call.
 EXTEND_AT_FRACTION: Final = 0.5
+# After an extension failed: the next try, at most this soon.
+EXTEND_RETRY_SECONDS: Final = 1.0
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 
 
@@ -129,8 +131,9 @@ class Processor:
         # on stop the first are abandoned at once, the second finish within the deadline.
         self._receiving: set[asyncio.Task[None]] = set()
         self._batches_in_flight = 0
-        # Batches in hand when the store failed, kept hidden until polling resumes (below).
-        self._held: list[tuple[Sequence[Message], Watch]] = []
+        # Batches in hand when the store refused, kept hidden and worked on again by the
+        # pollers once it takes writes (see _hold): messages, when received, their watch.
+        self._held: list[tuple[Sequence[Message], float, Watch]] = []
 
     # -- state -------------------------------------------------------------------------------
 
@@ -254,7 +257,14 @@ class Processor:
         while not self._stopping.is_set():
             if not self._store_ok.is_set():
                 await self._recovery.wait()
-                await self._release_held()
+                continue
+            if self._held:
+                # A batch held while the store refused is worked on here before anything new
+                # is received: it costs SQS no further receive (see _hold).
+                messages, received_at, watch = self._held.pop(0)
+                await self._visibility.release(watch)
+                self._metrics.messages_in_flight.dec(len(messages))
+                await self._work_on(messages, received_at, None)
                 continue
             started = time.monotonic()
             receive_start_ns = time.time_ns()
@@ -262,32 +272,40 @@ class Processor:
             if not messages:
                 continue
             self._received_counter(messages[0].queue).inc(len(messages))
-            self._metrics.messages_in_flight.inc(len(messages))
-            self._batches_in_flight += 1
-            try:
-                if self._stopping.is_set() or not self._store_ok.is_set():
-                    await self._give_back(messages, started, failed=False)
-                    continue
-                self._metrics.batch_size.observe(len(messages))
-                self._stage_durations["receive"].observe(time.monotonic() - started)
-                await self.handle_batch(
-                    messages,
-                    received_at=started,
-                    receive_window_ns=(receive_start_ns, time.time_ns()),
-                )
-            except StoreMisconfigured as exc:
-                self._stop_fatally(exc)
-                await self._give_back(messages, started, failed=True)
-            except (StoreUnavailable, StoreRefused) as exc:
-                self._recovery.failed(exc, "apply")
-                await self._give_back(messages, started, failed=True)
-            except Exception:
-                # A bug must not kill the poller; the messages reappear and, if the bug
-                # persists, the redrive policy moves them to the dead-letter queue.
-                log.exception("unexpected error while handling a batch")
-            finally:
-                self._batches_in_flight -= 1
-                self._metrics.messages_in_flight.dec(len(messages))
+            self._metrics.batch_size.observe(len(messages))
+            self._stage_durations["receive"].observe(time.monotonic() - started)
+            await self._work_on(messages, started, (receive_start_ns, time.time_ns()))
+
+    async def _work_on(
+        self,
+        messages: Sequence[Message],
+        received_at: float,
+        receive_window_ns: tuple[int, int] | None,
+    ) -> None:
+        """Handle one batch in a poller: the store's failures pause polling and hold or give
+        back the batch; nothing raised here stops the poller."""
+        self._metrics.messages_in_flight.inc(len(messages))
+        self._batches_in_flight += 1
+        try:
+            if self._stopping.is_set() or not self._store_ok.is_set():
+                await self._give_back(messages, received_at, failed=False)
+                return
+            await self.handle_batch(
+                messages, received_at=received_at, receive_window_ns=receive_window_ns
+            )
+        except StoreMisconfigured as exc:
+            self._stop_fatally(exc)
+            await self._give_back(messages, received_at, failed=True)
+        except (StoreUnavailable, StoreRefused) as exc:
+            self._recovery.failed(exc, "apply")
+            await self._give_back(messages, received_at, failed=True)
+        except Exception:
+            # A bug must not kill the poller; the messages reappear and, if the bug
+            # persists, the redrive policy moves them to the dead-letter queue.
+            log.exception("unexpected error while handling a batch")
+        finally:
+            self._batches_in_flight -= 1
+            self._metrics.messages_in_flight.dec(len(messages))
 
     async def _receive(self, poller: asyncio.Task[None], backoff: Backoff) -> Sequence[Message]:
         """One receive; nothing when it failed (after a pause) or SQS refused the configuration
@@ -338,21 +356,25 @@ class Processor:
             await self._release(messages)
 
     def _hold(self, messages: Sequence[Message], received_at: float) -> None:
-        """Keep a batch Redis refused hidden until polling resumes.
+        """Keep a batch Redis refused hidden, to work on it again here once it takes writes.
 
         Left to its visibility timeout, it would come back while the store still refuses, to a
         replica that has not met the refusal yet, and each such receive spends one of
         EXPORTER_MAX_RECEIVE_COUNT: at a memory limit some writes pass and some do not, and two
-        failed receives were enough for SQS's redrive (decision 0017). Held, each message is
-        received once more, after the store took writes again.
+        failed receives were enough for SQS's redrive (decision 0017). Given back to SQS on
+        resume, it spent one more receive, and a second refusal soon after (or a visibility
+        extension lost under load while held) could take it to the dead-letter queue. Worked
+        on here after the resume, a held batch spends no further receive; stopping gives back
+        what is still held.
         """
         self._metrics.messages_in_flight.inc(len(messages))
-        self._held.append((messages, self._keep_hidden(BatchContext(messages, received_at))))
+        watch = self._keep_hidden(BatchContext(messages, received_at))
+        self._held.append((messages, received_at, watch))
 
     async def _release_held(self) -> None:
-        """Give every held batch back to SQS at once (polling resumed, or stopping)."""
+        """Give every held batch back to SQS at once (stopping)."""
         held, self._held = self._held, []
-        for messages, watch in held:
+        for messages, _, watch in held:
             await self._visibility.release(watch)
             await self._release(messages)
             self._metrics.messages_in_flight.dec(len(messages))
@@ -630,12 +652,15 @@ class Processor:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
             try:
                 await self._source.change_visibility(batch.messages, timeout)
-                log.info(
-                    "batch is slow: visibility extended", extra={"messages": len(batch.messages)}
-                )
             except SourceUnavailable as exc:
+                # The extension's one retry layer (decision 0022). Half a timeout remains at
+                # most, and a batch that shows again spends a receive (a held one is worked on
+                # again here, decision 0017): try again soon, not a whole period later.
                 log.warning("could not extend visibility", extra={"error": str(exc)})
-            deadline += period
+                deadline = time.monotonic() + min(period / 4, EXTEND_RETRY_SECONDS)
+                continue
+            log.info("batch is slow: visibility extended", extra={"messages": len(batch.messages)})
+            deadline = time.monotonic() + period
 
 
 __all__ = ["Processor", "ProcessorConfig", "identity_of", "producer_link", "traceparent_link"]

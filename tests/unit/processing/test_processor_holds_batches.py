@@ -1,6 +1,7 @@
-"""A batch the store refused is kept hidden while the processor is paused and given back to SQS
-only when polling resumes (or the processor stops): at a memory limit another replica would
-otherwise receive it while the store still refuses, spending its receive count (decision 0017)."""
+"""A batch the store refused is kept hidden while the processor is paused and worked on again by
+the same processor when polling resumes, with no further receive (given back to SQS only when it
+stops): at a memory limit another replica would otherwise receive it while the store still
+refuses, and each receive spends one of the redrive's count (decision 0017)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ class PollingSource(RecordingSource):
     a batch was given back (visibility 0)."""
 
     given_back: asyncio.Event = field(default_factory=asyncio.Event)
+    receives: int = 0
+    all_deleted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def delete(self, messages: Sequence[Message]) -> Sequence[Message]:
+        left = await super().delete(messages)
+        self.all_deleted.set()
+        return left
 
     async def change_visibility(self, messages: Sequence[Message], seconds: int) -> None:
         await super().change_visibility(messages, seconds)
@@ -35,6 +43,7 @@ class PollingSource(RecordingSource):
 
     async def receive(self, max_messages: int) -> Sequence[Message]:
         batch = await super().receive(max_messages)
+        self.receives += len(batch)
         if not batch:
             await asyncio.sleep(0.01)
         return batch
@@ -67,9 +76,10 @@ class RefusingStore(MemoryStore):
             raise StoreRefused("Redis ran out of memory and is not below its low-water mark")
 
 
-async def test_a_refused_batch_is_held_until_the_store_takes_writes_again() -> None:
+async def test_a_refused_batch_is_held_and_worked_on_again_when_the_store_takes_writes() -> None:
     """Refused: its messages are kept hidden (extended, never made visible) while paused; once a
-    probe passes they are given back at once (visibility 0), and nothing was deleted before."""
+    probe passes the same processor applies and deletes them, never giving them back to SQS nor
+    receiving them again, and nothing was deleted before."""
     store = RefusingStore()
     store.full.set()
     messages = [message(BODY, f"m-{i}") for i in range(3)]
@@ -82,8 +92,13 @@ async def test_a_refused_batch_is_held_until_the_store_takes_writes_again() -> N
         await asyncio.wait_for(store.probed_thrice.wait(), timeout=10)
         assert (source.visibility, source.deleted) == ([], [])  # paused three probes: held
         store.full.clear()
-        await asyncio.wait_for(source.given_back.wait(), timeout=10)
-        assert source.visibility == [(m.message_id, 0) for m in messages]
+        await asyncio.wait_for(source.all_deleted.wait(), timeout=10)
+        assert [m.message_id for m in source.deleted] == [m.message_id for m in messages]
+        view = (await store.snapshot()).get("view")
+        assert view is not None
+        assert view.count == 3
+        assert source.visibility == []  # never given back
+        assert source.receives == 3  # each message received once
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
