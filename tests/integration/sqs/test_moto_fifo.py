@@ -68,10 +68,16 @@ def test_after_a_visibility_timeout_a_group_comes_back_from_its_first_message(
 
 def test_plain_moto_still_hands_out_the_last_expired_message_first() -> None:
     """Plain moto (in this process) still breaks the group's order after a visibility timeout;
-    when this fails, moto keeps the order itself and `tests/moto_fifo.py` can go."""
+    when this fails, moto keeps the order itself and `tests/moto_fifo.py` can go.
+
+    What it hands out instead depends on the instant of the receive: each message's visibility
+    ends a few microseconds after the previous one's, so a receive in between finds some of the
+    three visible and some not (`["c3", "c4", "c5"]` when all are, the last expired first). Only
+    the broken order is asserted, not which broken order.
+    """
     with mock_aws():
         client = boto3.client("sqs", region_name="us-east-1")
-        assert _after_expiry(client) == ["c3", "c4", "c5"]
+        assert _after_expiry(client) != ["c1", "c2", "c3", "c4", "c5"]
 
 
 def test_a_long_poll_gets_nothing_of_a_group_another_receive_holds(sqs_endpoint: str) -> None:
