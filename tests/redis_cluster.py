@@ -10,13 +10,13 @@ from pathlib import Path
 
 import redis
 
+from tests.polling import wait_until
 from tests.servers import (
     ServerTls,
     end_process,
     require_binary,
     require_tls_redis,
     start_process,
-    wait_until,
 )
 
 # The cluster bus listens on port + 10000, which must stay a valid port.

@@ -23,8 +23,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from types_boto3_sqs import SQSClient
 
 from tests.faults.traffic import Traffic
-from tests.integration.processing.processor_support import queue_depth, send
-from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready, wait_until
+from tests.integration.processing.processor_support import (
+    queue_depth,
+    send,
+)
+from tests.polling import wait_until
+from tests.servers import (
+    AWS_TEST_ENV,
+    free_port,
+    start_process,
+    wait_ready,
+)
 
 
 def sqs_client(endpoint: str) -> SQSClient:

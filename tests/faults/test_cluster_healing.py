@@ -31,8 +31,9 @@ from tests.faults.harness import (
     wait_processed,
 )
 from tests.faults.traffic import Traffic, make_traffic
+from tests.polling import scaled, wait_until
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import MotoServer, scaled, wait_until
+from tests.servers import MotoServer
 
 # Bodies sent per request and the pause between requests until the processors have resumed: the
 # stream must still flow when they do, or "consuming again" could not be seen.

@@ -22,7 +22,12 @@ from tests.faults.harness import (
 )
 from tests.faults.proxy import TcpProxy
 from tests.faults.traffic import make_traffic
-from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
+from tests.polling import scaled, wait_until
+from tests.servers import (
+    STARTUP_TIMEOUT_SECONDS,
+    MotoServer,
+    RedisServer,
+)
 
 
 def _with_quick_redelivery(stack: Stack) -> None:

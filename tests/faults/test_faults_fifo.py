@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tests.faults.harness import Stack, assert_exact, queue_empty, sqs_client, stats
 from tests.faults.traffic import Traffic, make_traffic
 from tests.integration.processing.processor_support import queue_depth
-from tests.servers import scaled, wait_until
+from tests.polling import scaled, wait_until
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient

@@ -21,8 +21,13 @@ from tests.faults.harness import Stack, assert_exact, iter_lines, queue_urls, se
 from tests.faults.harness import sqs_client as faults_sqs_client
 from tests.faults.traffic import Traffic, make_traffic
 from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.polling import wait_until
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import MotoServer, RedisServer, ServerTls, wait_until
+from tests.servers import (
+    MotoServer,
+    RedisServer,
+    ServerTls,
+)
 from tests.tls_certs import Certificates
 
 # The exporter connects as this ACL user, with a password, as on a managed Redis.

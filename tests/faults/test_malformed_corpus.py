@@ -21,7 +21,7 @@ from tests.faults.harness import (
     stats,
 )
 from tests.faults.malformed import MALFORMED
-from tests.servers import wait_until
+from tests.polling import wait_until
 
 # SQS accepts only these characters in a body (XML 1.0 minus a few): tab, newline, CR, and
 # everything from space up, without surrogates.

@@ -31,7 +31,8 @@ from tests.faults.harness import (
     wait_processed,
 )
 from tests.faults.traffic import Traffic, make_traffic
-from tests.servers import RedisServer, scaled, wait_until
+from tests.polling import scaled, wait_until
+from tests.servers import RedisServer
 
 # Small, so that a refusal of REFUSAL_SECONDS outlasts SQS's own redrive: a message received
 # MAX_RECEIVE_COUNT times, VISIBILITY_SECONDS apart, would be moved to the dead-letter queue.

@@ -17,13 +17,13 @@ import pytest
 import redis
 
 from tests.integration.web.api_support import add, event, redis_store
+from tests.polling import wait_until
 from tests.servers import (
     RedisServer,
     end_process,
     free_port,
     start_process,
     wait_ready,
-    wait_until,
 )
 from tests.store_support import unique_prefix
 

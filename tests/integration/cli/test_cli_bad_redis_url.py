@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import scaled
+from tests.polling import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 

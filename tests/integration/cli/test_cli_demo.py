@@ -17,14 +17,13 @@ from typing import Any
 import pytest
 import redis
 
+from tests.polling import scaled, wait_until
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     RedisServer,
     free_port,
     require_binary,
-    scaled,
     start_process,
-    wait_until,
 )
 from tests.store_support import unique_prefix
 

@@ -16,13 +16,12 @@ from typing import IO, Any
 
 import pytest
 
+from tests.polling import scaled, wait_until
 from tests.servers import (
     IN_CI,
     STARTUP_TIMEOUT_SECONDS,
     free_port,
-    scaled,
     start_process,
-    wait_until,
 )
 
 ROOT = Path(__file__).resolve().parents[3]

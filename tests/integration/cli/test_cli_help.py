@@ -12,7 +12,7 @@ import pytest
 from exporter import __version__
 from exporter.cli import SUBCOMMANDS, _describe_default, _load_command, main
 from exporter.settings import Settings, env_name, limits
-from tests.servers import scaled
+from tests.polling import scaled
 from tests.setting_bounds import bound_numbers
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")

@@ -25,15 +25,14 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+from tests.polling import scaled, wait_until
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
     require_binary,
-    scaled,
     start_process,
-    wait_until,
 )
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")

@@ -15,7 +15,7 @@ import pytest
 
 from exporter.events import InvalidEvent, parse_event
 from exporter.tools.producer import SendSummary
-from tests.servers import scaled
+from tests.polling import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 

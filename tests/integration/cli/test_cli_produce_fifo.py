@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.servers import scaled
+from tests.polling import scaled
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 

@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.integration.processing.processor_support import sqs_client, unique_queue_name
-from tests.servers import RedisServer, free_port, scaled
+from tests.integration.processing.processor_support import (
+    sqs_client,
+    unique_queue_name,
+)
+from tests.polling import scaled
+from tests.servers import (
+    RedisServer,
+    free_port,
+)
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")
 

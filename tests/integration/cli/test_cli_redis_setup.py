@@ -14,14 +14,13 @@ import redis
 
 from tests.integration.cli.test_cli_lifecycle import EXPORTER, Processor, one_line, run_exporter
 from tests.integration.processing.processor_support import unique_queue_name
+from tests.polling import scaled, wait_until
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
-    scaled,
     start_process,
-    wait_until,
 )
 
 EVICTING = (

@@ -12,7 +12,10 @@ import pytest
 import redis
 
 from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.servers import MotoServer, RedisServer
+from tests.servers import (
+    MotoServer,
+    RedisServer,
+)
 from tests.tls_certs import Certificates
 
 PASSWORD = "tls-secret-pw"

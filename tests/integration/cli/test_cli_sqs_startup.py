@@ -15,8 +15,15 @@ import pytest
 import redis
 
 from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.integration.processing.processor_support import sqs_client, unique_queue_name
-from tests.servers import MotoServer, RedisServer, free_port
+from tests.integration.processing.processor_support import (
+    sqs_client,
+    unique_queue_name,
+)
+from tests.servers import (
+    MotoServer,
+    RedisServer,
+    free_port,
+)
 
 ACCOUNT = "123456789012"
 

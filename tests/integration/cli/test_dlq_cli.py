@@ -19,7 +19,7 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
-from tests.servers import scaled
+from tests.polling import scaled
 
 if TYPE_CHECKING:
     from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef

@@ -23,7 +23,8 @@ from exporter.sqs.queues import ResolvedQueue
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
 from exporter.store import Store
-from tests.servers import free_port, scaled, wait_limit
+from tests.polling import scaled, wait_limit
+from tests.servers import free_port
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient

@@ -14,7 +14,6 @@ from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     drain_queue,
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
@@ -22,6 +21,7 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
 
@@ -87,7 +87,7 @@ async def test_sns_notifications_are_unwrapped_and_each_event_counted_once(
                 and processor.value("exporter_messages_in_flight") == 0
                 and processor.value("exporter_messages_received_total") >= 6
             ),
-            within=30,
+            timeout=30,
             message="every delivery handled",
         )
         assert processor.value("exporter_events_duplicate_total") == 2

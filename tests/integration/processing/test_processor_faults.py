@@ -24,7 +24,6 @@ from exporter.cli.wiring import run_processor
 from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
@@ -32,14 +31,13 @@ from tests.integration.processing.processor_support import (
     sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually, scaled, wait_until
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
-    scaled,
     start_process,
-    wait_until,
 )
 from tests.store_support import redis_store
 
@@ -365,7 +363,7 @@ async def test_redis_stopped_and_restarted_mid_stream(
         assert errors >= 1
         fresh_redis_server.start()
         await eventually(
-            lambda: queue_depth(client, queue_url) == 0, within=40, message="backlog drained"
+            lambda: queue_depth(client, queue_url) == 0, timeout=40, message="backlog drained"
         )
         snapshot = await store.snapshot()
         view = snapshot.get("view")
@@ -410,7 +408,7 @@ async def test_unreachable_sqs_is_retried_until_it_answers(
         await asyncio.to_thread(moto.start)
         await eventually(
             lambda: registry.get_sample_value("exporter_ready") == 1,
-            within=30,
+            timeout=30,
             message="ready once SQS answers",
         )
         client = sqs_client(moto.url)

@@ -15,13 +15,13 @@ from exporter.cli import main
 from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
     sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
 from tests.servers import RedisServer
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ async def test_a_fifo_queue_with_three_groups_counts_exactly_and_keeps_dead_lett
                 queue_depth(client, queue_url) == 0
                 and processor.value("exporter_messages_in_flight") == 0
             ),
-            within=60,
+            timeout=60,
             message="the FIFO queue drained",
         )
         labels = {"reason": "bad_value", "queue_name": dlq_name}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from exporter.events import Event
 from exporter.store import MAX_ABS_SUM_UNITS, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
+from tests.polling import eventually
 from tests.servers import RedisServer
 from tests.store_support import redis_store
 
@@ -110,12 +110,13 @@ async def test_memory_per_identity_is_small_and_bounded(
 
     # The window is one second; Redis's active expiry then reclaims the identities (the totals,
     # the type set and the recorded shard count stay) without any reads.
-    deadline = asyncio.get_running_loop().time() + 15
-    remaining = await redis_client.dbsize()
-    while remaining > 3 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.2)
-        remaining = await redis_client.dbsize()
-    assert remaining <= 3, f"{remaining} keys left after the window"
+    await eventually(
+        redis_client.dbsize,
+        until=lambda keys: keys <= 3,
+        timeout=15,
+        interval=0.2,
+        message="at most 3 keys left after the window",
+    )
 
 
 async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailable(
@@ -147,10 +148,11 @@ async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None
         await client.replicaof("127.0.0.1", str(primary.port))
         store = redis_store(primary.url, min_replicas=1, replica_timeout_ms=2000)
         try:
-            deadline = asyncio.get_running_loop().time() + 60
-            while (await client.info("replication"))["master_link_status"] != "up":
-                assert asyncio.get_running_loop().time() < deadline, "replica never linked"
-                await asyncio.sleep(0.1)
+
+            async def linked() -> bool:
+                return bool((await client.info("replication"))["master_link_status"] == "up")
+
+            await eventually(linked, timeout=60, interval=0.1, message="the replica linked")
             assert (await store.apply([("msg:1", event("a", 5))])).outcomes == ("applied",)
             await store.probe_write()
         finally:

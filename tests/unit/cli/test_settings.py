@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+from tests.polling import scaled
 from tests.queue_names import dlq_name_of
-from tests.servers import scaled
 
 
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
