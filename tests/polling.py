@@ -59,25 +59,31 @@ def wait_limit(timeout: float) -> float:
 class _Poll:
     """One wait's deadline and what it last saw; both forms of the helper share it."""
 
-    def __init__(self, timeout: float, message: str) -> None:
+    def __init__(self, timeout: float, message: str, until: Callable[[Any], object]) -> None:
         self.limit = wait_limit(timeout)
         self.deadline = time.monotonic() + self.limit
         self.message = message
+        self.until = until
         self.seen = "nothing yet"
 
-    def saw(self, value: object) -> None:
+    def holds(self, value: object) -> bool:
+        """Whether the condition holds for `value`, which is remembered if it does not."""
+        if self.until(value):
+            return True
         self.seen = repr(value)
+        return False
 
     def failed(self, error: BaseException) -> None:
+        """An error of a kind the wait ignores: remembered as what it saw."""
         self.seen = f"{type(error).__name__}: {error}"
 
-    def over(self) -> bool:
-        return time.monotonic() > self.deadline
-
-    def timed_out(self) -> TimeoutError:
-        return TimeoutError(
-            f"timed out after {self.limit:.1f}s waiting for {self.message} (last seen: {self.seen})"
-        )
+    def check_deadline(self) -> None:
+        """Raise TimeoutError, naming what was awaited and the last thing seen, once it is past."""
+        if time.monotonic() > self.deadline:
+            raise TimeoutError(
+                f"timed out after {self.limit:.1f}s waiting for {self.message} "
+                f"(last seen: {self.seen})"
+            )
 
 
 def wait_until(
@@ -93,18 +99,14 @@ def wait_until(
     after `timeout` seconds (scaled) raise TimeoutError naming `message` and the last value seen.
     Errors of the `ignoring` kinds count as not yet: a server that is still starting may refuse
     or reset."""
-    poll = _Poll(timeout, message)
+    poll = _Poll(timeout, message, until)
     while True:
         try:
-            value = condition()
+            if poll.holds(condition()):
+                return
         except ignoring as error:
             poll.failed(error)
-        else:
-            if until(value):
-                return
-            poll.saw(value)
-        if poll.over():
-            raise poll.timed_out()
+        poll.check_deadline()
         time.sleep(interval)
 
 
@@ -121,18 +123,13 @@ async def eventually(
     """`wait_until` for a test's event loop: `condition` may be sync or async, and the loop runs
     other tasks between polls (`interval=0` yields one turn). Errors end the wait at once unless
     of the `ignoring` kinds: in-process code under test should not raise while being waited on."""
-    poll = _Poll(timeout, message)
+    poll = _Poll(timeout, message, until)
     while True:
         try:
             value = condition()
-            if inspect.isawaitable(value):
-                value = await value
+            if poll.holds(await value if inspect.isawaitable(value) else value):
+                return
         except ignoring as error:
             poll.failed(error)
-        else:
-            if until(value):
-                return
-            poll.saw(value)
-        if poll.over():
-            raise poll.timed_out()
+        poll.check_deadline()
         await asyncio.sleep(interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -223,6 +224,20 @@ class RedisServer:
         self.process = None
 
 
+@contextlib.contextmanager
+def two_redis_servers(workdir: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """Two redis-servers of the test's own, to become a primary and its replica (when and how
+    they are linked is what such tests check); both killed at the end, whatever happened."""
+    primary, replica = RedisServer(workdir / "primary"), RedisServer(workdir / "replica")
+    primary.start()
+    try:
+        replica.start()
+        yield primary, replica
+    finally:
+        replica.kill()
+        primary.kill()
+
+
 class MotoServer:
     """moto's SQS-compatible server in its own process, over HTTP on a free port, its FIFO
     receives in the group order AWS documents (`tests/moto_fifo.py` says where moto differs)."""
@@ -269,6 +284,17 @@ class MotoServer:
         end_process(self.process)
         self.process = None
 
+
+EVICTING_POLICIES: Final = (
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+"""Every maxmemory-policy of redis-server but noeviction: each lets Redis delete keys."""
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -27,7 +27,7 @@ async def test_the_series_answers_without_parameters_and_names_every_problem(
             "/stats/purchase/series?from=2026-01-31T10:00:00Z&from=2026-01-31T11:00:00Z&step=90"
         )
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert code == 0, stderr
     assert status == 200, body
     series = json.loads(body)

@@ -16,11 +16,11 @@ from tests.integration.processing.processor_support import (
     processor_settings,
     queue_depth,
     running_processor,
-    sqs_client,
 )
 from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
+from tests.sqs_messages import sqs_client
 
 
 async def test_redrive_of_an_already_counted_event_without_id_counts_once(

@@ -18,15 +18,11 @@ from tests.integration.processing.processor_support import (
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
 )
 from tests.polling import eventually
 from tests.queue_names import dlq_name_of
-from tests.servers import (
-    RedisServer,
-    free_port,
-)
+from tests.servers import RedisServer, free_port
+from tests.sqs_messages import send, sqs_client
 from tests.store_support import redis_store
 
 VALID = [

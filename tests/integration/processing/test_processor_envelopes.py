@@ -17,13 +17,12 @@ from tests.integration.processing.processor_support import (
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
     unique_queue_name,
 )
 from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient

@@ -14,12 +14,11 @@ from tests.integration.processing.processor_support import (
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
     unique_queue_name,
 )
 from tests.polling import eventually
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 
 
 async def test_two_queues_into_one_processor(

@@ -30,13 +30,12 @@ from tests.integration.processing.processor_support import (
     event_body,
     processor_settings,
     queue_depth,
-    send,
-    sqs_client,
 )
 from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 from tests.store_support import redis_store as store_at
 
 # Generous: the machine is shared.

@@ -16,8 +16,8 @@ from exporter.store import MAX_ABS_SUM_UNITS, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from tests.polling import eventually
-from tests.servers import RedisServer
-from tests.store_support import redis_store
+from tests.servers import RedisServer, two_redis_servers
+from tests.store_support import DEFAULT_KEYS, redis_store
 
 WHEN = datetime(2020, 10, 6, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ async def test_sum_overflow_refuses_only_that_type(
     """A batch that would push a type's sum past the 64-bit bound is refused for that type only."""
     store = open_store()
     await store.apply([("msg:0", event("big", 1_000_000))])
-    await redis_client.hset("{exporter}:totals", "units:big", str(MAX_ABS_SUM_UNITS - 10))
+    await redis_client.hset(DEFAULT_KEYS.legacy_totals, "units:big", str(MAX_ABS_SUM_UNITS - 10))
     # 11,000 units past the bound: Lua compares in doubles, which are exact to 1,024 units here.
     result = await store.apply(
         [("msg:1", event("big", 11_000 * 1_000_000)), ("msg:2", event("small", 5))]
@@ -140,10 +140,7 @@ async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailab
 
 async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None:
     """With a replica linked, WAIT counts it and the batch is applied and acknowledged."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
-    primary.start()
-    try:
-        replica.start()
+    with two_redis_servers(tmp_path) as (primary, replica):
         client = aioredis.Redis.from_url(replica.url)
         await client.replicaof("127.0.0.1", str(primary.port))
         store = redis_store(primary.url, min_replicas=1, replica_timeout_ms=2000)
@@ -158,6 +155,3 @@ async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None
         finally:
             await store.close()
             await client.aclose()
-    finally:
-        replica.kill()
-        primary.kill()

@@ -18,7 +18,7 @@ from exporter.store.observer import StoreObserver
 from exporter.store.redis import RedisStore
 from exporter.store.totals_marker import TotalsLost
 from tests.polling import eventually
-from tests.servers import RedisServer
+from tests.servers import RedisServer, two_redis_servers
 from tests.store_support import DEFAULT_KEYS, redis_store
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
@@ -133,10 +133,7 @@ async def test_a_failover_to_a_replica_that_had_not_caught_up_is_noticed(
 ) -> None:
     """Batches the replica never received: once it is primary again with its older data, the
     count of writes goes back and the writer reports the loss (writes lost, not emptied)."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
-    primary.start()
-    try:
-        replica.start()
+    with two_redis_servers(tmp_path) as (primary, replica):
         on_primary = aioredis.Redis.from_url(primary.url)
         on_replica = aioredis.Redis.from_url(replica.url)
         lost: list[TotalsLost] = []
@@ -164,9 +161,6 @@ async def test_a_failover_to_a_replica_that_had_not_caught_up_is_noticed(
             await writer.close()
             await on_primary.aclose()
             await on_replica.aclose()
-    finally:
-        replica.kill()
-        primary.kill()
 
 
 async def _link_status(client: aioredis.Redis) -> object:
