@@ -8,7 +8,6 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from exporter.cli.demo import DEMO_PREFIX
 from exporter.store.connection import Client, RedisConnection
 from exporter.store.keys import StoreKeys
 from exporter.store.observer import StoreObserver
@@ -16,10 +15,9 @@ from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
 
-# The key names of a store with the default options (one shard), and of the demo's, for tests
-# that read or break Redis beside the exporter: named by `store/keys.py`, never spelled out.
+# The key names of a store with the default options (one shard), for tests that read or break
+# Redis beside the exporter: named by `store/keys.py`, never spelled out.
 DEFAULT_KEYS: Final = StoreKeys.build(StoreOptions().prefix, StoreOptions().shards)
-DEMO_KEYS: Final = StoreKeys.build(DEMO_PREFIX, 1)
 
 
 def unique_prefix() -> str:

@@ -6,13 +6,14 @@ import json
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from exporter.events import Event
 from tests.exporter_process import ExporterProcess
 from tests.integration.web.api_support import add, event, redis_store
 from tests.polling import wait_until
@@ -62,6 +63,15 @@ class ApiProcess(ExporterProcess):
             return exc.code, exc.read()
 
 
+async def api_over(redis_url: str, events: Sequence[Event]) -> ApiProcess:
+    """An `exporter api` over a prefix of its own, holding `events` applied as a processor would."""
+    prefix = unique_prefix()
+    writer = redis_store(redis_url, prefix)
+    await add(writer, events)
+    await writer.close()
+    return ApiProcess(redis_url, prefix)
+
+
 @pytest.fixture(name="api")
 def fixture_api(redis_server: RedisServer) -> Iterator[ApiProcess]:
     """A running `exporter api` over a prefix of its own."""
@@ -87,11 +97,7 @@ async def test_it_reads_the_shared_store_and_resets_with_the_token(
     redis_server: RedisServer,
 ) -> None:
     """Totals written by a processor show up; DELETE with the env token resets; logs hide it."""
-    prefix = unique_prefix()
-    writer = redis_store(redis_server.url, prefix)
-    await add(writer, [event("purchase", "3.33")] * 3)
-    await writer.close()
-    api = ApiProcess(redis_server.url, prefix)
+    api = await api_over(redis_server.url, [event("purchase", "3.33")] * 3)
     try:
         status, body = api.get("/stats/purchase")
         assert status == 200

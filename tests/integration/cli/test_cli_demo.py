@@ -14,12 +14,16 @@ from typing import Any
 import pytest
 import redis
 
+from exporter.cli.demo import DEMO_PREFIX
+from exporter.store.keys import StoreKeys
 from tests.exporter_process import STOP_TIMEOUT_SECONDS, ExporterProcess, run_exporter
 from tests.polling import wait_until
 from tests.servers import STARTUP_TIMEOUT_SECONDS, RedisServer, free_port, require_binary
-from tests.store_support import DEMO_KEYS, unique_prefix
+from tests.store_support import unique_prefix
 
 DEFAULT_REDIS_PORT = 6379
+# The demo's keys (its own prefix, one shard), as the store names them.
+DEMO_KEYS = StoreKeys.build(DEMO_PREFIX, 1)
 
 
 class Demo(ExporterProcess):

@@ -1,5 +1,5 @@
 """Helpers for the processor's tests: queues of their own, event bodies, what a queue holds,
-metrics read back, and a processor running in the test's loop (tests/senders.py sends)."""
+metrics read back, and a processor running in the test's loop (tests/sqs_messages.py sends)."""
 
 from __future__ import annotations
 
