@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from exporter.sqs.queues import ResolvedQueue
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
 from exporter.store import Store
-from tests.polling import scaled, wait_limit
+from tests.polling import eventually, scaled
 from tests.servers import free_port
 from tests.sqs_messages import drain
 
@@ -97,27 +97,6 @@ def queue_depth(client: SQSClient, queue_url: str) -> int:
         ],
     )["Attributes"]
     return sum(int(v) for v in attributes.values())
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[bool] | bool],
-    *,
-    within: float = 15.0,
-    message: str = "condition",
-) -> None:
-    """Poll `condition` (sync or async) without blocking the loop; fail after `within` seconds
-    (scaled for the machine, and before the test's own timeout)."""
-    within = wait_limit(within)
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within:.1f}s waiting for {message}")
-        await asyncio.sleep(0.05)
 
 
 def sample_total(registry: CollectorRegistry, name: str, labels: dict[str, str]) -> float:
