@@ -8,10 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import (
-    ServerTls,
-    require_binary,
-)
+from tests.servers import ServerTls, require_binary
 
 # Names a test server's certificate is valid for: what its tests connect to.
 SERVER_NAMES = "IP:127.0.0.1,DNS:localhost"

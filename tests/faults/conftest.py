@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import Stack
-from tests.servers import (
-    MotoServer,
-    RedisServer,
-)
+from tests.servers import MotoServer, RedisServer
 
 _queues = itertools.count()
 

@@ -32,11 +32,7 @@ from tests.perf.bench_pipeline import pipeline
 from tests.perf.bench_sqs_client import sqs_client_cost, startup
 from tests.perf.bench_store import store_ceiling
 from tests.perf.bodies import make_bodies
-from tests.servers import (
-    AWS_TEST_ENV,
-    MotoServer,
-    RedisServer,
-)
+from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 
 NAMES = (
     "pipeline",

@@ -29,10 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from tests.polling import wait_until
-from tests.servers import (
-    AWS_TEST_ENV,
-    free_port,
-)
+from tests.servers import AWS_TEST_ENV, free_port
 from tests.store_support import redis_store
 
 # Issue #19: the processor's CPU per message at most 0.15 of the bare loop's, never above the 0.23

@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.perf.bench_sqs_client import Sample, StandInServer, run_bare, run_processor
-from tests.servers import (
-    AWS_TEST_ENV,
-    RedisServer,
-)
+from tests.servers import AWS_TEST_ENV, RedisServer
 
 
 def _summary(tree: str, pollers: int, rows: list[dict[str, Any]]) -> dict[str, Any]:

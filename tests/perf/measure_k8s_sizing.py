@@ -39,10 +39,7 @@ from tests.perf.bench_sqs_client import (
     stop_process,
 )
 from tests.polling import wait_until
-from tests.servers import (
-    RedisServer,
-    free_port,
-)
+from tests.servers import RedisServer, free_port
 from tests.store_support import redis_store
 
 WARMUP_SECONDS: Final = 3.0

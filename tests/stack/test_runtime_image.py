@@ -23,13 +23,7 @@ import pytest
 
 from tests.k8s.manifests import config_map_data, render
 from tests.polling import wait_until
-from tests.servers import (
-    AWS_TEST_ENV,
-    IN_CI,
-    MotoServer,
-    RedisServer,
-    free_port,
-)
+from tests.servers import AWS_TEST_ENV, IN_CI, MotoServer, RedisServer, free_port
 from tests.stack.engine import Engine, detect, seconds
 from tests.stack.files import ROOT
 

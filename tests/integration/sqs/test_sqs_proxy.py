@@ -21,13 +21,7 @@ from exporter.sqs.credentials import Credentials, StaticCredentials
 from exporter.sqs.errors import SqsUnreachable
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
-from tests.servers import (
-    end_process,
-    free_port,
-    require_binary,
-    start_process,
-    wait_ready,
-)
+from tests.servers import end_process, free_port, require_binary, start_process, wait_ready
 
 MOTO_CA = Path(moto.moto_proxy.__file__).with_name("ca.crt")
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -18,10 +18,7 @@ from exporter.store.connection import RedisConnection
 from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from tests.redis_cluster import RedisClusterNodes, cluster_port
-from tests.servers import (
-    RedisServer,
-    free_port,
-)
+from tests.servers import RedisServer, free_port
 from tests.store_support import current_client, redis_store
 
 _EVENT = parse_event(b'{"type": "purchase", "value": 2.5, "occurred_at": "2026-12-01 10:00:00"}')

@@ -14,10 +14,7 @@ from exporter.store import ApplyResult, Snapshot
 from exporter.store.redis import RedisStore
 from exporter.store.series import MinuteTotals
 from tests.integration.web.api_support import TOKEN, api_client, redis_store
-from tests.servers import (
-    RedisServer,
-    free_port,
-)
+from tests.servers import RedisServer, free_port
 
 
 @pytest.fixture(name="dead_store")

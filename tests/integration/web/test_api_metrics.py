@@ -12,10 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import __version__
 from exporter.store.redis import RedisStore
 from tests.integration.web.api_support import add, api_client, event, redis_store
-from tests.servers import (
-    RedisServer,
-    free_port,
-)
+from tests.servers import RedisServer, free_port
 from tests.store_support import unique_prefix
 
 
