@@ -13,17 +13,12 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
 from exporter.store.redis import RedisStore
+from tests.leak_guard import pytest_sessionfinish  # noqa: F401
 
 # Hooks are found by name on this module: the session fails if a test leaked a process.
-from tests.leak_guard import pytest_sessionfinish  # noqa: F401
+from tests.polling import TIMEOUT_SCALE, set_test_deadline
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import (
-    AWS_TEST_ENV,
-    TIMEOUT_SCALE,
-    MotoServer,
-    RedisServer,
-    set_test_deadline,
-)
+from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer
 from tests.store_support import redis_store, unique_prefix
 from tests.tls_certs import Certificates, make_certificates
 

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import redis
 
-from tests.servers import (
-    ServerTls,
-    end_process,
-    require_binary,
-    require_tls_redis,
-    start_process,
-    wait_until,
-)
+from tests.polling import wait_until
+from tests.servers import ServerTls, end_process, require_binary, require_tls_redis, start_process
 
 # The cluster bus listens on port + 10000, which must stay a valid port.
 MAX_NODE_PORT = 55535

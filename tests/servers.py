@@ -11,62 +11,25 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
+from tests.polling import scaled, wait_until
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _timeout_scale() -> float:
-    raw = os.environ.get("EXPORTER_TEST_TIMEOUT_SCALE", "1")
-    try:
-        scale = float(raw)
-    except ValueError:
-        raise ValueError(f"EXPORTER_TEST_TIMEOUT_SCALE must be a number, got {raw!r}") from None
-    if not scale >= 1:
-        raise ValueError(f"EXPORTER_TEST_TIMEOUT_SCALE must be 1 or more, got {raw!r}")
-    return scale
-
-
-# The one knob for a slow or shared machine: every wait and pytest's per-test timeout are
-# multiplied by it (a loaded CI machine took 45 s to start the API that starts in 1 s idle).
-TIMEOUT_SCALE: Final = _timeout_scale()
 # A real server or exporter process gets this long (times the scale) to become ready: polling
 # returns as soon as it is, so a generous limit costs nothing on an idle machine.
 STARTUP_TIMEOUT_SECONDS: Final = 120.0
 # Every process the tests start, so that the session can prove none outlived it.
 STARTED: Final[list[subprocess.Popen[Any]]] = []
-# When the running test's own timeout would strike; waits end before it so their message shows.
-_test_deadline: float | None = None
-# Left between a wait that ran out of the test's time and pytest-timeout's kill.
-_DEADLINE_MARGIN_SECONDS: Final = 10.0
-
-
-def scaled(seconds: float) -> float:
-    """`seconds` stretched for this machine (EXPORTER_TEST_TIMEOUT_SCALE)."""
-    return seconds * TIMEOUT_SCALE
-
-
-def set_test_deadline(at: float | None) -> None:
-    """Record when the running test times out (time.monotonic()), or None between tests."""
-    global _test_deadline  # noqa: PLW0603 - one test runs at a time; conftest sets it per test
-    _test_deadline = at
-
-
-def wait_limit(timeout: float) -> float:
-    """How long a wait asking for `timeout` seconds may take: scaled, and ending before the
-    running test's own timeout, so a wait that runs out says what it waited for."""
-    limit = scaled(timeout)
-    if _test_deadline is not None:
-        limit = min(limit, max(0.0, _test_deadline - _DEADLINE_MARGIN_SECONDS - time.monotonic()))
-    return limit
 
 
 def start_process(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
@@ -145,27 +108,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_until(
-    condition: Callable[[], object],
-    *,
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    message: str = "condition",
-) -> None:
-    """Poll `condition` until it is truthy; fail with `message` after `timeout` seconds (scaled,
-    and cut short before the running test's own timeout)."""
-    limit = wait_limit(timeout)
-    deadline = time.monotonic() + limit
-    while True:
-        # A server that is still starting may refuse or reset the connection: keep polling.
-        with contextlib.suppress(Exception):
-            if condition():
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {limit:.1f}s waiting for {message}")
-        time.sleep(interval)
 
 
 def _port_open(port: int) -> bool:
@@ -282,6 +224,20 @@ class RedisServer:
         self.process = None
 
 
+@contextlib.contextmanager
+def two_redis_servers(workdir: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """Two redis-servers of the test's own, to become a primary and its replica (when and how
+    they are linked is what such tests check); both killed at the end, whatever happened."""
+    primary, replica = RedisServer(workdir / "primary"), RedisServer(workdir / "replica")
+    primary.start()
+    try:
+        replica.start()
+        yield primary, replica
+    finally:
+        replica.kill()
+        primary.kill()
+
+
 class MotoServer:
     """moto's SQS-compatible server in its own process, over HTTP on a free port, its FIFO
     receives in the group order AWS documents (`tests/moto_fifo.py` says where moto differs)."""
@@ -328,6 +284,17 @@ class MotoServer:
         end_process(self.process)
         self.process = None
 
+
+EVICTING_POLICIES: Final = (
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+"""Every maxmemory-policy of redis-server but noeviction: each lets Redis delete keys."""
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -4,15 +4,20 @@ rebuilds), with what tests read of it that production has no use for."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 
 from exporter.store.connection import Client, RedisConnection
+from exporter.store.keys import StoreKeys
 from exporter.store.observer import StoreObserver
 from exporter.store.options import StoreOptions
 from exporter.store.redis import RedisStore
 from exporter.store.tls import TlsFiles
+
+# The key names of a store with the default options (one shard), for tests that read or break
+# Redis beside the exporter: named by `store/keys.py`, never spelled out.
+DEFAULT_KEYS: Final = StoreKeys.build(StoreOptions().prefix, StoreOptions().shards)
 
 
 def unique_prefix() -> str:

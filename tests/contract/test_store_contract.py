@@ -23,7 +23,7 @@ from exporter.store.keys import shard_of
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.store.series import MinuteTotals, SeriesPolicy
-from tests.servers import wait_until
+from tests.polling import wait_until
 from tests.store_support import redis_store
 
 WHEN = datetime(2020, 10, 6, 10, 2, 5, tzinfo=UTC)

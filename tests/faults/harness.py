@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -18,63 +15,48 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 from prometheus_client.parser import text_string_to_metric_families
 from types_boto3_sqs import SQSClient
 
+from tests.exporter_process import ExporterProcess, exporter_env
 from tests.faults.traffic import Traffic
-from tests.integration.processing.processor_support import queue_depth, send
-from tests.servers import AWS_TEST_ENV, free_port, start_process, wait_ready, wait_until
-
-
-def sqs_client(endpoint: str) -> SQSClient:
-    """A boto3 SQS client for the test's endpoint."""
-    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+from tests.integration.processing.processor_support import queue_depth
+from tests.polling import wait_until
+from tests.servers import AWS_TEST_ENV, free_port
+from tests.sqs_messages import drain, send, sqs_client
 
 
 @dataclass
 class Exporter:
-    """One `exporter <role>` subprocess with its environment and log file."""
+    """One `exporter <role>` of the stack, its environment and log file, which survive its
+    kills and restarts."""
 
     role: str
     env: dict[str, str]
     log: Path
     port: int
-    process: subprocess.Popen[bytes] | None = None
+    process: ExporterProcess | None = None
     restarts: int = 0
 
     def start(self) -> None:
         """Start the process and wait until it is ready (a processor has found its queues)."""
-        handle = self.log.open("ab")
-        self.process = start_process(
-            [sys.executable, "-m", "exporter", self.role],
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(self.process, self._ready, message=f"{self.role} ready on {self.port}")
+        self.process = ExporterProcess([self.role], self.env, log=self.log, inherit=False)
+        self.process.wait_ready(self._ready, message=f"{self.role} ready on {self.port}")
 
     def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"{self.role} exited with {self.process.returncode}: {self.tail()}"
-            )
         path = "/ready" if self.role == "processor" else "/health"
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as reply:
             return bool(reply.status == 200)
 
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            self.process.kill()
 
     def terminate(self, timeout: float = 30) -> int:
-        """SIGTERM and the exit code."""
+        """SIGTERM and the exit code (within `timeout` seconds, scaled)."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        return self.process.stop(signal.SIGTERM, timeout=timeout)
 
     def restart(self) -> None:
         """Start again after a kill."""
@@ -103,11 +85,7 @@ class Stack:
     def env(self, port: int, endpoint: str | None = None) -> dict[str, str]:
         """The environment of one exporter process."""
         return {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("EXPORTER_", "SQS_", "OTEL_"))
-            },
+            **exporter_env(fresh_settings=True),
             **AWS_TEST_ENV,
             "REDIS_URL": self.redis_url,
             "AWS_ENDPOINT_URL": endpoint or self.sqs_endpoint,
@@ -154,11 +132,6 @@ class Stack:
             proc.kill()
 
 
-def send_all(client: SQSClient, queue_url: str, bodies: list[str]) -> None:
-    """Send every body, ten per request, retrying the entries SQS did not accept."""
-    send(client, queue_url, bodies)
-
-
 def stats(api_port: int) -> dict[str, tuple[int, Decimal]]:
     """GET /stats as {type: (count, sum)}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/stats", timeout=5) as reply:
@@ -187,34 +160,14 @@ def drain_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, str]]
 
 def drain_dead_letters_in_full(client: SQSClient, dlq_url: str) -> list[DeadLetterSeen]:
     """Every message in the dead-letter queue with its attributes, consuming them."""
-    found: list[DeadLetterSeen] = []
-    while True:
-        reply = client.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
+    return [
+        DeadLetterSeen(
+            letter.body,
+            letter.attributes.get("reason", ""),
+            letter.attributes.get("original_message_id", ""),
         )
-        messages = reply.get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            attributes = {
-                k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()
-            }
-            found.append(
-                DeadLetterSeen(
-                    message["Body"],
-                    attributes.get("reason", ""),
-                    attributes.get("original_message_id", ""),
-                )
-            )
-        client.delete_message_batch(
-            QueueUrl=dlq_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-            ],
-        )
+        for letter in drain(client, dlq_url)
+    ]
 
 
 def assert_exact(traffic: Traffic, observed: Mapping[str, tuple[int, Decimal]]) -> None:
@@ -305,7 +258,7 @@ def send_in_background(stack: Stack, traffic: Traffic) -> threading.Thread:
     """Send the traffic's bodies to the stack's queue from a thread; join it to wait."""
     main, _ = queue_urls(stack)
     sender = threading.Thread(
-        target=send_all, args=(sqs_client(stack.sqs_endpoint), main, traffic.bodies), daemon=True
+        target=send, args=(sqs_client(stack.sqs_endpoint), main, traffic.bodies), daemon=True
     )
     sender.start()
     return sender

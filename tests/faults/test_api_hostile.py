@@ -13,6 +13,7 @@ import redis
 
 from tests.faults.harness import Exporter, Stack
 from tests.servers import RedisServer
+from tests.store_support import DEFAULT_KEYS
 
 
 @pytest.fixture(name="api_stack", scope="module")
@@ -158,8 +159,9 @@ def test_reset_is_impossible_without_the_token(
 ) -> None:
     """Every wrong or missing credential gets 401 and the totals stay; the right one resets."""
     client = redis.Redis.from_url(api_stack.redis_url)
-    client.hset("{exporter}:totals", mapping={"count:keep": 3, "units:keep": 6, "frac:keep": 0})
-    client.sadd("{exporter}:types", "keep")
+    totals = {"count:keep": 3, "units:keep": 6, "frac:keep": 0}
+    client.hset(DEFAULT_KEYS.legacy_totals, mapping=totals)  # type: ignore[arg-type]
+    client.sadd(DEFAULT_KEYS.types, "keep")
     headers = {} if authorization is None else {"Authorization": authorization}
     status, body = _request(api.port, "DELETE", "/stats", headers=headers)
     assert status == 401, body

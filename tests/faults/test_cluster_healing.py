@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.store.keys import StoreKeys
 from tests.faults.harness import (
     Exporter,
     Stack,
@@ -24,15 +25,16 @@ from tests.faults.harness import (
     assert_exact,
     drain_dead_letters_in_full,
     queue_urls,
-    send_all,
     settle,
-    sqs_client,
     time_to_consume,
     wait_processed,
 )
 from tests.faults.traffic import Traffic, make_traffic
+from tests.polling import scaled, wait_until
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import MotoServer, scaled, wait_until
+from tests.servers import MotoServer
+from tests.sqs_messages import send, sqs_client
+from tests.store_support import DEFAULT_KEYS
 
 # Bodies sent per request and the pause between requests until the processors have resumed: the
 # stream must still flow when they do, or "consuming again" could not be seen.
@@ -65,7 +67,7 @@ class Healing:
         client = sqs_client(self.stack.sqs_endpoint)
         bodies = self.traffic.bodies
         for start in range(0, len(bodies), PACE_BODIES):
-            send_all(client, queue_url, bodies[start : start + PACE_BODIES])
+            send(client, queue_url, bodies[start : start + PACE_BODIES])
             if not self.hurry.is_set():
                 self.hurry.wait(PACE_SECONDS)
 
@@ -144,8 +146,8 @@ def healing(
 
 def _store_slots(cluster: RedisClusterNodes, shards: int) -> list[int]:
     """The slots of the store's global tag and of each shard's tag."""
-    tags = ["{exporter}"] + ([f"{{exporter#{n}}}" for n in range(shards)] if shards > 1 else [])
-    return sorted({cluster.slot_of(tag) for tag in tags})
+    keys = StoreKeys.build(DEFAULT_KEYS.prefix, shards)
+    return sorted({cluster.slot_of(tag) for tag in [keys.tag, *(s.tag for s in keys.shards)]})
 
 
 _TIMEOUT = 600
@@ -158,7 +160,7 @@ def test_a_master_restarted_on_its_address_before_any_failover(
     """The master of the global slot is SIGKILLed and restarted at once on the same address (no
     replica promoted): the processors pause, then consume again on their own."""
     with healing(moto_server, tmp_path, healing_report, shards=16, seed=21) as run:
-        victim = run.cluster.owner_of_slot(run.cluster.slot_of("{exporter}"))
+        victim = run.cluster.owner_of_slot(run.cluster.slot_of(DEFAULT_KEYS.tag))
         run.cluster.kill(victim)
         run.cluster.restart(victim)
         run.resumed("master restarted on its address, K=16")
@@ -174,7 +176,7 @@ def test_a_killed_master_fails_over_to_its_replica(
     node is back as the new replica, the processors consume again on their own."""
     with healing(moto_server, tmp_path, healing_report, shards=shards, seed=22) as run:
         cluster = run.cluster
-        victim = cluster.owner_of_slot(cluster.slot_of("{exporter}"))
+        victim = cluster.owner_of_slot(cluster.slot_of(DEFAULT_KEYS.tag))
         cluster.kill(victim)
         wait_until(
             lambda: cluster.whole() and len(cluster.masters()) == 3,
@@ -196,7 +198,7 @@ def test_a_manual_failover_is_followed(
     maintenance): roles swap under traffic, and the processors follow."""
     with healing(moto_server, tmp_path, healing_report, shards=shards, seed=23) as run:
         cluster = run.cluster
-        master = cluster.owner_of_slot(cluster.slot_of("{exporter}"))
+        master = cluster.owner_of_slot(cluster.slot_of(DEFAULT_KEYS.tag))
         replica = cluster.replica_of(master)
         cluster.manual_failover(replica)
         wait_until(
@@ -234,7 +236,7 @@ def test_slots_moved_to_a_new_node_while_events_flow(
     counting exactly once."""
     with healing(moto_server, tmp_path, healing_report, shards=16, seed=25) as run:
         cluster = run.cluster
-        source = cluster.owner_of_slot(cluster.slot_of("{exporter}"))
+        source = cluster.owner_of_slot(cluster.slot_of(DEFAULT_KEYS.tag))
         target = cluster.add_node()
         cluster.add_node(replica_of=target)
         moving = [s for s in _store_slots(cluster, 16) if cluster.owner_of_slot(s) == source]

@@ -16,13 +16,14 @@ from tests.faults.harness import (
     ready,
     send_in_background,
     settle,
-    sqs_client,
     time_to_consume,
     wait_processed,
 )
 from tests.faults.proxy import TcpProxy
 from tests.faults.traffic import make_traffic
-from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer, scaled, wait_until
+from tests.polling import scaled, wait_until
+from tests.servers import STARTUP_TIMEOUT_SECONDS, MotoServer, RedisServer
+from tests.sqs_messages import sqs_client
 
 
 def _with_quick_redelivery(stack: Stack) -> None:
@@ -123,7 +124,7 @@ def test_sigterm_under_load_drains_and_exits_zero(stack: Stack) -> None:
     sender = send_in_background(stack, traffic)
     wait_processed(stack, traffic.valid_events // 3)
     started = time.monotonic()
-    code = stack.processors[0].terminate(timeout=scaled(30))
+    code = stack.processors[0].terminate(timeout=30)
     elapsed = time.monotonic() - started
     assert code == 0, stack.processors[0].tail()
     assert elapsed < 10 + 5, f"took {elapsed:.1f}s to drain"

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tests.faults.harness import Stack, assert_exact, queue_empty, sqs_client, stats
+from tests.faults.harness import Stack, assert_exact, queue_empty, stats
 from tests.faults.traffic import Traffic, make_traffic
 from tests.integration.processing.processor_support import queue_depth
-from tests.servers import scaled, wait_until
+from tests.polling import scaled, wait_until
+from tests.sqs_messages import drain, send_fifo, sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
 
 GROUPS = ("customer-a", "customer-b", "customer-c")
-
-
-def _send_fifo(client: SQSClient, queue_url: str, bodies: list[tuple[str, str]]) -> None:
-    """Send (group, body) pairs in order, ten per request, each with a deduplication id of its
-    own (a producer's retry is a new message with the same event id, as on a standard queue)."""
-    dedup = itertools.count()
-    for start in range(0, len(bodies), 10):
-        entries: list[Any] = [
-            {
-                "Id": str(i),
-                "MessageBody": body,
-                "MessageGroupId": group,
-                "MessageDeduplicationId": f"send-{next(dedup)}",
-            }
-            for i, (group, body) in enumerate(bodies[start : start + 10])
-        ]
-        reply = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        assert not reply.get("Failed"), reply.get("Failed")
 
 
 def _processed(stack: Stack) -> int:
@@ -61,7 +43,7 @@ def test_sigkilled_processors_on_a_fifo_queue_lose_double_and_reorder_nothing(
     queue_url = client.get_queue_url(QueueName=stack.queue)["QueueUrl"]
     dlq_name = stack.queue.removesuffix(".fifo") + "-dlq.fifo"
     dlq_url = client.get_queue_url(QueueName=dlq_name)["QueueUrl"]
-    sender = threading.Thread(target=_send_fifo, args=(client, queue_url, plan), daemon=True)
+    sender = threading.Thread(target=send_fifo, args=(client, queue_url, plan), daemon=True)
     sender.start()
     for round_ in range(1, 4):
         at_least = traffic.valid_events * round_ // 5
@@ -105,25 +87,7 @@ def test_sigkilled_processors_on_a_fifo_queue_lose_double_and_reorder_nothing(
 
 def _drain_in_order(client: SQSClient, dlq_url: str) -> list[tuple[str, str, str]]:
     """Every (group, body, reason) of a FIFO dead-letter queue in delivery order, consumed."""
-    found: list[tuple[str, str, str]] = []
-    while True:
-        reply = client.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["reason"],
-            MessageSystemAttributeNames=["MessageGroupId"],
-            WaitTimeSeconds=0,
-        )
-        messages = reply.get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            attributes = message.get("MessageAttributes") or {}
-            reason = attributes["reason"].get("StringValue", "") if "reason" in attributes else ""
-            found.append((message["Attributes"]["MessageGroupId"], message["Body"], reason))
-        client.delete_message_batch(
-            QueueUrl=dlq_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-            ],
-        )
+    return [
+        (str(letter.group), letter.body, letter.attributes.get("reason", ""))
+        for letter in drain(client, dlq_url)
+    ]

@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.faults.harness import Stack, assert_exact, iter_lines, queue_urls, send_all, settle
-from tests.faults.harness import sqs_client as faults_sqs_client
+from tests.faults.harness import Stack, assert_exact, iter_lines, queue_urls, settle
 from tests.faults.traffic import Traffic, make_traffic
-from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.integration.cli.test_cli_lifecycle import one_line, run_command
+from tests.polling import wait_until
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import MotoServer, RedisServer, ServerTls, wait_until
+from tests.servers import MotoServer, RedisServer, ServerTls
+from tests.sqs_messages import send
+from tests.sqs_messages import sqs_client as faults_sqs_client
 from tests.tls_certs import Certificates
 
 # The exporter connects as this ACL user, with a password, as on a managed Redis.
@@ -66,7 +68,7 @@ def _merged(*parts: Traffic) -> Traffic:
 
 def _send(stack: Stack, traffic: Traffic) -> None:
     main, _ = queue_urls(stack)
-    send_all(faults_sqs_client(stack.sqs_endpoint), main, traffic.bodies)
+    send(faults_sqs_client(stack.sqs_endpoint), main, traffic.bodies)
 
 
 def _answer(port: int, path: str) -> tuple[int, dict[str, object]]:
@@ -134,7 +136,7 @@ def test_a_redis_cluster_over_tls_counts_exactly_and_refuses_a_wrong_ca_at_start
             _add_user(port, cluster.tls)
         nodes = f"127.0.0.1:{cluster.ports[0]},127.0.0.1:{cluster.ports[1]}"
         url = _with_user(f"rediss://{nodes}/0")
-        refused = run_exporter(
+        refused = run_command(
             "processor",
             {"REDIS_URL": url, **_tls_env(certificates, certificates.wrong_ca)},
             moto_server,

@@ -16,12 +16,11 @@ from tests.faults.harness import (
     Stack,
     drain_dead_letters_in_full,
     queue_empty,
-    send_all,
-    sqs_client,
     stats,
 )
 from tests.faults.malformed import MALFORMED
-from tests.servers import wait_until
+from tests.polling import wait_until
+from tests.sqs_messages import send, sqs_client
 
 # SQS accepts only these characters in a body (XML 1.0 minus a few): tab, newline, CR, and
 # everything from space up, without surrogates.
@@ -63,7 +62,7 @@ def _run(stack: Stack, bodies: list[str], valid: list[str]) -> list[DeadLetterSe
     dlq = client.get_queue_url(QueueName=f"{stack.queue}-dlq")["QueueUrl"]
     mixed = bodies + valid
     random.Random(3).shuffle(mixed)
-    send_all(client, main, mixed)
+    send(client, main, mixed)
     assert stack.api is not None
     port = stack.api.port
     wait_until(

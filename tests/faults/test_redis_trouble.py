@@ -27,11 +27,13 @@ from tests.faults.harness import (
     queue_urls,
     send_in_background,
     settle,
-    sqs_client,
     wait_processed,
 )
 from tests.faults.traffic import Traffic, make_traffic
-from tests.servers import RedisServer, scaled, wait_until
+from tests.polling import scaled, wait_until
+from tests.servers import RedisServer
+from tests.sqs_messages import sqs_client
+from tests.store_support import DEFAULT_KEYS
 
 # Small, so that a refusal of REFUSAL_SECONDS outlasts SQS's own redrive: a message received
 # MAX_RECEIVE_COUNT times, VISIBILITY_SECONDS apart, would be moved to the dead-letter queue.
@@ -149,7 +151,7 @@ def _loss_is_said_and_counted_again_from_zero(
     )
     (said,) = _lines(api, "Redis lost the totals of")
     assert said["level"] == "error"
-    assert "{exporter}:totals" in said["message"]
+    assert DEFAULT_KEYS.legacy_totals in said["message"]
     assert "counted since" in said["message"]
     assert _metric(api.port, "exporter_store_totals_lost_total") == 1
     writers = [p for p in stack.processors if _lines(p, "Redis lost the totals of")]

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from tests.k8s.manifests import KUBERNETES, ROOT, find, kubectl, one, render
-from tests.servers import require_binary, scaled
+from tests.polling import scaled
+from tests.servers import require_binary
 
 SCRIPT = ROOT / "scripts" / "gen_k8s_monitoring.py"
 ALERTS = ROOT / "prometheus" / "alerts.yml"

@@ -31,7 +31,8 @@ from exporter.events import Event
 from exporter.store.keys import StoreKeys
 from exporter.store.redis import RedisStore
 from tests.perf.bench_e2e import fill, sqs_client
-from tests.servers import AWS_TEST_ENV, free_port, wait_until
+from tests.polling import wait_until
+from tests.servers import AWS_TEST_ENV, free_port
 from tests.store_support import redis_store, url_of
 
 RSS_TARGET_MB = 150

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from tests.servers import AWS_TEST_ENV, free_port, wait_until
+from tests.polling import wait_until
+from tests.servers import AWS_TEST_ENV, free_port
 from tests.store_support import redis_store
 
 # Issue #19: the processor's CPU per message at most 0.15 of the bare loop's, never above the 0.23

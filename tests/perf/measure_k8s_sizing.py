@@ -38,7 +38,8 @@ from tests.perf.bench_sqs_client import (
     start_processor,
     stop_process,
 )
-from tests.servers import RedisServer, free_port, wait_until
+from tests.polling import wait_until
+from tests.servers import RedisServer, free_port
 from tests.store_support import redis_store
 
 WARMUP_SECONDS: Final = 3.0

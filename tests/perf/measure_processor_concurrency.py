@@ -24,8 +24,9 @@ from exporter.metrics import build_metrics
 from exporter.processing.loop import Processor, ProcessorConfig
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.source import SqsSource
-from tests.integration.processing.processor_support import event_body, queue_depth, send, sqs_client
+from tests.integration.processing.processor_support import event_body, queue_depth
 from tests.servers import AWS_TEST_ENV, MotoServer, RedisServer, free_port
+from tests.sqs_messages import send, sqs_client
 from tests.store_support import redis_store
 
 POLLERS = (1, 2, 4, 8, 16)

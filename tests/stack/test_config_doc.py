@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from exporter.settings import Settings, limits
-from tests.servers import scaled
+from tests.polling import scaled
 from tests.setting_bounds import bound_numbers
 from tests.stack.files import ROOT
 

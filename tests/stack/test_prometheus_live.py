@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.polling import wait_until
 from tests.servers import (
     AWS_TEST_ENV,
     STARTUP_TIMEOUT_SECONDS,
@@ -38,7 +39,6 @@ from tests.servers import (
     free_port,
     require_binary,
     start_process,
-    wait_until,
 )
 from tests.stack.files import ALERTS, PROMETHEUS_CONFIG, alert_rules, dashboard, dashboard_targets
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.k8s.manifests import config_map_data, render
-from tests.servers import AWS_TEST_ENV, IN_CI, MotoServer, RedisServer, free_port, wait_until
+from tests.polling import wait_until
+from tests.servers import AWS_TEST_ENV, IN_CI, MotoServer, RedisServer, free_port
 from tests.stack.engine import Engine, detect, seconds
 from tests.stack.files import ROOT
 

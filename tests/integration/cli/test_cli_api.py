@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from exporter.events import Event
+from tests.exporter_process import ExporterProcess
 from tests.integration.web.api_support import add, event, redis_store
-from tests.servers import (
-    RedisServer,
-    end_process,
-    free_port,
-    start_process,
-    wait_ready,
-    wait_until,
-)
+from tests.polling import wait_until
+from tests.servers import RedisServer, free_port
 from tests.store_support import unique_prefix
 
-EXPORTER = str(Path(sys.executable).parent / "exporter")
 TOKEN = "cli-admin-token-xyz"
 
 
-class ApiProcess:
+class ApiProcess(ExporterProcess):
     """One `exporter api` subprocess on a free port; `env` adds variables (None removes one)."""
 
     def __init__(
@@ -43,26 +35,22 @@ class ApiProcess:
         env: Mapping[str, str | None] | None = None,
     ) -> None:
         self.port = free_port()
-        given = {
-            **os.environ,
-            "EXPORTER_ADMIN_TOKEN": TOKEN,
-            "EXPORTER_LOG_FORMAT": "json",
-            "EXPORTER_API_PORT": "1",  # the flag below must win over the environment
-            **(env or {}),
-        }
-        self.process = start_process(
+        super().__init__(
             [
-                EXPORTER, "api",
+                "api",
                 "--api-host", "127.0.0.1",
                 "--api-port", str(self.port),
                 "--redis-url", redis_url,
                 "--redis-prefix", prefix,
             ],
-            env={name: value for name, value in given.items() if value is not None},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            {
+                "EXPORTER_ADMIN_TOKEN": TOKEN,
+                "EXPORTER_LOG_FORMAT": "json",
+                "EXPORTER_API_PORT": "1",  # the flag above must win over the environment
+                **(env or {}),
+            },
         )  # fmt: skip
-        wait_ready(self.process, lambda: self.get("/health")[0] == health, message="exporter api")
+        self.wait_ready(lambda: self.get("/health")[0] == health, message="exporter api")
 
     def get(self, path: str, method: str = "GET", token: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
@@ -74,20 +62,21 @@ class ApiProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def stop(self, signum: int) -> tuple[int, str]:
-        self.process.send_signal(signum)
-        _, stderr = self.process.communicate(timeout=15)
-        return self.process.returncode, stderr.decode()
+
+async def api_over(redis_url: str, events: Sequence[Event]) -> ApiProcess:
+    """An `exporter api` over a prefix of its own, holding `events` applied as a processor would."""
+    prefix = unique_prefix()
+    writer = redis_store(redis_url, prefix)
+    await add(writer, events)
+    await writer.close()
+    return ApiProcess(redis_url, prefix)
 
 
 @pytest.fixture(name="api")
 def fixture_api(redis_server: RedisServer) -> Iterator[ApiProcess]:
     """A running `exporter api` over a prefix of its own."""
-    api = ApiProcess(redis_server.url, unique_prefix())
-    yield api
-    if api.process.poll() is None:
-        api.process.kill()
-        api.process.wait()
+    with ApiProcess(redis_server.url, unique_prefix()) as api:
+        yield api
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -97,7 +86,7 @@ def test_it_serves_and_stops_cleanly_on_a_signal(api: ApiProcess, signum: int) -
     status, page = api.get("/")
     assert status == 200
     assert b"<title>Event totals</title>" in page
-    code, stderr = api.stop(signum)
+    code, stderr = api.finish(signum)
     assert code == 0, stderr
     messages = [json.loads(line)["message"] for line in stderr.splitlines()]
     assert "stats API listening" in messages
@@ -108,11 +97,7 @@ async def test_it_reads_the_shared_store_and_resets_with_the_token(
     redis_server: RedisServer,
 ) -> None:
     """Totals written by a processor show up; DELETE with the env token resets; logs hide it."""
-    prefix = unique_prefix()
-    writer = redis_store(redis_server.url, prefix)
-    await add(writer, [event("purchase", "3.33")] * 3)
-    await writer.close()
-    api = ApiProcess(redis_server.url, prefix)
+    api = await api_over(redis_server.url, [event("purchase", "3.33")] * 3)
     try:
         status, body = api.get("/stats/purchase")
         assert status == 200
@@ -121,7 +106,7 @@ async def test_it_reads_the_shared_store_and_resets_with_the_token(
         assert api.get("/stats", "DELETE", token=TOKEN)[0] == 204
         assert api.get("/stats") == (200, b"[]")
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert code == 0
     assert "statistics reset" in stderr
     assert TOKEN not in stderr
@@ -133,18 +118,11 @@ def test_the_page_names_the_store_without_its_password_and_links_dashboards(
     """The page says which Redis it reads, password redacted, and links the configured URLs."""
     secret_url = redis_server.url.replace("redis://", "redis://:pw-hunter2@")
     env = {
-        **os.environ,
         "REDIS_URL": secret_url,
         "EXPORTER_GRAFANA_URL": "http://grafana.example:3000",
         "EXPORTER_PROMETHEUS_URL": "http://prometheus.example:9090",
     }
     port = free_port()
-    process = start_process(
-        [EXPORTER, "api", "--api-host", "127.0.0.1", "--api-port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/"
 
     def page() -> bytes:
@@ -155,11 +133,9 @@ def test_the_page_names_the_store_without_its_password_and_links_dashboards(
         except OSError:
             return b""
 
-    try:
-        wait_ready(process, lambda: page() != b"", message="exporter api")
+    with ExporterProcess(["api", "--api-host", "127.0.0.1", "--api-port", str(port)], env) as api:
+        api.wait_ready(lambda: page() != b"", message="exporter api")
         body = page()
-    finally:
-        end_process(process)
     assert b"pw-hunter2" not in body
     assert b":***@127.0.0.1" in body
     assert b'"grafana": "http://grafana.example:3000"' in body
@@ -195,7 +171,7 @@ def test_a_refusal_after_start_is_told_apart_from_an_outage(tmp_path: Path) -> N
             health = json.loads(api.get("/health")[1])
             stats_status, stats_body = api.get("/stats")
         finally:
-            code, stderr = api.stop(signal.SIGTERM)
+            code, stderr = api.finish(signal.SIGTERM)
     finally:
         server.kill()
     assert code == 0
@@ -220,7 +196,7 @@ def test_an_unreachable_redis_is_named_redacted_and_called_an_outage() -> None:
         health = json.loads(api.get("/health")[1])
         stats = json.loads(api.get("/stats")[1])
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert code == 0
     assert health["checks"] == {"store": "failing"}
     assert "problem" not in health

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import signal
 
-from tests.integration.cli.test_cli_api import ApiProcess
-from tests.integration.web.api_support import add, event, redis_store
+from tests.integration.cli.test_cli_api import api_over
+from tests.integration.web.api_support import event
 from tests.servers import RedisServer
-from tests.store_support import unique_prefix
 
 
 async def test_the_series_answers_without_parameters_and_names_every_problem(
@@ -16,18 +15,14 @@ async def test_the_series_answers_without_parameters_and_names_every_problem(
 ) -> None:
     """`/stats/purchase/series` alone answers the last hour per minute, holding the purchases just
     counted; a query with a repeated `from` and a bad `step` is one 400 naming both."""
-    prefix = unique_prefix()
-    writer = redis_store(redis_server.url, prefix)
-    await add(writer, [event("purchase", "2.5")] * 3)
-    await writer.close()
-    api = ApiProcess(redis_server.url, prefix)
+    api = await api_over(redis_server.url, [event("purchase", "2.5")] * 3)
     try:
         status, body = api.get("/stats/purchase/series")
         bad_status, bad_body = api.get(
             "/stats/purchase/series?from=2026-01-31T10:00:00Z&from=2026-01-31T11:00:00Z&step=90"
         )
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert code == 0, stderr
     assert status == 200, body
     series = json.loads(body)

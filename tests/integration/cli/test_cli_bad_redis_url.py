@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.servers import scaled
-
-EXPORTER = str(Path(sys.executable).parent / "exporter")
+from tests.exporter_process import run_exporter
 
 
 @pytest.mark.parametrize("command", ["processor", "api", "demo"])
@@ -26,13 +19,10 @@ EXPORTER = str(Path(sys.executable).parent / "exporter")
 )
 def test_an_unusable_redis_url_is_one_line_and_exit_2(command: str, url: str, problem: str) -> None:
     """Exit 2 and one stderr line naming REDIS_URL and what is wrong: no traceback, no password."""
-    result = subprocess.run(
-        [EXPORTER, command, "--metrics-port", "0"] if command != "api" else [EXPORTER, command],
-        env={**os.environ, "REDIS_URL": url, "EXPORTER_API_PORT": "0"},
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
+    result = run_exporter(
+        [command, "--metrics-port", "0"] if command != "api" else [command],
+        {"REDIS_URL": url, "EXPORTER_API_PORT": "0"},
+        timeout=60,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

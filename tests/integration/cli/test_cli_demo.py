@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,24 +14,22 @@ from typing import Any
 import pytest
 import redis
 
-from tests.servers import (
-    STARTUP_TIMEOUT_SECONDS,
-    RedisServer,
-    free_port,
-    require_binary,
-    scaled,
-    start_process,
-    wait_until,
-)
+from exporter.cli.demo import DEMO_PREFIX
+from exporter.store.keys import StoreKeys
+from tests.exporter_process import STOP_TIMEOUT_SECONDS, ExporterProcess, run_exporter
+from tests.polling import wait_until
+from tests.servers import STARTUP_TIMEOUT_SECONDS, RedisServer, free_port, require_binary
 from tests.store_support import unique_prefix
 
-EXPORTER = str(Path(sys.executable).parent / "exporter")
-STOP_TIMEOUT_SECONDS = 15
 DEFAULT_REDIS_PORT = 6379
+# The demo's keys (its own prefix, one shard), as the store names them.
+DEMO_KEYS = StoreKeys.build(DEMO_PREFIX, 1)
 
 
-class Demo:
-    """One `exporter demo` subprocess on free ports."""
+class Demo(ExporterProcess):
+    """One `exporter demo` subprocess on free ports. It is ended with Ctrl-C, so that it stops
+    its private redis-server (a killed demo leaves that server running), killed only if Ctrl-C
+    is not enough."""
 
     def __init__(
         self,
@@ -48,21 +43,18 @@ class Demo:
     ) -> None:
         self.api_port = api_port or free_port()
         self.metrics_port = metrics_port or free_port()
-        # No REDIS_URL at all when `redis_url` is None: neither in the environment nor a flag.
-        inherited = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        self.process = start_process(
+        super().__init__(
             [
-                EXPORTER, "demo",
+                "demo",
                 "--api-port", str(self.api_port),
                 "--metrics-port", str(self.metrics_port),
                 *(["--redis-url", redis_url] if redis_url is not None else []),
                 "--rate", rate,
                 *(["--redis-prefix", unique_prefix()] if prefix else []),
             ],
-            env={**inherited, "EXPORTER_LOG_FORMAT": "json", **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            # No REDIS_URL at all when `redis_url` is None: neither in the environment nor a flag.
+            {"REDIS_URL": None, "EXPORTER_LOG_FORMAT": "json", **(env or {})},
+            stop_signal=signal.SIGINT,
         )  # fmt: skip
 
     def get(self, path: str, port: int | None = None) -> bytes:
@@ -75,23 +67,14 @@ class Demo:
         stats: list[dict[str, Any]] = json.loads(self.get("/stats"))
         return stats
 
+    def wait_counting(self) -> None:
+        """Wait until /stats counts its first events (it fails at once if the demo exits)."""
+        self.wait_ready(lambda: counted(self.stats()) > 0, message="the first totals")
+
     def interrupt(self) -> tuple[int, str, str]:
         """Ctrl-C, then the exit code and output; fails if it takes longer than a few seconds."""
-        self.process.send_signal(signal.SIGINT)
-        out, err = self.process.communicate(timeout=STOP_TIMEOUT_SECONDS)
-        return self.process.returncode, out, err
-
-    def stop(self) -> None:
-        """End the demo if it still runs: Ctrl-C first, so that it stops its private redis-server
-        (a killed demo leaves that server running); killed only if Ctrl-C is not enough."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.communicate(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
+        code = self.stop(timeout=STOP_TIMEOUT_SECONDS)
+        return code, self.stdout, self.stderr
 
 
 @pytest.fixture(name="dead_redis_url")
@@ -105,7 +88,7 @@ def fixture_demo(dead_redis_url: str) -> Iterator[Demo]:
     """A demo whose REDIS_URL does not answer (so it starts a private redis-server)."""
     demo = Demo(dead_redis_url)
     yield demo
-    demo.stop()
+    demo.end()
 
 
 def counted(stats: list[dict[str, Any]]) -> int:
@@ -115,11 +98,7 @@ def counted(stats: list[dict[str, Any]]) -> int:
 def test_stats_fill_up_and_ctrl_c_stops_everything(demo: Demo, redis_server: RedisServer) -> None:
     """Traffic flows end to end (/stats grows, both /metrics answer) and SIGINT exits 0 quickly."""
     del redis_server  # only to skip this test where redis-server is missing
-    wait_until(
-        lambda: counted(demo.stats()) > 0,
-        timeout=STARTUP_TIMEOUT_SECONDS,
-        message="the first totals",
-    )
+    demo.wait_counting()
     first = counted(demo.stats())
     wait_until(lambda: counted(demo.stats()) > first, timeout=30, message="totals to grow")
     stats = demo.stats()
@@ -142,21 +121,17 @@ def test_stats_fill_up_and_ctrl_c_stops_everything(demo: Demo, redis_server: Red
 def test_a_reachable_redis_url_is_used_under_a_demo_prefix(redis_server: RedisServer) -> None:
     """With Redis answering at REDIS_URL the demo uses it, keeping its keys apart by default."""
     client = redis.Redis.from_url(redis_server.url)
-    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    client.delete(DEMO_KEYS.legacy_totals, DEMO_KEYS.types)
     demo = Demo(redis_server.url, prefix=None)
     try:
-        wait_until(
-            lambda: counted(demo.stats()) > 0,
-            timeout=STARTUP_TIMEOUT_SECONDS,
-            message="the first totals",
-        )
+        demo.wait_counting()
         code, out, _ = demo.interrupt()
     finally:
-        demo.stop()
+        demo.end()
     assert code == 0
     assert f"Redis at {redis_server.url} (REDIS_URL), keys under 'exporter-demo': empty" in out
-    assert client.exists("{exporter-demo}:totals")
-    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    assert client.exists(DEMO_KEYS.legacy_totals)
+    client.delete(DEMO_KEYS.legacy_totals, DEMO_KEYS.types)
     client.close()
 
 
@@ -169,14 +144,10 @@ def test_without_redis_it_falls_back_to_memory_and_says_so(
     url = dead_redis_url.replace("redis://", f"redis://:{password}@")
     demo = Demo(url, env={"PATH": str(tmp_path)})
     try:
-        wait_until(
-            lambda: counted(demo.stats()) > 0,
-            timeout=STARTUP_TIMEOUT_SECONDS,
-            message="the first totals",
-        )
+        demo.wait_counting()
         code, out, err = demo.interrupt()
     finally:
-        demo.stop()
+        demo.end()
     assert code == 0
     assert "IN-MEMORY store" in out
     assert "redis://:***@127.0.0.1" in out
@@ -193,10 +164,11 @@ def test_a_private_redis_server_that_fails_is_one_line_and_exit_1(
     fake.chmod(0o755)
     demo = Demo(dead_redis_url, env={"PATH": str(tmp_path)})
     try:
-        _, err = demo.process.communicate(timeout=scaled(30))
+        demo.wait(30)
     finally:
-        demo.stop()
-    assert demo.process.returncode == 1
+        demo.end()
+    err = demo.stderr
+    assert demo.returncode == 1
     assert "Traceback" not in err
     assert "exporter demo: the private redis-server at redis://127.0.0.1:" in err
     assert err.rstrip().endswith("did not start")
@@ -207,18 +179,10 @@ def test_without_moto_it_says_how_to_install_it(tmp_path: Path) -> None:
     fake = tmp_path / "moto"
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('moto is not installed')\n")
-    result = subprocess.run(
-        [EXPORTER, "demo"],
-        env={
-            **os.environ,
-            "PYTHONPATH": str(tmp_path),
-            "EXPORTER_API_PORT": "0",
-            "EXPORTER_METRICS_PORT": "0",
-        },
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=False,
+    result = run_exporter(
+        ["demo"],
+        {"PYTHONPATH": str(tmp_path), "EXPORTER_API_PORT": "0", "EXPORTER_METRICS_PORT": "0"},
+        timeout=30,
     )
     assert result.returncode == 2
     assert "uv sync --extra demo" in result.stderr
@@ -231,9 +195,9 @@ def test_with_redis_url_set_it_says_it_continues_the_totals_there(
     """REDIS_URL set and holding demo totals: the banner says the demo continues them, with how
     many types and events."""
     client = redis.Redis.from_url(redis_server.url)
-    client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+    client.delete(DEMO_KEYS.legacy_totals, DEMO_KEYS.types)
     client.hset(
-        "{exporter-demo}:totals",
+        DEMO_KEYS.legacy_totals,
         mapping={
             "count:keep": 1234,
             "units:keep": 5,
@@ -243,7 +207,7 @@ def test_with_redis_url_set_it_says_it_continues_the_totals_there(
             "frac:b": 0,
         },
     )
-    client.sadd("{exporter-demo}:types", "keep", "b")
+    client.sadd(DEMO_KEYS.types, "keep", "b")
     demo = Demo(None, env={"REDIS_URL": redis_server.url}, prefix=None, rate="0")
     try:
         wait_until(
@@ -253,8 +217,8 @@ def test_with_redis_url_set_it_says_it_continues_the_totals_there(
         )
         code, out, _ = demo.interrupt()
     finally:
-        demo.stop()
-        client.delete("{exporter-demo}:totals", "{exporter-demo}:types")
+        demo.end()
+        client.delete(DEMO_KEYS.legacy_totals, DEMO_KEYS.types)
         client.close()
     assert code == 0
     assert "(REDIS_URL), keys under 'exporter-demo': continuing 2 types, 1,235 events" in out
@@ -285,14 +249,10 @@ def test_without_redis_url_no_redis_of_yours_is_touched_and_nothing_is_left(
         before = set(watched.scan_iter(count=1000))
         demo = Demo(None, env={"TMPDIR": str(demo_tmp)}, prefix=None)
         try:
-            wait_until(
-                lambda: counted(demo.stats()) > 0,
-                timeout=STARTUP_TIMEOUT_SECONDS,
-                message="the first totals",
-            )
+            demo.wait_counting()
             code, out, err = demo.interrupt()
         finally:
-            demo.stop()
+            demo.end()
         new_keys = set(watched.scan_iter(count=1000)) - before
     finally:
         watched.close()
@@ -327,11 +287,12 @@ def test_a_taken_port_ends_the_demo_before_its_banner_naming_the_flag(
     demo_tmp.mkdir()
     demo = Demo(None, env={"TMPDIR": str(demo_tmp)}, prefix=None, **{taken: port})
     try:
-        out, err = demo.process.communicate(timeout=scaled(60))
+        demo.wait(60)
     finally:
-        demo.stop()
+        demo.end()
         held.close()
-    assert demo.process.returncode == 1, err
+    out, err = demo.stdout, demo.stderr
+    assert demo.returncode == 1, err
     assert out == ""  # no banner, no "running", no URL
     assert err.splitlines() == [
         f"exporter demo: port {port} for "

@@ -8,25 +8,18 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
-from tests.servers import (
-    IN_CI,
-    STARTUP_TIMEOUT_SECONDS,
-    free_port,
-    scaled,
-    start_process,
-    wait_until,
-)
+from tests.exporter_process import STOP_TIMEOUT_SECONDS, ExporterProcess
+from tests.polling import scaled, wait_until
+from tests.servers import IN_CI, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-STOP_TIMEOUT_SECONDS = 15
 
 
 def fresh_shell_path() -> str:
@@ -40,40 +33,34 @@ def fresh_shell_path() -> str:
     return os.pathsep.join(kept)
 
 
-class ReadmeDemo:
-    """`uv run exporter demo` started from the project root in a shell with only PATH set."""
+class ReadmeDemo(ExporterProcess):
+    """`uv run exporter demo` started from the project root in a shell with only PATH set; Ctrl-C
+    ends it (uv passes it to the demo, which stops its private redis-server)."""
 
     def __init__(self, path: str) -> None:
         self.api_port = free_port()
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self.process = start_process(
+        super().__init__(
             [
-                "uv", "run", "exporter", "demo",
+                "demo",
                 "--rate", "0",
                 "--api-port", str(self.api_port),
                 "--metrics-port", str(free_port()),
             ],
+            {"PATH": path},
+            program=("uv", "run", "exporter"),
+            inherit=False,
             cwd=ROOT,
-            env={"PATH": path},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stop_signal=signal.SIGINT,
             # A group of its own: should uv not pass Ctrl-C on, the group is ended, never left.
-            start_new_session=True,
+            own_group=True,
         )  # fmt: skip
-        # Both pipes are drained as they fill, so that the demo never blocks writing to one.
-        pipes = [(self.process.stdout, self.lines), (self.process.stderr, self.errors)]
-        self.readers = [threading.Thread(target=_collect, args=pipe, daemon=True) for pipe in pipes]
-        for reader in self.readers:
-            reader.start()
 
     def banner_command(self, label: str) -> str:
         """The command the banner prints after `label:`."""
-        for line in list(self.lines):
+        for line in self.stdout.splitlines():
             if line.strip().startswith(label + ":"):
                 return line.split(":", 1)[1].strip()
-        raise AssertionError(f"no {label!r} line in the banner:\n{''.join(self.lines)}")
+        raise AssertionError(f"no {label!r} line in the banner:\n{self.stdout}")
 
     def get(self, path: str) -> Any:
         url = f"http://127.0.0.1:{self.api_port}{path}"
@@ -84,30 +71,8 @@ class ReadmeDemo:
         return sum(item["count"] for item in self.get("/stats"))
 
     def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C (uv passes it to the demo), then the exit code and everything on stderr."""
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=scaled(STOP_TIMEOUT_SECONDS))
-        for reader in self.readers:
-            reader.join(timeout=scaled(STOP_TIMEOUT_SECONDS))
-        return code, "".join(self.errors)
-
-    def stop(self) -> None:
-        """End it if it still runs: Ctrl-C first (the demo stops its private redis-server), the
-        whole group killed only if that is not enough."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=scaled(STOP_TIMEOUT_SECONDS))
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-def _collect(stream: IO[str], into: list[str]) -> None:
-    """Append each line as it arrives (the test reads the banner while the demo runs)."""
-    for line in stream:
-        into.append(line)  # noqa: PERF402 - one at a time, not a copy at the end
+        """Ctrl-C, then the exit code and everything on stderr."""
+        return self.finish(timeout=STOP_TIMEOUT_SECONDS)
 
 
 @pytest.fixture(name="shell_path")
@@ -125,18 +90,12 @@ def fixture_shell_path() -> str:
 @pytest.fixture(name="demo")
 def fixture_demo(shell_path: str) -> Iterator[ReadmeDemo]:
     """The demo, its banner printed and its API answering."""
-    demo = ReadmeDemo(shell_path)
-    try:
-        wait_until(
-            lambda: (
-                any("see dead letters:" in line for line in demo.lines) and demo.get("/stats") == []
-            ),
-            timeout=STARTUP_TIMEOUT_SECONDS,
+    with ReadmeDemo(shell_path) as demo:
+        demo.wait_ready(
+            lambda: "see dead letters:" in demo.stdout and demo.get("/stats") == [],
             message="the demo's banner and API",
         )
         yield demo
-    finally:
-        demo.stop()
 
 
 def paste(command: str, *, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from exporter import __version__
 from exporter.cli import SUBCOMMANDS, _describe_default, _load_command, main
 from exporter.settings import Settings, env_name, limits
-from tests.servers import scaled
+from tests.exporter_process import run_exporter
 from tests.setting_bounds import bound_numbers
 
-EXPORTER = str(Path(sys.executable).parent / "exporter")
 INSTALLED = [name for name in SUBCOMMANDS if _load_command(name) is not None]
 
 
@@ -34,10 +30,7 @@ COMMON_FLAGS = ("log_level", "log_format")
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     # Wide columns: argparse would otherwise wrap "us-east-1" at its hyphen.
-    env = {**os.environ, "COLUMNS": "400"}
-    return subprocess.run(
-        [EXPORTER, *args], capture_output=True, text=True, env=env, timeout=scaled(30), check=False
-    )
+    return run_exporter(args, {"COLUMNS": "400"}, timeout=30)
 
 
 def test_version_is_the_package_version() -> None:

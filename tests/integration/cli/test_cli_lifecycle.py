@@ -4,9 +4,7 @@ one line, a Redis never reached ends after a deadline, and SIGTERM ends cleanly 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -18,28 +16,21 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.exporter_process import ExporterProcess, run_exporter
 from tests.integration.cli.test_cli_demo import Demo
-from tests.integration.processing.processor_support import (
-    event_body,
-    send,
-    sqs_client,
-    unique_queue_name,
-)
+from tests.integration.processing.processor_support import event_body, unique_queue_name
+from tests.polling import scaled, wait_until
 from tests.servers import (
     STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
     require_binary,
-    scaled,
-    start_process,
-    wait_until,
 )
+from tests.sqs_messages import send, sqs_client
 
-EXPORTER = str(Path(sys.executable).parent / "exporter")
 
-
-def run_exporter(
+def run_command(
     command: str, env: dict[str, str], sqs: MotoServer | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `exporter <command>` (words split at spaces: `dlq peek`) to its end (it must end by
@@ -54,20 +45,15 @@ def run_exporter(
         if sqs is not None
         else {}
     )
-    return subprocess.run(
-        [EXPORTER, *command.split()],
-        env={
-            **os.environ,
+    return run_exporter(
+        command.split(),
+        {
             "EXPORTER_API_PORT": "0",
             "EXPORTER_METRICS_PORT": "0",
             "EXPORTER_LOG_FORMAT": "json",
             **queue,
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=scaled(90),
-        check=False,
     )
 
 
@@ -99,7 +85,7 @@ def test_a_taken_port_ends_api_and_processor_with_the_same_line(
     port = held.getsockname()[1]
     variable = f"EXPORTER_{setting.upper()}"
     try:
-        result = run_exporter(
+        result = run_command(
             command,
             {
                 variable: str(port),
@@ -122,7 +108,7 @@ def test_a_taken_port_ends_api_and_processor_with_the_same_line(
 def test_a_user_part_with_a_stray_at_sign_is_refused_at_start(command: str) -> None:
     """REDIS_URL='redis://:bad@@host' (an '@' not percent-encoded): exit 2 at once with one line
     naming REDIS_URL and the fix, the password hidden; nothing looks up 'host'."""
-    result = run_exporter(command, {"REDIS_URL": "redis://:bad-secret@@host"})
+    result = run_command(command, {"REDIS_URL": "redis://:bad-secret@@host"})
     assert result.returncode == 2, result.stderr
     line = one_line(result, command)
     assert "REDIS_URL is not usable" in line
@@ -137,7 +123,7 @@ def test_a_database_that_does_not_exist_exits_2_at_start(
     """REDIS_URL naming database 99 of a Redis that has 16: a refusal found at start-up ends the
     command with exit 2 and one line saying what to change (it used to run on, not ready)."""
     url = redis_server.url.rsplit("/", 1)[0] + "/99"
-    result = run_exporter(command, {"REDIS_URL": url}, moto_server)
+    result = run_command(command, {"REDIS_URL": url}, moto_server)
     assert result.returncode == 2, result.stderr
     line = one_line(result, command)
     assert f"Redis at {url} refuses this configuration" in line
@@ -160,12 +146,12 @@ def test_a_wrong_password_and_a_replica_exit_2_at_start(
             client.config_set("requirepass", "the-right-one")
         wrong = f"redis://:not-this-one@127.0.0.1:{server.port}/0"
         for command in ("processor", "api"):
-            result = run_exporter(command, {"REDIS_URL": wrong}, moto_server)
+            result = run_command(command, {"REDIS_URL": wrong}, moto_server)
             assert result.returncode == 2, result.stderr
             line = one_line(result, command)
             assert "Redis refused the user or password in REDIS_URL" in line
             assert "not-this-one" not in result.stderr
-        result = run_exporter("processor", {"REDIS_URL": replica.url}, moto_server)
+        result = run_command("processor", {"REDIS_URL": replica.url}, moto_server)
         assert result.returncode == 2, result.stderr
         assert "READONLY" in one_line(result, "processor")
     finally:
@@ -182,7 +168,7 @@ def test_a_redis_never_reached_exits_1_after_the_start_up_deadline(
     setting and what to check."""
     url = f"redis://127.0.0.1:{free_port()}/0"
     env = {"REDIS_URL": url, "EXPORTER_STARTUP_TIMEOUT_SECONDS": "2"}
-    result = run_exporter(command, env, moto_server)
+    result = run_command(command, env, moto_server)
     assert result.returncode == 1, result.stderr
     line = one_line(result, command)
     assert f"Redis at {url} did not answer within 2 s of start-up" in line
@@ -190,16 +176,15 @@ def test_a_redis_never_reached_exits_1_after_the_start_up_deadline(
     assert "check the host and port in REDIS_URL" in line
 
 
-class Processor:
+class Processor(ExporterProcess):
     """An `exporter processor` subprocess on a queue of its own; stopped on every path."""
 
     def __init__(self, redis_url: str, moto: MotoServer, **env: str) -> None:
         self.port = free_port()
         self.queue = unique_queue_name()
-        self.process = start_process(
-            [EXPORTER, "processor"],
-            env={
-                **os.environ,
+        super().__init__(
+            ["processor"],
+            {
                 "REDIS_URL": redis_url,
                 "AWS_ENDPOINT_URL": moto.url,
                 "SQS_QUEUE_NAME": self.queue,
@@ -211,9 +196,6 @@ class Processor:
                 "EXPORTER_LOG_FORMAT": "json",
                 **env,
             },
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
         )
 
     def status(self, path: str) -> int:
@@ -230,17 +212,6 @@ class Processor:
             return exc.code, exc.read().decode()
         except OSError:
             return 0, ""
-
-    def terminate(self) -> tuple[int, str]:
-        """SIGTERM; the exit code and everything it wrote to stderr."""
-        self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=scaled(30))
-        return self.process.returncode, err
-
-    def end(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
 
 
 @pytest.fixture(name="silent_port")
@@ -266,7 +237,7 @@ def test_sigterm_while_waiting_for_redis_at_start_exits_0(
     try:
         wait_until(lambda: processor.status("/health") == 200, timeout=STARTUP_TIMEOUT_SECONDS)
         assert processor.status("/ready") == 503
-        code, err = processor.terminate()
+        code, err = processor.finish()
     finally:
         processor.end()
     assert code == 0, err
@@ -302,7 +273,7 @@ def test_sigterm_while_paused_exits_0_with_no_traceback(
             timeout=60,
             message=f"/ready saying {symptoms}",
         )
-        code, err = processor.terminate()
+        code, err = processor.finish()
     finally:
         processor.end()
         if hanging is not None:
@@ -337,7 +308,7 @@ def test_a_sigkilled_demo_leaves_no_redis_server_behind() -> None:
         wait_until(
             lambda: any(
                 "redis-server" in Path(f"/proc/{child}/cmdline").read_text()
-                for child in _children(demo.process.pid)
+                for child in _children(demo.pid)
             ),
             timeout=STARTUP_TIMEOUT_SECONDS,
             message="the private redis-server",
@@ -345,17 +316,16 @@ def test_a_sigkilled_demo_leaves_no_redis_server_behind() -> None:
         wait_until(lambda: demo.get("/health"), timeout=STARTUP_TIMEOUT_SECONDS, message="demo")
         (server,) = [
             child
-            for child in _children(demo.process.pid)
+            for child in _children(demo.pid)
             if "redis-server" in Path(f"/proc/{child}/cmdline").read_text()
         ]
         # redis-server renames itself by its address once it runs.
         cmdline = Path(f"/proc/{server}/cmdline").read_bytes()
         port = re.search(rb"(?:--port\x00|127\.0\.0\.1:)(\d+)", cmdline)
         assert port is not None
-        demo.process.kill()
-        demo.process.communicate(timeout=scaled(30))
+        demo.kill()
         wait_until(lambda: not _alive(server), timeout=30, message="the redis-server to end")
     finally:
-        demo.stop()
+        demo.end()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", int(port.group(1)))) != 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ import pytest
 
 from exporter.events import InvalidEvent, parse_event
 from exporter.tools.producer import SendSummary
-from tests.servers import scaled
-
-EXPORTER = str(Path(sys.executable).parent / "exporter")
+from tests.exporter_process import EXPORTER, run_exporter
+from tests.polling import scaled
 
 
 @pytest.fixture(name="queue_url")
@@ -172,13 +170,11 @@ def test_missing_credentials_are_named_at_once(queue_url: str, sqs_endpoint: str
         "AWS_CONFIG_FILE": os.devnull,
     }
     started = time.monotonic()
-    result = subprocess.run(
-        [EXPORTER, "produce", "--aws-endpoint-url", sqs_endpoint, "--count", "25"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=scaled(60),
-        check=False,
+    result = run_exporter(
+        ["produce", "--aws-endpoint-url", sqs_endpoint, "--count", "25"],
+        env,
+        timeout=60,
+        inherit=False,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stderr

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import boto3
 
-from tests.servers import scaled
-
-EXPORTER = str(Path(sys.executable).parent / "exporter")
+from tests.exporter_process import run_exporter
 
 
 def test_synthetic_traffic_into_a_fifo_queue_lands_whole_and_grouped_by_type(
@@ -26,12 +20,10 @@ def test_synthetic_traffic_into_a_fifo_queue_lands_whole_and_grouped_by_type(
         QueueName="events.fifo",
         Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
     )["QueueUrl"]
-    result = subprocess.run(
-        [EXPORTER, "produce", "--count", "30", "--seed", "3", "--summary-json"],
-        env={**os.environ, "AWS_ENDPOINT_URL": sqs_endpoint, "SQS_QUEUE_URL": url},
-        capture_output=True,
-        timeout=scaled(60),
-        check=False,
+    result = run_exporter(
+        ["produce", "--count", "30", "--seed", "3", "--summary-json"],
+        {"AWS_ENDPOINT_URL": sqs_endpoint, "SQS_QUEUE_URL": url},
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

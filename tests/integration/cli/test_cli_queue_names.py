@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.integration.processing.processor_support import sqs_client, unique_queue_name
-from tests.servers import RedisServer, free_port, scaled
-
-EXPORTER = str(Path(sys.executable).parent / "exporter")
+from tests.exporter_process import run_exporter
+from tests.integration.cli.test_cli_lifecycle import one_line, run_command
+from tests.integration.processing.processor_support import unique_queue_name
+from tests.servers import RedisServer, free_port
+from tests.sqs_messages import sqs_client
 
 
 @pytest.mark.parametrize(
@@ -58,19 +53,16 @@ def test_a_bad_queue_setting_is_one_line_exit_2_and_creates_nothing(
 ) -> None:
     """As a newcomer types it: exit 2, one line naming the setting and the value, no traceback,
     and no queue created on the SQS endpoint."""
-    result = subprocess.run(
-        [EXPORTER, *command],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "EXPORTER_"))},
+    result = run_exporter(
+        command,
+        {
             "AWS_ENDPOINT_URL": sqs_endpoint,
             "EXPORTER_METRICS_PORT": str(free_port()),
             "REDIS_URL": "redis://127.0.0.1:1/0",
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
+        timeout=60,
+        fresh_settings=True,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -83,18 +75,15 @@ def test_a_queue_url_of_no_queue_creates_no_dead_letter_queue(sqs_endpoint: str)
     """A well-formed SQS_QUEUE_URL of a queue that does not exist: exit 2 naming the URL, and
     its dead-letter queue is not created either (it used to be, before the lookup failed)."""
     url = f"{sqs_endpoint}/123456789012/absent"
-    result = subprocess.run(
-        [EXPORTER, "processor"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "EXPORTER_"))},
+    result = run_exporter(
+        ["processor"],
+        {
             "AWS_ENDPOINT_URL": sqs_endpoint,
             "EXPORTER_METRICS_PORT": str(free_port()),
             "SQS_QUEUE_URL": url,
         },
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
+        timeout=60,
+        fresh_settings=True,
     )
     assert result.returncode == 2, result.stderr
     assert f"exporter processor: SQS_QUEUE_URL '{url}': no such queue" in result.stderr
@@ -117,7 +106,7 @@ def test_a_queue_url_of_no_queue_names_the_variable_it_came_from(
         if variable == "SQS_QUEUE_URLS"
         else {"SQS_QUEUE_URL": absent}
     )
-    result = run_exporter(
+    result = run_command(
         "processor", {**env, "AWS_ENDPOINT_URL": sqs_endpoint, "REDIS_URL": redis_server.url}
     )
     assert result.returncode == 2, result.stderr

@@ -5,33 +5,21 @@ API warns and serves; too few replicas are named as such, and nothing is left be
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import urllib.request
 
 import pytest
 import redis
 
-from tests.integration.cli.test_cli_lifecycle import EXPORTER, Processor, one_line, run_exporter
+from tests.exporter_process import ExporterProcess
+from tests.integration.cli.test_cli_lifecycle import Processor, one_line, run_command
 from tests.integration.processing.processor_support import unique_queue_name
+from tests.polling import scaled, wait_until
 from tests.servers import (
+    EVICTING_POLICIES,
     STARTUP_TIMEOUT_SECONDS,
     MotoServer,
     RedisServer,
     free_port,
-    scaled,
-    start_process,
-    wait_until,
-)
-
-EVICTING = (
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
 )
 
 
@@ -48,7 +36,7 @@ def _metric(port: int, name: str) -> float | None:
     return None
 
 
-@pytest.mark.parametrize("policy", EVICTING)
+@pytest.mark.parametrize("policy", EVICTING_POLICIES)
 def test_an_evicting_policy_is_refused_by_the_processor_at_start(
     fresh_redis_server: RedisServer, moto_server: MotoServer, policy: str
 ) -> None:
@@ -57,7 +45,7 @@ def test_an_evicting_policy_is_refused_by_the_processor_at_start(
     the exporter's is written."""
     _policy(fresh_redis_server, policy)
     # The processor finds its queue before it first writes to Redis: it needs one to get there.
-    result = run_exporter(
+    result = run_command(
         "processor",
         {"REDIS_URL": fresh_redis_server.url, "SQS_QUEUE_NAME": unique_queue_name()},
         moto_server,
@@ -85,7 +73,7 @@ def test_an_allowed_evicting_policy_runs_with_a_warning_and_a_metric(
             message="the processor ready",
         )
         assert _metric(processor.port, "exporter_redis_evicting") == 1
-        code, err = processor.terminate()
+        code, err = processor.finish()
     finally:
         processor.end()
     assert code == 0, err
@@ -101,35 +89,23 @@ def test_the_api_warns_of_an_evicting_policy_and_serves(
     """The API only reads: on volatile-lru it serves /health 200, warns, and shows the metric."""
     _policy(fresh_redis_server, "volatile-lru")
     port = free_port()
-    api = start_process(
-        [EXPORTER, "api"],
-        env={
-            **os.environ,
-            "REDIS_URL": fresh_redis_server.url,
-            "EXPORTER_API_HOST": "127.0.0.1",
-            "EXPORTER_API_PORT": str(port),
-            "EXPORTER_LOG_FORMAT": "json",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    env = {
+        "REDIS_URL": fresh_redis_server.url,
+        "EXPORTER_API_HOST": "127.0.0.1",
+        "EXPORTER_API_PORT": str(port),
+        "EXPORTER_LOG_FORMAT": "json",
+    }
+    with ExporterProcess(["api"], env) as api:
 
         def healthy() -> bool:
             url = f"http://127.0.0.1:{port}/health"
             with urllib.request.urlopen(url, timeout=scaled(5)) as reply:
                 return bool(reply.status == 200)
 
-        wait_until(healthy, timeout=STARTUP_TIMEOUT_SECONDS, message="the API healthy")
+        api.wait_ready(healthy, message="the API healthy")
         assert _metric(port, "exporter_redis_evicting") == 1
-        api.terminate()
-        _, err = api.communicate(timeout=scaled(30))
-    finally:
-        if api.poll() is None:
-            api.kill()
-            api.communicate()
-    assert api.returncode == 0, err
+        code, err = api.finish()
+    assert code == 0, err
     assert "maxmemory-policy volatile-lru" in err
     assert "Traceback" not in err
 
@@ -140,7 +116,7 @@ def test_too_few_replicas_at_start_says_what_it_found_and_leaves_nothing(
     """EXPORTER_REDIS_MIN_REPLICAS=1 on a Redis without replicas: the wait says Redis answers but
     0 of 1 replicas acknowledged, never "not reachable" nor "no answer in time"; the exit line
     (2) names the finding and both fixes; no key is left behind."""
-    result = run_exporter(
+    result = run_command(
         "processor",
         {
             "REDIS_URL": fresh_redis_server.url,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.integration.cli.test_cli_lifecycle import one_line, run_command
 from tests.servers import MotoServer, RedisServer
 from tests.tls_certs import Certificates
 
@@ -100,7 +100,7 @@ def test_a_tls_failure_at_start_exits_2_with_one_line(
     server_name, files, said = CASES[case]
     server = tls_servers[server_name]
     # The processor finds SQS before Redis: it needs a queue to get as far as Redis.
-    result = run_exporter(command, _env(server, certificates, files), moto_server)
+    result = run_command(command, _env(server, certificates, files), moto_server)
     assert result.returncode == 2, result.stderr
     line = one_line(result, command)
     assert line.startswith(f"exporter {command}: Redis at rediss://:***@127.0.0.1:{server.port}/0")
@@ -123,7 +123,7 @@ def test_the_demo_with_a_tls_redis_url_refuses_rather_than_falling_back(
     """`exporter demo` with REDIS_URL set: a Redis whose TLS fails is the user's Redis refusing,
     not an absent one, so the demo says so and exits 2 instead of starting a private one."""
     server_name, files, said = CASES[case]
-    result = run_exporter("demo", _env(tls_servers[server_name], certificates, files))
+    result = run_command("demo", _env(tls_servers[server_name], certificates, files))
     assert result.returncode == 2, result.stderr
     line = one_line(result, "demo")
     for words in said:
@@ -162,7 +162,7 @@ def test_a_tls_file_that_cannot_serve_exits_2_naming_the_setting(
         "not PEM": str(certificates.client_key),
         "another key": str(certificates.stranger_client_key),
     }[mistake]
-    result = run_exporter(command, env)
+    result = run_command(command, env)
     assert result.returncode == 2, result.stderr
     line = one_line(result, command)
     assert line.startswith(f"exporter {command}: invalid configuration: {setting}: ")

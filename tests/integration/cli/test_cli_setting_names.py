@@ -11,7 +11,7 @@ import redis
 
 from exporter.store.keys import StoreKeys
 from tests.integration.cli.test_cli_api import ApiProcess
-from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
+from tests.integration.cli.test_cli_lifecycle import one_line, run_command
 from tests.servers import RedisServer
 from tests.store_support import unique_prefix
 
@@ -45,7 +45,7 @@ def test_a_field_name_in_the_environment_enables_nothing(redis_server: RedisServ
     try:
         status, body = api.get("/stats", "DELETE", token="sneaky")
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert (status, json.loads(body)["error"]) == (403, "reset_disabled")
     assert code == 0, stderr
     messages = {record["message"] for record in _warnings(stderr)}
@@ -73,7 +73,7 @@ def test_a_misspelt_variable_is_named_at_start_and_service_links_are_not(
     try:
         assert api.get("/stats") == (200, b"[]")
     finally:
-        code, stderr = api.stop(signal.SIGTERM)
+        code, stderr = api.finish(signal.SIGTERM)
     assert code == 0, stderr
     warnings = _warnings(stderr)
     assert [record["message"] for record in warnings] == [
@@ -96,10 +96,10 @@ def test_a_bad_value_fails_only_the_commands_that_use_the_setting(
     has no pollers, serves; `exporter processor` exits 2 with one line naming the variable."""
     env = {"EXPORTER_CONCURRENCY": "0"}
     api = ApiProcess(redis_server.url, unique_prefix(), env=env)
-    code, stderr = api.stop(signal.SIGTERM)
+    code, stderr = api.finish(signal.SIGTERM)
     assert code == 0, stderr
     assert "EXPORTER_CONCURRENCY" not in stderr
-    result = run_exporter("processor", {**env, "REDIS_URL": redis_server.url})
+    result = run_command("processor", {**env, "REDIS_URL": redis_server.url})
     assert result.returncode == 2, result.stderr
     line = one_line(result, "processor")
     assert line.startswith("exporter processor: invalid configuration: EXPORTER_CONCURRENCY:")

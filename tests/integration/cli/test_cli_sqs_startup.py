@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.integration.cli.test_cli_lifecycle import one_line, run_exporter
-from tests.integration.processing.processor_support import sqs_client, unique_queue_name
+from tests.integration.cli.test_cli_lifecycle import one_line, run_command
+from tests.integration.processing.processor_support import unique_queue_name
 from tests.servers import MotoServer, RedisServer, free_port
+from tests.sqs_messages import sqs_client
 
 ACCOUNT = "123456789012"
 
@@ -45,7 +46,7 @@ def processor(
     base = {"REDIS_URL": redis_server.url, "EXPORTER_REDIS_PREFIX": prefix}
     if endpoint is not None:
         base["AWS_ENDPOINT_URL"] = endpoint
-    return run_exporter("processor", {**base, **env})
+    return run_command("processor", {**base, **env})
 
 
 def refused(result: subprocess.CompletedProcess[str], command: str = "processor") -> str:
@@ -76,7 +77,7 @@ def test_a_queue_named_as_its_own_dead_letter_queue_is_refused_before_anything_c
         assert "for ever" in line
     assert queues(sqs_endpoint) == []
     assert redis_keys(redis_server, prefix) == []
-    peek = run_exporter(
+    peek = run_command(
         "dlq peek",
         {"AWS_ENDPOINT_URL": sqs_endpoint, "SQS_QUEUE_NAME": "loopq", "SQS_DLQ_NAME": "loopq"},
     )
@@ -170,7 +171,7 @@ def test_an_aws_setting_that_cannot_work_is_one_line_in_every_command(
     one line naming the variable, no traceback; no queue created, no Redis key."""
     env, expected = UNUSABLE[case]
     queue = unique_queue_name()
-    result = run_exporter(
+    result = run_command(
         command,
         {
             "AWS_ENDPOINT_URL": sqs_endpoint,
@@ -188,7 +189,7 @@ def test_an_aws_setting_that_cannot_work_is_one_line_in_every_command(
 
 def test_the_demo_refuses_an_empty_region_before_it_starts() -> None:
     """`exporter demo` with AWS_DEFAULT_REGION empty: the same line, before any banner."""
-    result = run_exporter("demo", {"AWS_DEFAULT_REGION": "", "EXPORTER_API_PORT": "0"})
+    result = run_command("demo", {"AWS_DEFAULT_REGION": "", "EXPORTER_API_PORT": "0"})
     assert "AWS_DEFAULT_REGION is empty" in refused(result, "demo")
     assert result.stdout == ""
 
@@ -208,7 +209,7 @@ def test_refused_keys_are_named_as_credentials_and_end_the_start(
 ) -> None:
     """Keys SQS refuses (403 InvalidClientTokenId) are a refusal of the credentials, not an SQS
     that is "not reachable": exit 2 at once, one line naming the code and the variables."""
-    result = run_exporter(
+    result = run_command(
         command,
         {
             "AWS_ENDPOINT_URL": key_checking_sqs.url,
@@ -312,7 +313,7 @@ def test_a_missing_queue_is_one_line_naming_the_setting_that_creates_it(
 
 def test_the_processor_help_says_queues_must_exist_unless_created() -> None:
     """`exporter processor --help` no longer says it creates queues unless told not to."""
-    result = run_exporter("processor --help", {})
+    result = run_command("processor --help", {})
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     assert "must exist, unless --create-queues (EXPORTER_CREATE_QUEUES=true)" in text

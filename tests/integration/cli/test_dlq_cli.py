@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from exporter.cli import main
+from tests.exporter_process import run_exporter
 from tests.integration.processing.processor_support import (
     drain_queue,
     queue_depth,
-    sqs_client,
     unique_queue_name,
 )
-from tests.servers import scaled
+from tests.sqs_messages import send_entries, sqs_client
 
 if TYPE_CHECKING:
-    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
-
-EXPORTER = str(Path(sys.executable).parent / "exporter")
+    pass
 
 
 def dead_letter_queue(endpoint: str, count: int) -> tuple[str, str, str]:
@@ -33,25 +27,19 @@ def dead_letter_queue(endpoint: str, count: int) -> tuple[str, str, str]:
     name = unique_queue_name()
     queue_url = client.create_queue(QueueName=name)["QueueUrl"]
     dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    for start in range(0, count, 10):  # SendMessageBatch: a few hundred in a second or two
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {
-                "Id": str(n),
-                "MessageBody": f"bad body {n}",
-                "MessageAttributes": {
-                    "reason": {"DataType": "String", "StringValue": "not_json"},
-                    "detail": {"DataType": "String", "StringValue": "body is not JSON"},
-                    "original_message_id": {"DataType": "String", "StringValue": f"orig-{n}"},
-                    "first_received_at": {
-                        "DataType": "String",
-                        "StringValue": "2026-01-01T00:00:00Z",
-                    },
-                },
-            }
-            for n in range(start, min(start + 10, count))
-        ]
-        answer = client.send_message_batch(QueueUrl=dlq_url, Entries=entries)
-        assert not answer.get("Failed"), answer
+    letters = [
+        {
+            "MessageBody": f"bad body {n}",
+            "MessageAttributes": {
+                "reason": {"DataType": "String", "StringValue": "not_json"},
+                "detail": {"DataType": "String", "StringValue": "body is not JSON"},
+                "original_message_id": {"DataType": "String", "StringValue": f"orig-{n}"},
+                "first_received_at": {"DataType": "String", "StringValue": "2026-01-01T00:00:00Z"},
+            },
+        }
+        for n in range(count)
+    ]
+    send_entries(client, dlq_url, letters)  # ten per request: a few hundred in a second or two
     return name, queue_url, dlq_url
 
 
@@ -135,15 +123,12 @@ def test_the_log_flags_shape_what_dlq_peek_logs(sqs_endpoint: str) -> None:
     line; with `--log-level WARNING` the summary is all it prints there."""
     name, _, _ = dead_letter_queue(sqs_endpoint, 1)
     where = ["--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
-    command = [EXPORTER, "dlq", "peek", *where]
+    command = ["dlq", "peek", *where]
     runs = {
-        level: subprocess.run(
+        level: run_exporter(
             [*command, "--log-format", "json", "--log-level", level],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "EXPORTER_LOG_FORMAT": "text"},  # the flag must win
-            timeout=scaled(60),
-            check=False,
+            {"EXPORTER_LOG_FORMAT": "text"},  # the flag must win
+            timeout=60,
         )
         for level in ("INFO", "WARNING")
     }
@@ -167,12 +152,8 @@ def test_peek_shows_a_few_hundred_dead_letters_each_once_or_says_how_many_are_le
     where = ["--aws-endpoint-url", sqs_endpoint, "--sqs-queue-name", name]
 
     def run_peek(limit: int) -> tuple[list[str], list[str]]:
-        result = subprocess.run(
-            [EXPORTER, "dlq", "peek", *where, "--limit", str(limit), "--log-level", "WARNING"],
-            capture_output=True,
-            text=True,
-            timeout=scaled(120),
-            check=False,
+        result = run_exporter(
+            ["dlq", "peek", *where, "--limit", str(limit), "--log-level", "WARNING"], timeout=120
         )
         assert result.returncode == 0, result.stderr
         shown = [json.loads(line)["original_message_id"] for line in result.stdout.splitlines()]

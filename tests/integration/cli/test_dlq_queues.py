@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from exporter.cli import main
-from tests.integration.processing.processor_support import (
-    drain_queue,
-    sqs_client,
-    unique_queue_name,
-)
+from tests.integration.processing.processor_support import drain_queue, unique_queue_name
+from tests.sqs_messages import sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef

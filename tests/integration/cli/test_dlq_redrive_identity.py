@@ -13,14 +13,14 @@ from exporter.events import Event, parse_event
 from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    sqs_client,
 )
+from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
+from tests.sqs_messages import sqs_client
 
 
 async def test_redrive_of_an_already_counted_event_without_id_counts_once(
@@ -53,14 +53,14 @@ async def test_redrive_of_an_already_counted_event_without_id_counts_once(
                 counted["n"] = 1
         return counted["n"] == 1 and queue_depth(client, dlq_url) == 1
 
-    await eventually(counted_and_moved, within=20, message="moved to the dead-letter queue")
+    await eventually(counted_and_moved, timeout=20, message="moved to the dead-letter queue")
     redrive = ["dlq", "redrive", "--aws-endpoint-url", sqs_endpoint]
     redrive += ["--sqs-queue-name", settings.sqs_queue_name]
     assert await asyncio.to_thread(main, redrive) == 0
     async with running_processor(settings, store) as processor:
         await eventually(
             lambda: processor.value("exporter_events_duplicate_total") == 1,
-            within=20,
+            timeout=20,
             message="the redriven copy recognised as a duplicate",
         )
     totals = (await store.snapshot()).get("purchase")

@@ -1,4 +1,5 @@
-"""Helpers for the processor's tests: SQS clients, sends, async polling and a running processor."""
+"""Helpers for the processor's tests: queues of their own, event bodies, what a queue holds,
+metrics read back, and a processor running in the test's loop (tests/sqs_messages.py sends)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,23 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from prometheus_client import CollectorRegistry
 
 from exporter.cli.wiring import run_processor
 from exporter.settings import Settings
-from exporter.sqs.batches import MAX_BATCH, sort_failures
 from exporter.sqs.config import SqsConfig
 from exporter.sqs.queue_calls import QueueCalls
 from exporter.sqs.queues import ResolvedQueue
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
 from exporter.store import Store
-from tests.servers import free_port, scaled, wait_limit
+from tests.polling import eventually, scaled
+from tests.servers import free_port
+from tests.sqs_messages import drain
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -34,11 +35,6 @@ _names = itertools.count()
 def unique_queue_name(prefix: str = "events") -> str:
     """A queue name no other test of the session uses."""
     return f"{prefix}-{next(_names)}-{time.monotonic_ns() % 10**9}"
-
-
-def sqs_client(endpoint: str) -> SQSClient:
-    """A plain boto3 client of the test SQS server, as a producer would have."""
-    return boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name="us-east-1")
 
 
 def source_on(
@@ -85,46 +81,9 @@ def event_body(kind: str, value: str, *, event_id: str | None = None) -> str:
     return "{" + ",".join(fields) + "}"
 
 
-def send(client: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
-    """Send each body, ten per request, retrying entries SQS did not accept through no fault of
-    theirs; return their MessageIds in order. The one send helper of the tests."""
-    ids: list[str] = []
-    for start in range(0, len(bodies), MAX_BATCH):
-        chunk = bodies[start : start + MAX_BATCH]
-        pending = {str(i): body for i, body in enumerate(chunk)}
-        accepted: dict[str, str] = {}
-        for _ in range(5):
-            response = client.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": i, "MessageBody": body} for i, body in pending.items()],
-            )
-            accepted |= {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
-            failures = sort_failures(response.get("Failed", []))
-            assert not failures.refused, f"SQS refused entries {failures.refused}"
-            pending = {i: pending[i] for i in failures.retry}
-            if not pending:
-                break
-        assert not pending, f"SQS did not accept entries {sorted(pending)}"
-        ids.extend(accepted[str(i)] for i in range(len(chunk)))
-    return ids
-
-
 def drain_queue(client: SQSClient, queue_url: str) -> list[dict[str, Any]]:
     """Receive and delete every message of a queue; return them with their string attributes."""
-    found: list[dict[str, Any]] = []
-    while True:
-        response = client.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        )
-        messages = response.get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            attributes = {
-                k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()
-            }
-            found.append({"body": message["Body"], **attributes})
-            client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [{"body": message.body, **message.attributes} for message in drain(client, queue_url)]
 
 
 def queue_depth(client: SQSClient, queue_url: str) -> int:
@@ -138,27 +97,6 @@ def queue_depth(client: SQSClient, queue_url: str) -> int:
         ],
     )["Attributes"]
     return sum(int(v) for v in attributes.values())
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[bool] | bool],
-    *,
-    within: float = 15.0,
-    message: str = "condition",
-) -> None:
-    """Poll `condition` (sync or async) without blocking the loop; fail after `within` seconds
-    (scaled for the machine, and before the test's own timeout)."""
-    within = wait_limit(within)
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within:.1f}s waiting for {message}")
-        await asyncio.sleep(0.05)
 
 
 def sample_total(registry: CollectorRegistry, name: str, labels: dict[str, str]) -> float:

@@ -15,15 +15,14 @@ from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     drain_queue,
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
 )
+from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer, free_port
+from tests.sqs_messages import send, sqs_client
 from tests.store_support import redis_store
 
 VALID = [
@@ -179,7 +178,7 @@ async def test_two_processors_on_one_queue_never_double_count(
         retries = bodies[:30]  # a producer resending a fifth of them
         await asyncio.to_thread(send, client, queue_url, bodies + retries)
         await eventually(
-            lambda: queue_depth(client, queue_url) == 0, within=30, message="queue drained"
+            lambda: queue_depth(client, queue_url) == 0, timeout=30, message="queue drained"
         )
         await eventually(
             lambda: (

@@ -14,16 +14,15 @@ from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     drain_queue,
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -87,7 +86,7 @@ async def test_sns_notifications_are_unwrapped_and_each_event_counted_once(
                 and processor.value("exporter_messages_in_flight") == 0
                 and processor.value("exporter_messages_received_total") >= 6
             ),
-            within=30,
+            timeout=30,
             message="every delivery handled",
         )
         assert processor.value("exporter_events_duplicate_total") == 2

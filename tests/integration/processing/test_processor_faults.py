@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,63 +20,47 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cli.wiring import run_processor
 from exporter.store.redis import RedisStore
+from tests.exporter_process import EXPORTER, ExporterProcess
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
     unique_queue_name,
 )
-from tests.servers import (
-    STARTUP_TIMEOUT_SECONDS,
-    MotoServer,
-    RedisServer,
-    free_port,
-    scaled,
-    start_process,
-    wait_until,
-)
-from tests.store_support import redis_store
+from tests.polling import eventually, scaled, wait_until
+from tests.servers import MotoServer, RedisServer, free_port
+from tests.sqs_messages import send, sqs_client
+from tests.store_support import DEFAULT_KEYS, redis_store
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
 
 
-class ProcessorProcess:
-    """`python -m exporter processor` as a real subprocess, configured by environment only."""
+PAUSING = "tests.integration.processing.pausing_processor"
+
+
+class ProcessorProcess(ExporterProcess):
+    """`exporter processor` as a real subprocess, configured by environment only, its output in
+    a log file; started at once, without waiting. `pausing` runs the processor of
+    `tests/integration/processing/pausing_processor.py` with those arguments instead."""
 
     def __init__(
-        self,
-        workdir: Path,
-        env: dict[str, str],
-        command: tuple[str, ...] = ("exporter", "processor"),
+        self, workdir: Path, env: dict[str, str], pausing: tuple[str, ...] | None = None
     ) -> None:
-        self.command = command
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "EXPORTER_METRICS_PORT": str(self.port),
-            "EXPORTER_METRICS_HOST": "127.0.0.1",
-            "SQS_WAIT_TIME_SECONDS": "1",
-            "EXPORTER_LOG_FORMAT": "json",
-            **env,
-        }
-        self.log = workdir / f"processor-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ProcessorProcess:
-        """Start, without waiting."""
-        with self.log.open("wb") as log:
-            self.process = start_process(
-                [sys.executable, "-m", *self.command],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+        super().__init__(
+            ["processor"] if pausing is None else list(pausing),
+            {
+                "EXPORTER_METRICS_PORT": str(self.port),
+                "EXPORTER_METRICS_HOST": "127.0.0.1",
+                "SQS_WAIT_TIME_SECONDS": "1",
+                "EXPORTER_LOG_FORMAT": "json",
+                **env,
+            },
+            log=workdir / f"processor-{self.port}.log",
+            program=(EXPORTER,) if pausing is None else (sys.executable, "-m", PAUSING),
+        )
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples scraped from /metrics, any labels (0 when absent)."""
@@ -101,16 +83,9 @@ class ProcessorProcess:
             return False
         return status == 200
 
-    def wait(self, timeout: float = 30) -> int:
-        """The exit code."""
-        assert self.process is not None
-        return self.process.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """Kill if still running."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+    def logged(self) -> str:
+        """Everything it logged so far."""
+        return self.stderr
 
 
 def start_ready(
@@ -118,9 +93,9 @@ def start_ready(
     process: ProcessorProcess,
     env: dict[str, str],
 ) -> tuple[SQSClient, str]:
-    """Start `process`, wait until it is ready; an SQS client and the URL of its queue."""
-    processes.append(process.start())
-    wait_until(process.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="processor ready")
+    """Keep `process` to be ended, wait until it is ready; an SQS client and its queue's URL."""
+    processes.append(process)
+    process.wait_ready(process.ready, message="processor ready")
     client = sqs_client(env["AWS_ENDPOINT_URL"])
     return client, client.get_queue_url(QueueName=env["SQS_QUEUE_NAME"])["QueueUrl"]
 
@@ -131,7 +106,7 @@ def fixture_processes() -> Iterator[list[ProcessorProcess]]:
     started: list[ProcessorProcess] = []
     yield started
     for process in started:
-        process.stop()
+        process.kill()
 
 
 def base_env(redis_url: str, endpoint: str, queue: str) -> dict[str, str]:
@@ -148,8 +123,8 @@ def totals(redis_url: str, kind: str) -> tuple[int, int]:
     """(count, sum in whole units) of one type, read straight from Redis."""
     client = redis.Redis.from_url(redis_url)
     try:
-        count = int(client.hget("{exporter}:totals", f"count:{kind}") or 0)
-        units = int(client.hget("{exporter}:totals", f"units:{kind}") or 0)
+        count = int(client.hget(DEFAULT_KEYS.legacy_totals, f"count:{kind}") or 0)
+        units = int(client.hget(DEFAULT_KEYS.legacy_totals, f"units:{kind}") or 0)
     finally:
         client.close()
     return count, units
@@ -166,25 +141,16 @@ def test_sigkill_between_store_and_delete_loses_and_doubles_nothing(
     env = base_env(fresh_redis_server.url, sqs_endpoint, queue)
     marker = tmp_path / "stored"
     # The store is wrapped from outside: it hangs after its first batch, as if killed right then.
-    doomed = ProcessorProcess(
-        tmp_path,
-        {**env, "EXPORTER_CONCURRENCY": "1"},
-        command=("tests.integration.processing.pausing_processor", str(marker)),
-    ).start()
-    processes.append(doomed)
-    wait_until(doomed.ready, timeout=STARTUP_TIMEOUT_SECONDS, message="first processor ready")
-    client = sqs_client(sqs_endpoint)
-    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+    doomed = ProcessorProcess(tmp_path, {**env, "EXPORTER_CONCURRENCY": "1"}, (str(marker),))
+    client, queue_url = start_ready(processes, doomed, env)
     # Without ids, so the identity is the MessageId: the redelivery path, not the producer one.
     send(client, queue_url, [event_body("order", "2") for _ in range(10)])
     wait_until(marker.exists, timeout=30, message="a batch stored and not deleted")
     stored = totals(fresh_redis_server.url, "order")
     assert stored[0] > 0
-    assert doomed.process is not None
-    doomed.process.send_signal(signal.SIGKILL)
-    doomed.wait()
+    doomed.kill()
 
-    survivor = ProcessorProcess(tmp_path, env).start()
+    survivor = ProcessorProcess(tmp_path, env)
     processes.append(survivor)
     # The killed batch reappears after its 5 s visibility timeout and must be only deleted.
     wait_until(
@@ -214,12 +180,9 @@ def test_sigterm_drains_and_exits_zero(
     client, queue_url = start_ready(processes, process, env)
     send(client, queue_url, [event_body("signup", "1") for _ in range(30)])
     wait_until(lambda: process.metric("exporter_messages_received_total") > 0, timeout=20)
-    assert process.process is not None
-    process.process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=scaled(30)) == 0
-    lines = [
-        json.loads(line) for line in process.log.read_text().splitlines() if line.startswith("{")
-    ]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    lines = [json.loads(line) for line in process.logged().splitlines() if line.startswith("{")]
     assert any(line["message"] == "stopped" for line in lines)
     # Whatever was received was finished or released: every message is counted or still queued.
     counted, _ = totals(redis_server.url, "signup")
@@ -228,7 +191,7 @@ def test_sigterm_drains_and_exits_zero(
 
 def _stopping_line(process: ProcessorProcess) -> dict[str, object]:
     """The processor's log line at stop (the first that begins "stopping:")."""
-    lines = [json.loads(line) for line in process.log.read_text().splitlines() if line[:1] == "{"]
+    lines = [json.loads(line) for line in process.logged().splitlines() if line[:1] == "{"]
     stopping: list[dict[str, object]] = [
         line for line in lines if str(line["message"]).startswith("stopping:")
     ]
@@ -258,10 +221,9 @@ def test_an_idle_processor_stops_at_once_on_sigterm(
         timeout=30,
         message="the one event counted and deleted",
     )
-    assert process.process is not None
     signalled = time.monotonic()
-    process.process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=scaled(30)) == 0
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
     assert time.monotonic() - signalled < scaled(4)
     stopping = _stopping_line(process)
     assert "reappears after its visibility timeout" in str(stopping["message"])
@@ -290,21 +252,19 @@ def test_a_batch_in_hand_at_sigterm_is_applied_and_deleted(
         "EXPORTER_CONCURRENCY": "1",
         "EXPORTER_VISIBILITY_TIMEOUT_SECONDS": "60",  # the held batch must not reappear
     }
-    command = ("tests.integration.processing.pausing_processor", str(marker), str(gate))
-    process = ProcessorProcess(tmp_path, env, command=command)
+    process = ProcessorProcess(tmp_path, env, (str(marker), str(gate)))
     client, queue_url = start_ready(processes, process, env)
     send(client, queue_url, [event_body("signup", "1") for _ in range(10)])
     wait_until(marker.exists, timeout=30, message="a batch at the store")
-    assert process.process is not None
-    process.process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
     wait_until(
-        lambda: any('"stopping:' in line for line in process.log.read_text().splitlines()),
+        lambda: any('"stopping:' in line for line in process.logged().splitlines()),
         timeout=30,
         message="the processor stopping",
     )
     assert _stopping_line(process)["batches_in_flight"] == 1
     gate.touch()
-    assert process.wait(timeout=scaled(30)) == 0
+    assert process.wait(30) == 0
     held = int(marker.read_text())
     assert totals(redis_server.url, "signup") == (held, held)  # applied
     assert queue_depth(client, queue_url) == 10 - held  # and deleted; nothing else received
@@ -318,10 +278,10 @@ def test_missing_queue_without_create_queues_exits_with_a_clear_message(
         **base_env(redis_server.url, sqs_endpoint, unique_queue_name()),
         "EXPORTER_CREATE_QUEUES": "false",
     }
-    process = ProcessorProcess(tmp_path, env).start()
+    process = ProcessorProcess(tmp_path, env)
     processes.append(process)
-    assert process.wait(timeout=scaled(30)) == 2
-    output = process.log.read_text()
+    assert process.wait(30) == 2
+    output = process.logged()
     assert "does not exist" in output
     assert "Traceback" not in output
 
@@ -365,7 +325,7 @@ async def test_redis_stopped_and_restarted_mid_stream(
         assert errors >= 1
         fresh_redis_server.start()
         await eventually(
-            lambda: queue_depth(client, queue_url) == 0, within=40, message="backlog drained"
+            lambda: queue_depth(client, queue_url) == 0, timeout=40, message="backlog drained"
         )
         snapshot = await store.snapshot()
         view = snapshot.get("view")
@@ -410,7 +370,7 @@ async def test_unreachable_sqs_is_retried_until_it_answers(
         await asyncio.to_thread(moto.start)
         await eventually(
             lambda: registry.get_sample_value("exporter_ready") == 1,
-            within=30,
+            timeout=30,
             message="ready once SQS answers",
         )
         client = sqs_client(moto.url)

@@ -4,7 +4,6 @@ redrive keeps the groups."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,67 +14,25 @@ from exporter.cli import main
 from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
 from tests.servers import RedisServer
+from tests.sqs_messages import drain, send_fifo, sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
 
-_dedup = itertools.count()
-
-
-def send_fifo(client: SQSClient, queue_url: str, bodies: list[tuple[str, str]]) -> list[str]:
-    """Send (group, body) pairs in order, each with a deduplication id of its own; MessageIds."""
-    ids = []
-    for start in range(0, len(bodies), 10):
-        entries: list[Any] = [
-            {
-                "Id": str(i),
-                "MessageBody": body,
-                "MessageGroupId": group,
-                "MessageDeduplicationId": f"d-{next(_dedup)}",
-            }
-            for i, (group, body) in enumerate(bodies[start : start + 10])
-        ]
-        reply = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        assert not reply.get("Failed"), reply.get("Failed")
-        ids += [ok["MessageId"] for ok in sorted(reply["Successful"], key=lambda o: int(o["Id"]))]
-    return ids
-
 
 def receive_all(client: SQSClient, queue_url: str) -> list[dict[str, Any]]:
     """Every message of a FIFO queue in delivery order, with its group, consuming them."""
-    found: list[dict[str, Any]] = []
-    for _ in range(100):
-        reply = client.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["MessageGroupId"],
-            WaitTimeSeconds=0,
-        )
-        messages = reply.get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            attributes = {
-                k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()
-            }
-            found.append(
-                {
-                    "body": message["Body"],
-                    "group": message["Attributes"]["MessageGroupId"],
-                    **attributes,
-                }
-            )
-            client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
+    return [
+        {"body": message.body, "group": message.group, **message.attributes}
+        for message in drain(client, queue_url)
+    ]
 
 
 async def test_a_fifo_queue_with_three_groups_counts_exactly_and_keeps_dead_letters_in_order(
@@ -115,7 +72,7 @@ async def test_a_fifo_queue_with_three_groups_counts_exactly_and_keeps_dead_lett
                 queue_depth(client, queue_url) == 0
                 and processor.value("exporter_messages_in_flight") == 0
             ),
-            within=60,
+            timeout=60,
             message="the FIFO queue drained",
         )
         labels = {"reason": "bad_value", "queue_name": dlq_name}

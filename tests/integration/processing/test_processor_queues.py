@@ -11,15 +11,14 @@ from exporter.store.redis import RedisStore
 from tests.integration.processing.processor_support import (
     drain_queue,
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
     running_processor,
-    send,
-    sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 
 
 async def test_two_queues_into_one_processor(
@@ -51,7 +50,7 @@ async def test_two_queues_into_one_processor(
                 queue_depth(client, orders_url) + queue_depth(client, clicks_url) == 0
                 and processor.value("exporter_messages_in_flight") == 0
             ),
-            within=30,
+            timeout=30,
             message="both queues drained",
         )
         assert processor.value("exporter_messages_received_total", {"queue_name": orders}) == 26

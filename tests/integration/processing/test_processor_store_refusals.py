@@ -28,15 +28,14 @@ from exporter.store import StoreMisconfigured
 from tests.integration.processing.processor_support import (
     RunningProcessor,
     event_body,
-    eventually,
     processor_settings,
     queue_depth,
-    send,
-    sqs_client,
 )
+from tests.polling import eventually
 from tests.queue_names import dlq_name_of
 from tests.redis_cluster import RedisClusterNodes
 from tests.servers import RedisServer
+from tests.sqs_messages import send, sqs_client
 from tests.store_support import redis_store as store_at
 
 # Generous: the machine is shared.
@@ -56,7 +55,7 @@ async def started_processor(settings: Settings) -> AsyncIterator[RunningProcesso
         async def served() -> bool:
             return (await ready(running))[0] > 0
 
-        await eventually(served, within=WITHIN, message="/ready served")
+        await eventually(served, timeout=WITHIN, message="/ready served")
         yield running
     finally:
         stop.set()
@@ -98,11 +97,11 @@ async def assert_paused_for(processor: RunningProcessor, words: str) -> dict[str
             words in failing.get("processor", "")
         )  # fmt: skip
 
-    await eventually(named, within=WITHIN, message=f"/ready naming {words}")
+    await eventually(named, timeout=WITHIN, message=f"/ready naming {words}")
     received = processor.value("exporter_messages_received_total")
     failed = probes_failed(processor)
     await eventually(
-        lambda: probes_failed(processor) >= failed + 3, within=WITHIN, message="probes"
+        lambda: probes_failed(processor) >= failed + 3, timeout=WITHIN, message="probes"
     )
     assert processor.value("exporter_messages_received_total") == received
     return (await ready(processor))[1]
@@ -132,14 +131,14 @@ async def test_a_primary_demoted_under_a_processor_pauses_polling_until_promoted
         try:
             settings = processor_settings(primary.url, sqs_endpoint)
             async with started_processor(settings) as processor:
-                await eventually(lambda: processor.value("exporter_ready") == 1, within=WITHIN)
+                await eventually(lambda: processor.value("exporter_ready") == 1, timeout=WITHIN)
                 await client.replicaof("127.0.0.1", str(other.port))  # demoted under it
                 queue_url, dlq_url = queue_urls(settings)
                 sqs = sqs_client(sqs_endpoint)
                 send(sqs, queue_url, [event_body("view", "1.5") for _ in range(20)])
                 await assert_paused_for(processor, "READONLY")
                 await client.replicaof("NO", "ONE")  # promoted again
-                await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
+                await eventually(lambda: queue_depth(sqs, queue_url) == 0, timeout=WITHIN)
                 totals = await _totals(primary.url)
                 assert totals == {"view": (20, 30_000_000)}
                 assert queue_depth(sqs, dlq_url) == 0
@@ -166,7 +165,7 @@ async def test_a_password_rotated_under_a_processor_pauses_it_and_is_never_shown
         url = f"redis://:the-first-one@127.0.0.1:{server.port}/0"
         settings = processor_settings(url, sqs_endpoint)
         async with started_processor(settings) as processor:
-            await eventually(lambda: processor.value("exporter_ready") == 1, within=WITHIN)
+            await eventually(lambda: processor.value("exporter_ready") == 1, timeout=WITHIN)
             rotated = aioredis.Redis.from_url(url)
             await rotated.config_set("requirepass", "the-second-one")
             await rotated.client_kill_filter(_type="normal", skipme=True)
@@ -179,7 +178,7 @@ async def test_a_password_rotated_under_a_processor_pauses_it_and_is_never_shown
             fixed = aioredis.Redis.from_url(f"redis://:the-second-one@127.0.0.1:{server.port}/0")
             await fixed.config_set("requirepass", "the-first-one")
             await fixed.aclose()
-            await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
+            await eventually(lambda: queue_depth(sqs, queue_url) == 0, timeout=WITHIN)
             assert await _totals(url) == {"view": (10, 20_000_000)}
             assert queue_depth(sqs, dlq_url) == 0
         assert any("WRONGPASS" in r.getMessage() for r in caplog.records)
@@ -225,11 +224,11 @@ async def test_any_node_of_a_cluster_serves_a_sharded_processor(
         redis_shards=3,
     )
     async with started_processor(settings) as processor:
-        await eventually(lambda: processor.value("exporter_ready") == 1, within=WITHIN)
+        await eventually(lambda: processor.value("exporter_ready") == 1, timeout=WITHIN)
         queue_url, dlq_url = queue_urls(settings)
         sqs = sqs_client(sqs_endpoint)
         send(sqs, queue_url, [event_body(f"t{n % 4}", "0.25") for n in range(60)])
-        await eventually(lambda: queue_depth(sqs, queue_url) == 0, within=WITHIN)
+        await eventually(lambda: queue_depth(sqs, queue_url) == 0, timeout=WITHIN)
         assert queue_depth(sqs, dlq_url) == 0
     store = store_at(redis_cluster.url(), prefix=prefix, shards=3)
     try:

@@ -16,12 +16,11 @@ from exporter.store import ApplyResult
 from exporter.store.memory import MemoryStore
 from tests.integration.processing.processor_support import (
     event_body,
-    eventually,
     queue_depth,
-    send,
-    sqs_client,
     unique_queue_name,
 )
+from tests.polling import eventually
+from tests.sqs_messages import send, sqs_client
 
 VISIBILITY_SECONDS = 2
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import boto3
 from moto import mock_aws
 
-from tests.integration.processing.processor_support import sqs_client, unique_queue_name
-from tests.servers import wait_limit, wait_until
+from tests.integration.processing.processor_support import unique_queue_name
+from tests.polling import wait_limit, wait_until
+from tests.sqs_messages import sqs_client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient

@@ -14,13 +14,9 @@ from exporter.sqs.messages import DeadLetter, Message, SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.tools.producer import SEND_ATTEMPTS, Producer, make_sqs_client
 from tests.faults.proxy import SqsFaultProxy
-from tests.integration.processing.processor_support import (
-    eventually,
-    queue_depth,
-    send,
-    sqs_client,
-    unique_queue_name,
-)
+from tests.integration.processing.processor_support import queue_depth, unique_queue_name
+from tests.polling import eventually
+from tests.sqs_messages import send, sqs_client
 
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 

@@ -15,14 +15,9 @@ from exporter.sqs.credentials import Credentials, StaticCredentials
 from exporter.sqs.messages import DeadLetter, SourceMisconfigured, SourceUnavailable
 from exporter.sqs.source import SqsSource
 from exporter.sqs.wire import SqsClient
-from tests.integration.processing.processor_support import (
-    drain_queue,
-    send,
-    source_on,
-    sqs_client,
-    unique_queue_name,
-)
+from tests.integration.processing.processor_support import drain_queue, source_on, unique_queue_name
 from tests.servers import free_port
+from tests.sqs_messages import send, sqs_client
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,8 +15,9 @@ from exporter.events import Event
 from exporter.store import MAX_ABS_SUM_UNITS, StoreUnavailable
 from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
-from tests.servers import RedisServer
-from tests.store_support import redis_store
+from tests.polling import eventually
+from tests.servers import RedisServer, two_redis_servers
+from tests.store_support import DEFAULT_KEYS, redis_store
 
 WHEN = datetime(2020, 10, 6, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ async def test_sum_overflow_refuses_only_that_type(
     """A batch that would push a type's sum past the 64-bit bound is refused for that type only."""
     store = open_store()
     await store.apply([("msg:0", event("big", 1_000_000))])
-    await redis_client.hset("{exporter}:totals", "units:big", str(MAX_ABS_SUM_UNITS - 10))
+    await redis_client.hset(DEFAULT_KEYS.legacy_totals, "units:big", str(MAX_ABS_SUM_UNITS - 10))
     # 11,000 units past the bound: Lua compares in doubles, which are exact to 1,024 units here.
     result = await store.apply(
         [("msg:1", event("big", 11_000 * 1_000_000)), ("msg:2", event("small", 5))]
@@ -110,12 +110,13 @@ async def test_memory_per_identity_is_small_and_bounded(
 
     # The window is one second; Redis's active expiry then reclaims the identities (the totals,
     # the type set and the recorded shard count stay) without any reads.
-    deadline = asyncio.get_running_loop().time() + 15
-    remaining = await redis_client.dbsize()
-    while remaining > 3 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.2)
-        remaining = await redis_client.dbsize()
-    assert remaining <= 3, f"{remaining} keys left after the window"
+    await eventually(
+        redis_client.dbsize,
+        until=lambda keys: keys <= 3,
+        timeout=15,
+        interval=0.2,
+        message="at most 3 keys left after the window",
+    )
 
 
 async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailable(
@@ -139,23 +140,18 @@ async def test_a_batch_no_replica_acknowledged_is_applied_but_reported_unavailab
 
 async def test_a_batch_a_replica_acknowledged_is_applied(tmp_path: Path) -> None:
     """With a replica linked, WAIT counts it and the batch is applied and acknowledged."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
-    primary.start()
-    try:
-        replica.start()
+    with two_redis_servers(tmp_path) as (primary, replica):
         client = aioredis.Redis.from_url(replica.url)
         await client.replicaof("127.0.0.1", str(primary.port))
         store = redis_store(primary.url, min_replicas=1, replica_timeout_ms=2000)
         try:
-            deadline = asyncio.get_running_loop().time() + 60
-            while (await client.info("replication"))["master_link_status"] != "up":
-                assert asyncio.get_running_loop().time() < deadline, "replica never linked"
-                await asyncio.sleep(0.1)
+
+            async def linked() -> bool:
+                return bool((await client.info("replication"))["master_link_status"] == "up")
+
+            await eventually(linked, timeout=60, interval=0.1, message="the replica linked")
             assert (await store.apply([("msg:1", event("a", 5))])).outcomes == ("applied",)
             await store.probe_write()
         finally:
             await store.close()
             await client.aclose()
-    finally:
-        replica.kill()
-        primary.kill()

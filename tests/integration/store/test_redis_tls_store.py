@@ -15,7 +15,7 @@ from exporter.events import parse_event
 from exporter.store import StoreUntrusted
 from exporter.store.errors import Fault
 from exporter.store.tls import TlsFiles
-from tests.integration.processing.processor_support import eventually
+from tests.polling import eventually
 from tests.redis_cluster import RedisClusterNodes
 from tests.store_support import current_client, redis_store
 from tests.tls_certs import Certificates
@@ -63,7 +63,7 @@ async def test_a_rebuilt_cluster_client_keeps_the_tls_files(
             await store.connection.failed(stale)
             return store.connection.rebuilds == 1
 
-        await eventually(rebuilt_once, within=60, message="the cluster client rebuilt")
+        await eventually(rebuilt_once, timeout=60, message="the cluster client rebuilt")
         await store.apply([(f"id:{n}", _EVENT) for n in range(30, 60)])
         rebuilt = await current_client(store)
         assert isinstance(rebuilt, RedisCluster)

@@ -21,6 +21,7 @@ from exporter.store import (
 )
 from exporter.store.coalesce import ApplyCoalescer, Batch
 from exporter.store.redis import RedisStore
+from tests.polling import eventually
 from tests.store_support import script_calls
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,9 +34,7 @@ def _event(kind: str, units: int = 1) -> Event:
 
 async def _until(condition: Callable[[], bool]) -> None:
     """Yield to the loop until `condition` holds (a few turns at most in these tests)."""
-    async with asyncio.timeout(5):
-        while not condition():  # noqa: ASYNC110 - waiting for the coalescer's own task to run
-            await asyncio.sleep(0)
+    await eventually(condition, timeout=5, interval=0, message="the coalescer's task to run")
 
 
 async def test_concurrent_batches_share_calls_and_keep_their_own_outcomes(

@@ -17,8 +17,9 @@ from exporter.events import Event
 from exporter.store.observer import StoreObserver
 from exporter.store.redis import RedisStore
 from exporter.store.totals_marker import TotalsLost
-from tests.servers import RedisServer
-from tests.store_support import redis_store
+from tests.polling import eventually
+from tests.servers import RedisServer, two_redis_servers
+from tests.store_support import DEFAULT_KEYS, redis_store
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -132,10 +133,7 @@ async def test_a_failover_to_a_replica_that_had_not_caught_up_is_noticed(
 ) -> None:
     """Batches the replica never received: once it is primary again with its older data, the
     count of writes goes back and the writer reports the loss (writes lost, not emptied)."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
-    primary.start()
-    try:
-        replica.start()
+    with two_redis_servers(tmp_path) as (primary, replica):
         on_primary = aioredis.Redis.from_url(primary.url)
         on_replica = aioredis.Redis.from_url(replica.url)
         lost: list[TotalsLost] = []
@@ -143,7 +141,7 @@ async def test_a_failover_to_a_replica_that_had_not_caught_up_is_noticed(
         try:
             await writer.apply(batch(0, 10))
             await on_replica.replicaof("127.0.0.1", str(primary.port))
-            await _linked(on_replica, await on_primary.get("{exporter}:shards"))
+            await _linked(on_replica, await on_primary.get(DEFAULT_KEYS.shard_count))
             await writer.apply(batch(10, 10))
             await _caught_up(on_primary, on_replica)
             await on_replica.replicaof("NO", "ONE")  # the replica stops receiving
@@ -163,31 +161,40 @@ async def test_a_failover_to_a_replica_that_had_not_caught_up_is_noticed(
             await writer.close()
             await on_primary.aclose()
             await on_replica.aclose()
-    finally:
-        replica.kill()
-        primary.kill()
+
+
+async def _link_status(client: aioredis.Redis) -> object:
+    return (await client.info("replication")).get("master_link_status")
 
 
 async def _linked(replica: aioredis.Redis, expected: object) -> None:
-    deadline = time.monotonic() + 60
-    while (await replica.info("replication")).get("master_link_status") != "up" or (
-        await replica.get("{exporter}:shards") != expected
-    ):
-        assert time.monotonic() < deadline, "the replica never linked"
-        await asyncio.sleep(0.05)
+    async def linked() -> tuple[object, object]:
+        return await _link_status(replica), await replica.get(DEFAULT_KEYS.shard_count)
+
+    await eventually(
+        linked,
+        until=lambda seen: seen == ("up", expected),
+        timeout=60,
+        message="the replica linked",
+    )
 
 
 async def _caught_up(primary: aioredis.Redis, replica: aioredis.Redis) -> None:
-    deadline = time.monotonic() + 60
-    while await replica.hget("{exporter}:totals", "@writes") != await primary.hget(
-        "{exporter}:totals", "@writes"
-    ):
-        assert time.monotonic() < deadline, "the replica never caught up"
-        await asyncio.sleep(0.05)
+    async def writes() -> tuple[object, object]:
+        return (
+            await primary.hget(DEFAULT_KEYS.legacy_totals, "@writes"),
+            await replica.hget(DEFAULT_KEYS.legacy_totals, "@writes"),
+        )
+
+    await eventually(
+        writes, until=lambda seen: seen[0] == seen[1], timeout=60, message="the replica caught up"
+    )
 
 
 async def _resynced(follower: aioredis.Redis) -> None:
-    deadline = time.monotonic() + 60
-    while (await follower.info("replication")).get("master_link_status") != "up":
-        assert time.monotonic() < deadline, "never resynced"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: _link_status(follower),
+        until=lambda status: status == "up",
+        timeout=60,
+        message="the follower resynced",
+    )

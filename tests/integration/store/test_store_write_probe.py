@@ -16,8 +16,8 @@ from exporter.store import ReplicasMissing, StoreRefused, StoreUnfit
 from exporter.store.memory_guard import LOW_WATER_FRACTION
 from exporter.store.observer import StoreObserver
 from tests.redis_cluster import RedisClusterNodes
-from tests.servers import RedisServer
-from tests.store_support import redis_store
+from tests.servers import EVICTING_POLICIES, RedisServer, two_redis_servers
+from tests.store_support import DEFAULT_KEYS, redis_store
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ async def test_out_of_memory_refuses_the_probe_then_holds_until_below_the_low_wa
         assert "of maxmemory" in str(refused.value)
         # Room for a small write again, but not below the low-water mark.
         await client.config_set("maxmemory", str(int(used * 1.05)))
-        assert await client.set("{exporter}:plain-probe", "1", px=1000)
+        assert await client.set(f"{DEFAULT_KEYS.tag}:plain-probe", "1", px=1000)
         with pytest.raises(StoreRefused, match="low-water mark") as holding:
             await store.probe_write()
         assert "writes resume below" in str(holding.value)
@@ -88,10 +88,7 @@ async def test_out_of_memory_refuses_the_probe_then_holds_until_below_the_low_wa
 
 async def test_a_read_only_replica_fails_the_probe(tmp_path: Path) -> None:
     """A REDIS_URL that became a replica: the probe is refused with READONLY."""
-    primary, replica = RedisServer(tmp_path / "primary"), RedisServer(tmp_path / "replica")
-    primary.start()
-    try:
-        replica.start()
+    with two_redis_servers(tmp_path) as (primary, replica):
         client = aioredis.Redis.from_url(replica.url)
         store = redis_store(replica.url)
         try:
@@ -102,9 +99,6 @@ async def test_a_read_only_replica_fails_the_probe(tmp_path: Path) -> None:
         finally:
             await store.close()
             await client.aclose()
-    finally:
-        replica.kill()
-        primary.kill()
 
 
 async def test_an_acl_user_without_the_written_key_patterns_fails_the_probe(
@@ -118,14 +112,14 @@ async def test_an_acl_user_without_the_written_key_patterns_fails_the_probe(
         "narrow",
         enabled=True,
         passwords=[f"+{password}"],
-        keys=["{exporter}:probe", "{exporter}:shards", "{exporter}:totals"],
+        keys=[DEFAULT_KEYS.probe, DEFAULT_KEYS.shard_count, DEFAULT_KEYS.legacy_totals],
         commands=["+@all"],
     )
     url = f"redis://narrow:{password}@127.0.0.1:{fresh_redis_server.port}/0"
     narrow = aioredis.Redis.from_url(url)
     store = redis_store(url)
     try:
-        assert await narrow.set("{exporter}:probe", "1", px=60000)  # what the old probe did
+        assert await narrow.set(DEFAULT_KEYS.probe, "1", px=60000)  # what the old probe did
         with pytest.raises(StoreRefused, match="NOPERM"):
             await store.probe_write()
         with pytest.raises(StoreRefused, match="NOPERM"):
@@ -136,19 +130,7 @@ async def test_an_acl_user_without_the_written_key_patterns_fails_the_probe(
         await admin.aclose()
 
 
-@pytest.mark.parametrize(
-    "policy",
-    [
-        "noeviction",
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "volatile-lru",
-        "volatile-lfu",
-        "volatile-random",
-        "volatile-ttl",
-    ],
-)
+@pytest.mark.parametrize("policy", ["noeviction", *EVICTING_POLICIES])
 async def test_an_evicting_policy_is_refused_unless_allowed(
     fresh_redis_server: RedisServer, policy: str
 ) -> None:

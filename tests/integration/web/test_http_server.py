@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from exporter.web.health import make_health_app
 from exporter.web.limits import ConnectionLimits
 from exporter.web.server import serving
-from tests.servers import scaled
+from tests.polling import eventually, scaled
 
 SECRET = "s3cr3t-admin-token"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -176,10 +176,8 @@ async def test_connections_over_the_cap_get_a_503_and_the_server_recovers(port: 
     finally:
         for _, writer in idle:
             writer.close()
-    deadline = time.monotonic() + scaled(5)
-    while True:
-        answer = await _exchange(port, GET_HEALTH)
-        if _parse(answer)[0] == 200:
-            break
-        assert time.monotonic() < deadline, "the closed connections never freed their slots"
-        await asyncio.sleep(0.05)
+
+    async def served() -> bool:
+        return _parse(await _exchange(port, GET_HEALTH))[0] == 200
+
+    await eventually(served, timeout=5, message="the closed connections to free their slots")

@@ -22,7 +22,8 @@ from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.health import make_health_app
-from tests.servers import require_binary, scaled
+from tests.polling import scaled
+from tests.servers import require_binary
 from tests.unit.processing.processor_fakes import RecordingSource, message
 
 COUNTING = CountingConfig(("channel", "country"), max_values=2, max_combinations=2)

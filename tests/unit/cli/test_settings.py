@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from exporter.settings import ConfigurationError, Settings, env_name, load_settings
+from tests.exporter_process import run_exporter
 from tests.queue_names import dlq_name_of
-from tests.servers import scaled
 
 
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,13 +81,8 @@ def test_invalid_values_fail_naming_the_variable(
 
 def test_cli_reports_bad_configuration_in_one_line() -> None:
     """The command exits 2 with one line naming the setting, not a traceback."""
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "api"],
-        env={"EXPORTER_API_PORT": "eighty", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
+    result = run_exporter(
+        ["api"], {"EXPORTER_API_PORT": "eighty", "PATH": "/usr/bin:/bin"}, inherit=False, timeout=60
     )
     assert result.returncode == 2
     assert "EXPORTER_API_PORT" in result.stderr
@@ -111,14 +103,7 @@ def test_dimension_and_bucket_settings_stop_each_command_in_one_line(
 ) -> None:
     """A bad dimension or bucket setting, as a flag, exits 2 naming its variable, before anything
     starts, on every command that reads it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", command, flag],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-    )
+    result = run_exporter([command, flag], {"PATH": "/usr/bin:/bin"}, inherit=False, timeout=60)
     assert result.returncode == 2, result.stderr
     assert variable in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -10,7 +10,7 @@ import time
 from collections.abc import Coroutine
 
 from exporter.processing.visibility import VisibilityKeeper
-from tests.servers import wait_limit
+from tests.polling import wait_limit
 
 BATCH: contextvars.ContextVar[str] = contextvars.ContextVar("batch", default="none")
 

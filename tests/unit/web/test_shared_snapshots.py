@@ -4,12 +4,14 @@ their own request."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from exporter.store import Snapshot, StoreUnavailable, TypeTotals
 from exporter.web.snapshots import SharedSnapshots
+from tests.polling import eventually
 
 
 @dataclass
@@ -35,12 +37,8 @@ class GatedStore:
         next(g for g in self.gates if not g.is_set()).set()
 
 
-async def _until(condition: object) -> None:
-    for _ in range(1000):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
+async def _until(condition: Callable[[], object]) -> None:
+    await eventually(condition, timeout=5, interval=0, message="the reads to start")
 
 
 async def test_callers_during_a_read_share_the_next_one() -> None:
@@ -68,7 +66,7 @@ async def test_a_lone_caller_starts_its_own_read() -> None:
     shared = SharedSnapshots(store, timeout_seconds=5)  # type: ignore[arg-type]
     for expected in (1, 2, 3):
         task = asyncio.create_task(shared.get())
-        await _until(lambda e=expected: store.reads == e)
+        await _until(lambda: store.reads == expected)  # noqa: B023 - awaited in this turn
         store.open_next()
         await task
     assert store.reads == 3
