@@ -186,6 +186,7 @@ def redis_store(
                 enabled=chosen.series_enabled, retention_seconds=chosen.series_retention
             ),
             allow_eviction=warn_on_eviction or chosen.redis_allow_eviction,
+            counting=counting_config(chosen),
         ),
     )
 

@@ -17,7 +17,7 @@ admits values and combinations too, and each event's line carries what it resolv
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from exporter.events import MICROS_PER_UNIT, OTHER, Event
@@ -182,7 +182,7 @@ class WritePlanner:
     window_seconds: int
     max_types: int
     series: SeriesPolicy
-    counting: CountingConfig = CountingConfig()
+    counting: CountingConfig = field(default_factory=CountingConfig)
 
     @property
     def sharded(self) -> bool:
@@ -314,11 +314,16 @@ class WritePlanner:
             chunk_minutes = (
                 minutes if minutes is None or whole else [minutes[i] for i in chunk_positions]
             )
-            chunk_folds = (
-                folds if folds is None or whole else [folds[i] for i in chunk_positions]
-            )
+            chunk_folds = folds if folds is None or whole else [folds[i] for i in chunk_positions]
             calls.append(
-                self._call(shard, chunk, chunk_minutes, generation, now_ms, chunk_folds)
+                self._call(
+                    shard,
+                    chunk,
+                    minutes=chunk_minutes,
+                    generation=generation,
+                    now_ms=now_ms,
+                    folds=chunk_folds,
+                )
             )
         return ShardWrite(shard, shard.totals(generation), tuple(calls), positions)
 
@@ -326,6 +331,7 @@ class WritePlanner:
         self,
         shard: ShardKeys,
         chunk: Sequence[Item],
+        *,
         minutes: Sequence[int | None] | None,
         generation: int,
         now_ms: str,
@@ -348,10 +354,13 @@ class WritePlanner:
             lines.append(f"{units} {frac} {mark} {event.type}")
         keys.extend(bucket_keys)
         cap: str | int = GLOBAL_CAP if self.sharded else self.max_types
+        args: tuple[str | int, ...]
         if not self.detailed:
             args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries)
             return ScriptCall(tuple(keys), args, len(chunk))
-        counting = self._counting(shard, chunk, lines, keys, generation, folds)
+        counting = self._counting(
+            shard, chunk, lines=lines, keys=keys, generation=generation, folds=folds
+        )
         args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries, *counting)
         return ScriptCall(tuple(keys), args, len(chunk), bool(self.counting.dimensions))
 
@@ -359,6 +368,7 @@ class WritePlanner:
         self,
         shard: ShardKeys,
         chunk: Sequence[Item],
+        *,
         lines: list[str],
         keys: list[str | bytes],
         generation: int,

@@ -48,6 +48,7 @@ from exporter.store.plan import (
     WritePlanner,
     read_reply,
 )
+from exporter.store.redis_detail import Raw, decode_breakdown, decode_type_detail, pairs
 from exporter.store.redis_probe import (
     ProbeCall,
     global_probe,
@@ -55,7 +56,6 @@ from exporter.store.redis_probe import (
     read_memory,
     shard_probe,
 )
-from exporter.store.redis_detail import Raw, decode_breakdown, decode_type_detail, pairs
 from exporter.store.redis_series import read_buckets
 from exporter.store.redis_totals import decode_totals
 from exporter.store.replicas import Replicas
@@ -384,9 +384,7 @@ class RedisStore:
         counting = self._options.counting
         if not counting.buckets.enabled and not counting.dimensions:
             snapshot = await self.snapshot()
-            return self._same_detail(
-                [snapshot], lambda: _totals_detail(snapshot, counting)
-            )
+            return self._same_detail([snapshot], lambda: _totals_detail(snapshot, counting))
         names = [t.type for t in (await self.snapshot()).types]
         configuration = counting.configuration_id
         dimensions = bool(counting.dimensions)
@@ -409,9 +407,7 @@ class RedisStore:
         def build() -> Detail:
             snapshot = self._decoded(totals_keys, [reply[0] for reply in replies])
             count = len(names)
-            details = {
-                name: [reply[1 + i] for reply in replies] for i, name in enumerate(names)
-            }
+            details = {name: [reply[1 + i] for reply in replies] for i, name in enumerate(names)}
             joints = {
                 name: [reply[1 + count + i] for reply in replies] if dimensions else []
                 for i, name in enumerate(names)

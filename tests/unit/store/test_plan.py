@@ -92,7 +92,7 @@ def test_a_large_batch_is_cut_into_calls_of_at_most_the_limit_in_order() -> None
     (part,) = plan.shards
     assert [call.size for call in part.calls] == [MAX_EVENTS_PER_SCRIPT] * 2 + [500]
     assert part.calls[1].keys[2] == b"{shop}:seen:id:1000"
-    codes = [([1] * 1000 + [0] * 1000 + [1] * 500, [])]
+    codes: list[tuple[list[int], list[str]]] = [([1] * 1000 + [0] * 1000 + [1] * 500, [])]
     outcomes = plan.result(codes).outcomes
     assert outcomes[999:1001] == ("applied", "duplicate")
     assert outcomes.count("applied") == 1500
