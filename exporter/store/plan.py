@@ -41,6 +41,8 @@ OUTCOMES: Final[dict[int, Outcome]] = {
 GLOBAL_CAP: Final = "global"
 # What a fold text's mark for one dimension means (decision 0020); '-' is no fold.
 FOLD_MARKS: Final[dict[str, FoldReason]] = {"i": "invalid", "v": "values"}
+# Blocks of keys kept ready per (shard, generation, type); past this many they are made again.
+MAX_CACHED_BLOCKS: Final = 100_000
 # A fold text's last mark when the combination cap folded the event.
 COMBINATION_FOLDED: Final = "c"
 
@@ -183,6 +185,11 @@ class WritePlanner:
     max_types: int
     series: SeriesPolicy
     counting: CountingConfig = field(default_factory=CountingConfig)
+    _blocks: dict[tuple[str, int, str], tuple[bytes, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Each (shard tag, generation, type)'s block of keys, as ready bytes: made once, as the
+    seen keys' prefix is (the client frames every key of every call)."""
 
     @property
     def sharded(self) -> bool:
@@ -238,6 +245,25 @@ class WritePlanner:
             types=distinct,
             dimensions=True,
         )
+
+    def _block(
+        self, shard: ShardKeys, generation: int, event_type: str, *, admit: bool
+    ) -> tuple[bytes, ...]:
+        """One type's keys in an apply call: its detail hash, its joint hash (with dimensions),
+        and with `admit` its value and combination sets (apply.lua's ARGV[6] says the layout)."""
+        cached = self._blocks.get((shard.tag, generation, event_type))
+        if cached is not None:
+            return cached
+        keys = [shard.detail(generation, event_type)]
+        if self.counting.dimensions:
+            keys.append(shard.joint(generation, event_type, self.counting.configuration_id))
+        if admit:
+            keys.extend(self._admission_keys(event_type))
+        block = tuple(key.encode() for key in keys)
+        if len(self._blocks) >= MAX_CACHED_BLOCKS:  # types are capped, generations are not
+            self._blocks.clear()
+        self._blocks[shard.tag, generation, event_type] = block
+        return block
 
     def _admission_keys(self, event_type: str) -> tuple[str, ...]:
         """One type's value sets (per dimension, in order) and its combination set."""
@@ -389,16 +415,11 @@ class WritePlanner:
             admissions_at = len(keys)
         blocks_at = len(keys) + 1
         numbers: dict[str, int] = {}
-        configuration = counting.configuration_id
         for n, (_, event) in enumerate(chunk):
             number = numbers.get(event.type)
             if number is None:
                 number = numbers[event.type] = len(numbers) + 1
-                keys.append(shard.detail(generation, event.type))
-                if width:
-                    keys.append(shard.joint(generation, event.type, configuration))
-                if admit:
-                    keys.extend(self._admission_keys(event.type))
+                keys.extend(self._block(shard, generation, event.type, admit=admit))
             bound = text_of(event.value_micros) if text_of is not None else ""
             if not width:
                 lines[n] += f"|{number}|{bound}|"
