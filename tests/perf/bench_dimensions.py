@@ -41,8 +41,9 @@ async def _cpu_per_event(
     contract: ContractOptions,
     buckets: tuple[float, ...],
     batch_size: int,
-) -> float:
-    """Microseconds of this process's CPU per event, one poller, a store of its own."""
+) -> tuple[float, float]:
+    """Microseconds of this process's CPU per event, one poller, a store of its own; and of
+    Redis's time in scripts per event (`INFO commandstats`, reset before the measured part)."""
     store = redis_store(
         url_of(client),
         prefix=f"bench-dims-{uuid.uuid4().hex[:8]}",
@@ -57,9 +58,16 @@ async def _cpu_per_event(
     messages = as_messages(bodies)
     await processor.handle_batch(messages[:batch_size])  # warm up: script load, connection
     measured = messages[batch_size:]
+    await client.config_resetstat()
     started = time.process_time()
     await core_pipeline(processor, measured, batch_size)
-    return (time.process_time() - started) * 1e6 / len(measured)
+    ours = (time.process_time() - started) * 1e6 / len(measured)
+    stats: dict[str, Any] = await client.info("commandstats")
+    in_scripts = sum(
+        int(stats[name]["usec"]) for name in ("cmdstat_evalsha", "cmdstat_eval") if name in stats
+    )
+    await store.close()
+    return ours, in_scripts / len(measured)
 
 
 async def dimensions_cost(
@@ -67,14 +75,18 @@ async def dimensions_cost(
 ) -> dict[str, Any]:
     """Median CPU per event of each configuration over `rounds` alternated rounds."""
     samples: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    in_redis: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
     for _ in range(rounds):
         for name, (contract, buckets) in CONFIGURATIONS.items():
-            samples[name].append(
-                await _cpu_per_event(client, bodies, contract, buckets, batch_size)
-            )
+            ours, theirs = await _cpu_per_event(client, bodies, contract, buckets, batch_size)
+            samples[name].append(ours)
+            in_redis[name].append(theirs)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
         "cpu_us_per_event": {name: round(value, 2) for name, value in medians.items()},
+        "redis_script_us_per_event": {
+            name: round(statistics.median(values), 2) for name, values in in_redis.items()
+        },
         "rounds": {name: [round(v, 2) for v in values] for name, values in samples.items()},
         "two_dimensions_ratio": round(medians["two_dimensions"] / medians["none"], 3),
         "buckets_on_ratio": round(medians["none"] / medians["buckets_off"], 3),
