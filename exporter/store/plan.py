@@ -370,24 +370,31 @@ class WritePlanner:
         if not self.sharded:
             keys.append(self.keys.types)
         seen = shard.seen_prefix
-        lines = []
         marks, bucket_keys, expiries = bucket_marks(
             shard, generation=generation, policy=self.series, chunk=chunk, minutes=minutes
         )
-        for (identity, event), mark in zip(chunk, marks, strict=True):
-            keys.append(seen + identity.encode())
-            units, frac = divmod(event.value_micros, MICROS_PER_UNIT)
-            lines.append(f"{units} {frac} {mark} {event.type}")
+        keys.extend(seen + identity.encode() for identity, _ in chunk)
         keys.extend(bucket_keys)
         cap: str | int = GLOBAL_CAP if self.sharded else self.max_types
-        args: tuple[str | int, ...]
         if not self.detailed:
-            args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries)
+            lines = [
+                f"{units} {frac} {mark} {event.type}"
+                for (_, event), mark in zip(chunk, marks, strict=True)
+                for units, frac in (divmod(event.value_micros, MICROS_PER_UNIT),)
+            ]
+            args: tuple[str | int, ...] = (
+                self.window_seconds, cap, now_ms, "\n".join(lines), expiries,
+            )  # fmt: skip
             return ScriptCall(tuple(keys), args, len(chunk))
-        counting = self._counting(
-            shard, chunk, lines=lines, keys=keys, generation=generation, folds=folds
+        suffixes, header, names = self._counting(
+            shard, chunk, keys=keys, generation=generation, folds=folds
         )
-        args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries, *counting)
+        lines = [
+            f"{units} {frac} {mark} {event.type}{suffix}"
+            for (_, event), mark, suffix in zip(chunk, marks, suffixes, strict=True)
+            for units, frac in (divmod(event.value_micros, MICROS_PER_UNIT),)
+        ]
+        args = (self.window_seconds, cap, now_ms, "\n".join(lines), expiries, header, names)
         return ScriptCall(tuple(keys), args, len(chunk), bool(self.counting.dimensions))
 
     def _counting(
@@ -395,13 +402,12 @@ class WritePlanner:
         shard: ShardKeys,
         chunk: Sequence[Item],
         *,
-        lines: list[str],
         keys: list[str | bytes],
         generation: int,
         folds: Sequence[str] | None,
-    ) -> tuple[str, str]:
-        """Extends each event's line and the call's keys with what apply.lua counts beyond
-        totals (decisions 0020, 0021); returns its last two arguments."""
+    ) -> tuple[list[str], str, str]:
+        """What each event's line carries beyond totals, and the call's keys for it, appended to
+        `keys` (decisions 0020, 0021); with apply.lua's last two arguments."""
         counting = self.counting
         width = len(counting.dimensions)
         admit = width > 0 and not self.sharded  # with one shard apply.lua admits values itself
@@ -414,15 +420,17 @@ class WritePlanner:
             keys.append(self.keys.admissions)
             admissions_at = len(keys)
         blocks_at = len(keys) + 1
-        numbers: dict[str, int] = {}
+        # Per type of the call, "|<its block>|": made once per type, not per event.
+        prefixes: dict[str, str] = {}
+        suffixes: list[str] = []
         for n, (_, event) in enumerate(chunk):
-            number = numbers.get(event.type)
-            if number is None:
-                number = numbers[event.type] = len(numbers) + 1
+            prefix = prefixes.get(event.type)
+            if prefix is None:
+                prefix = prefixes[event.type] = f"|{len(prefixes) + 1}|"
                 keys.extend(self._block(shard, generation, event.type, admit=admit))
             bound = text_of(event.value_micros) if text_of is not None else ""
             if not width:
-                lines[n] += f"|{number}|{bound}|"
+                suffixes.append(f"{prefix}{bound}|")
                 continue
             values = event.dimensions
             text = ""
@@ -433,13 +441,13 @@ class WritePlanner:
                         OTHER if mark == "v" else value
                         for value, mark in zip(values, text, strict=False)
                     )
-            lines[n] += f"|{number}|{bound}|{text}|" + "|".join(values)
+            suffixes.append(f"{prefix}{bound}|{text}|" + "|".join(values))
         block = 1 + (1 if width else 0) + (width + 1 if admit else 0)
         header = (
             f"{index_at} {admissions_at} {blocks_at} {block} {width} "
             f"{counting.max_values if admit else 0} {counting.max_combinations}"
         )
-        return header, ",".join(counting.dimensions)
+        return suffixes, header, ",".join(counting.dimensions)
 
 
 __all__ = [
