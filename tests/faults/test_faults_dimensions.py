@@ -117,14 +117,17 @@ def _dimensions_env(stack: Stack, dimensions: str, buckets: str | None = None) -
     stack.extra_env["EXPORTER_VISIBILITY_TIMEOUT_SECONDS"] = "5"
 
 
+@pytest.mark.parametrize("shards", [1, 4])
 def test_kills_and_a_redis_restart_keep_every_breakdown_equal_to_the_totals(
-    stack: Stack, fresh_redis_server: RedisServer
+    stack: Stack, fresh_redis_server: RedisServer, shards: int
 ) -> None:
     """3,000 events with two dimensions, two processors SIGKILLed and restarted three times and
-    Redis killed and restarted: per-type totals exact, each type's total equal to the sum over
-    its combinations (on /metrics, nothing unattributed) and to the sum over each dimension's
-    values, folds included."""
+    Redis killed and restarted, with one shard (admission in the apply script) and with four
+    (admission by the registration on the global slot): per-type totals exact, each type's total
+    equal to the sum over its combinations (on /metrics, nothing unattributed) and to the sum
+    over each dimension's values, folds included."""
     _dimensions_env(stack, "country,channel")
+    stack.extra_env["EXPORTER_REDIS_SHARDS"] = str(shards)
     traffic = dimension_traffic(3000, seed=27)
     stack.start_api()
     stack.add_processor()
