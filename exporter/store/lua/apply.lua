@@ -64,8 +64,9 @@ end
 local last_bucket_key = #KEYS
 if counting then last_bucket_key = counting[1] - 1 end
 -- The seen keys follow the fixed ones; any keys past them are the buckets'.
-if n > last_bucket_key - first + 1 then
-  return redis.error_reply('apply: ' .. n .. ' events for ' .. (last_bucket_key - first + 1) .. ' keys')
+local seen_keys = last_bucket_key - first + 1
+if n > seen_keys then
+  return redis.error_reply('apply: ' .. n .. ' events for ' .. seen_keys .. ' keys')
 end
 
 -- 2. De-duplication and the type cap -------------------------------------------------------------
