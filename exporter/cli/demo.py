@@ -83,7 +83,11 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "api_host": LOOPBACK,
     "metrics_host": LOOPBACK,
     "redis_prefix": DEMO_PREFIX,
+    # The demo's traffic carries both fields (exporter.tools.producer): breakdowns to see.
+    "dimensions": "channel,country",
 }
+# DEFAULTS' dimensions, sorted as the settings sort them (for a demo whose user declared none).
+DEMO_DIMENSIONS: Final = ("channel", "country")
 # moto accepts any credentials, but boto3 refuses to sign without some; given to the demo's own
 # clients (never put into the environment, where they would hide the user's real ones).
 DEMO_CREDENTIALS: Final = AwsCredentials("demo", "demo")
@@ -195,6 +199,8 @@ async def _demo(
     stop = asyncio.Event()
     stop_on_signals(stop)
     endpoint = str(config.endpoint_url)
+    if "dimensions" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"dimensions": DEMO_DIMENSIONS})
     processor_settings = settings.model_copy(
         update={
             **DEMO_OVERRIDES,

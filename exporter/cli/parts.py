@@ -167,7 +167,7 @@ def redis_store(
 
     if url is None:
         url, tls = settings.redis_url, redis_tls(settings)
-    undeclared = [field for field in STORE_SETTINGS if field not in declared]
+    undeclared = [field for field in (*STORE_SETTINGS, *COUNTING_SETTINGS) if field not in declared]
     chosen = settings.model_copy(
         update={field: Settings.model_fields[field].get_default() for field in undeclared}
     )
@@ -186,6 +186,7 @@ def redis_store(
                 enabled=chosen.series_enabled, retention_seconds=chosen.series_retention
             ),
             allow_eviction=warn_on_eviction or chosen.redis_allow_eviction,
+            counting=counting_config(chosen),
         ),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol
 
 from exporter.events import Event
 from exporter.faults import Fatal, Transient
@@ -180,13 +180,11 @@ class Store(Protocol):
         """Release connections."""
         ...
 
-
-class DetailReads(Protocol):
-    """Breakdowns and detail (decisions 0020, 0021), read with a `CountingConfig`."""
-
     @property
     def counting(self) -> CountingConfig:
-        """The configuration this store writes and reads with."""
+        """What this store counts beyond per-type totals (dimensions, their caps, value
+        buckets): a processor's store writes with it, a reader's reads its joint table and
+        bounds (decisions 0020, 0021)."""
         ...
 
     async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
@@ -199,23 +197,12 @@ class DetailReads(Protocol):
         ...
 
 
-@runtime_checkable
-class DetailStore(Store, DetailReads, Protocol):
-    """A store that reads its breakdowns and detail itself, with the configuration it was built
-    with. The memory store is one; the Redis store becomes one in issue 27/28 part 2, and this
-    protocol then folds into `Store`. Until then the API reads a Redis store's detail through
-    `exporter.store.totals_only`.
-    """
-
-
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW_SECONDS",
     "DEFAULT_MAX_TYPES",
     "MAX_ABS_SUM_UNITS",
     "STORE_ERRORS",
     "ApplyResult",
-    "DetailReads",
-    "DetailStore",
     "Outcome",
     "ReplicasMissing",
     "Snapshot",

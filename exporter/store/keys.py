@@ -56,6 +56,26 @@ class ShardKeys:
         base = f"{self.tag}:series-index"
         return base if generation == 0 else f"{base}:{generation}"
 
+    def detail(self, generation: int, event_type: str) -> str:
+        """The hash of one type's marginals (`c|u|f|<dimension>|<value>`, `s|<dimension>`) and
+        value buckets (`h|<bound>`) written since reset `generation` (decisions 0020, 0021)."""
+        return f"{self._detail_base(generation, 'detail')}:{event_type}"
+
+    def joint(self, generation: int, event_type: str, configuration: str) -> str:
+        """The hash of one type's joint table of one configuration (`c|u|f|<combination>`,
+        `h|<bound>|<combination>`, `folded`, `since`). A configuration is dimension names joined
+        by `,`, never holding `:`, so the last `:` ends the type."""
+        return f"{self._detail_base(generation, 'joint')}:{event_type}:{configuration}"
+
+    def detail_index(self, generation: int) -> str:
+        """The set of this shard's detail and joint hashes of `generation` (for reset)."""
+        base = f"{self.tag}:detail-index"
+        return base if generation == 0 else f"{base}:{generation}"
+
+    def _detail_base(self, generation: int, kind: str) -> str:
+        # As with buckets: a type never holds `@`, so no generation's name is another's.
+        return f"{self.tag}:{kind}" if generation == 0 else f"{self.tag}:{kind}@{generation}"
+
     @property
     def seen_prefix(self) -> bytes:
         """Prefix of the expiring key that remembers one identity."""
@@ -108,6 +128,20 @@ class StoreKeys:
     def probe(self) -> str:
         """The key the readiness probe writes to prove the write path."""
         return f"{self.tag}:probe"
+
+    def values(self, event_type: str, dimension: str) -> str:
+        """The set of admitted values of one type's dimension (the value cap), emptied by a
+        reset; a dimension name never holds `:`."""
+        return f"{self.tag}:values:{event_type}:{dimension}"
+
+    def combinations(self, event_type: str, configuration: str) -> str:
+        """The set of admitted combinations of one type's configuration (the combination cap)."""
+        return f"{self.tag}:combos:{event_type}:{configuration}"
+
+    @property
+    def admissions(self) -> str:
+        """The set of every admission set's name, for a reset to find them."""
+        return f"{self.tag}:admissions"
 
     @property
     def legacy_totals(self) -> str:

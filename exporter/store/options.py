@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exporter.store import DEFAULT_DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_TYPES
+from exporter.store.detail import CountingConfig
 from exporter.store.series import SeriesPolicy
 
 
@@ -27,6 +28,9 @@ class StoreOptions:
     replica_timeout_ms: int = 1000
     allow_eviction: bool = False
     """Pass the write probe on a Redis whose maxmemory-policy evicts (with a warning)."""
+    counting: CountingConfig = field(default_factory=CountingConfig)
+    """Dimensions, their caps and value buckets: what a processor writes beyond totals, and
+    the joint table and bounds a reader reads (decisions 0020, 0021)."""
 
 
 __all__ = ["StoreOptions"]

@@ -27,8 +27,9 @@ from exporter.store import (
 )
 from exporter.store.coalesce import ApplyCoalescer
 from exporter.store.connection import Client, Generation, RedisConnection
+from exporter.store.detail import Breakdown, CountingConfig, Detail, TypeDetail
 from exporter.store.errors import classify, is_redis_failure
-from exporter.store.keys import StoreKeys
+from exporter.store.keys import ShardKeys, StoreKeys
 from exporter.store.memory_guard import (
     MemoryGuard,
     NodeMemory,
@@ -41,10 +42,13 @@ from exporter.store.options import StoreOptions
 from exporter.store.plan import (
     MAX_EVENTS_PER_SCRIPT,
     ONE_SHARD,
+    PartReply,
+    ScriptCall,
     ShardWrite,
     WritePlanner,
     read_reply,
 )
+from exporter.store.redis_detail import Raw, decode_breakdown, decode_type_detail, pairs
 from exporter.store.redis_probe import (
     ProbeCall,
     global_probe,
@@ -90,7 +94,11 @@ class RedisStore:
         self._options = options
         self._keys = StoreKeys.build(options.prefix, options.shards)
         self._planner = WritePlanner(
-            self._keys, options.dedupe_window_seconds, options.max_types, options.series
+            self._keys,
+            options.dedupe_window_seconds,
+            options.max_types,
+            options.series,
+            options.counting,
         )
         self._replicas = Replicas(options.min_replicas, options.replica_timeout_ms)
         self._deadline = (
@@ -104,6 +112,7 @@ class RedisStore:
         # (decision 0004): fewer round trips and much less client CPU per event under load.
         self._coalescer = ApplyCoalescer(self._apply_now, limit=MAX_EVENTS_PER_SCRIPT)
         self._last_read: tuple[list[dict[bytes, bytes]], Snapshot] = ([], Snapshot(()))
+        self._last_detail: tuple[list[Any], Detail] | None = None
         self._observer = StoreObserver()
         self._guard = MemoryGuard()
         self._losses = LossWatch()
@@ -115,6 +124,11 @@ class RedisStore:
         self._observer = observer
         if self._evicting is not None:  # already found: the observer starts from it
             observer.evicting(self._evicting)
+
+    @property
+    def counting(self) -> CountingConfig:
+        """The configuration this store writes and reads with (decisions 0020, 0021)."""
+        return self._options.counting
 
     @property
     def connection(self) -> RedisConnection:
@@ -200,6 +214,8 @@ class RedisStore:
         """Apply the batch, merged with others waiting at the same moment."""
         if not batch:
             return ApplyResult(())
+        # Before joining others' batches: a wiring mistake fails this caller's batch alone.
+        self._planner.check(batch)
         return await self._coalescer.apply(batch)
 
     async def _apply_now(self, batch: Sequence[Item]) -> ApplyResult:
@@ -226,7 +242,7 @@ class RedisStore:
                 # A reset moved readers on while this batch wrote into the generation it retired
                 # (and cleared): that hash began again because of the reset, not a loss.
                 losses.clear()
-            codes: list[list[int]] = []
+            codes: list[PartReply] = []
             for result in results:
                 # Shards that succeeded stay applied: their identities are remembered, so the
                 # redelivery SQS makes of the whole batch counts them as duplicates.
@@ -244,7 +260,7 @@ class RedisStore:
 
     async def _write(
         self, client: Client, scripts: Scripts, part: ShardWrite, losses: list[TotalsLost]
-    ) -> list[int]:
+    ) -> PartReply:
         """One shard's calls in order, then WAIT for its replicas when asked to: one call alone
         as it is; on one node every call and the WAIT in one pipeline; on a cluster (whose
         pipelines cannot load scripts) one call after the other, then the WAIT."""
@@ -253,14 +269,17 @@ class RedisStore:
         if len(calls) == 1 and not replicas.required:
             (call,) = calls
             reply = await scripts.apply(keys=call.keys, args=call.args, client=client)
-            return self._codes(part.totals, reply, losses)
+            return self._codes(part.totals, reply, call, losses)
+        codes: list[int] = []
+        folds: list[str] = []
         if isinstance(client, RedisCluster):
-            codes: list[int] = []
             for call in calls:
                 reply = await scripts.apply(keys=call.keys, args=call.args, client=client)
-                codes += self._codes(part.totals, reply, losses)
+                call_codes, call_folds = self._codes(part.totals, reply, call, losses)
+                codes += call_codes
+                folds += call_folds
             await replicas.wait(client, part.shard)
-            return codes
+            return codes, folds
         async with client.pipeline(transaction=False) as pipe:
             for call in calls:
                 await scripts.apply(keys=call.keys, args=call.args, client=pipe)
@@ -270,15 +289,22 @@ class RedisStore:
             replies = await pipe.execute()
         if replicas.required:
             replicas.check(int(replies.pop()))
-        return [code for reply in replies for code in self._codes(part.totals, reply, losses)]
+        for call, reply in zip(calls, replies, strict=True):
+            call_codes, call_folds = self._codes(part.totals, reply, call, losses)
+            codes += call_codes
+            folds += call_folds
+        return codes, folds
 
-    def _codes(self, totals: str, reply: list[Any], losses: list[TotalsLost]) -> list[int]:
-        """The events' codes of one apply.lua reply; its trailing marker goes to the watch."""
-        codes, marker = read_reply(reply)
+    def _codes(
+        self, totals: str, reply: list[Any], call: ScriptCall, losses: list[TotalsLost]
+    ) -> PartReply:
+        """The events' codes and fold texts of one apply.lua reply; its trailing marker goes to
+        the watch."""
+        codes, folds, marker = read_reply(reply, call)
         loss = self._losses.after_write(totals, marker)
         if loss is not None:
             losses.append(loss)
-        return codes
+        return codes, folds
 
     def _report_loss(self, loss: TotalsLost) -> None:
         """Say once, loudly, that totals were lost; the layout record is written again."""
@@ -323,6 +349,95 @@ class RedisStore:
         snapshot = decode_totals(raws, counting_since(markers))
         self._last_read = (raws, snapshot)
         return snapshot
+
+    async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
+        """One type's totals by the values of `dimension`; None for a type never applied.
+
+        Each shard's totals and detail hash are read by one script, at one moment, so that the
+        values add up to the shard's total for the type.
+        """
+
+        async def work(client: Client, scripts: Scripts) -> tuple[list[str], list[list[Raw]]]:
+            generation = await self._generation(client)
+            keys = [
+                [shard.totals(generation), shard.detail(generation, event_type)]
+                for shard in self._keys.shards
+            ]
+            replies = await asyncio.gather(*(self._read(scripts, client, ks) for ks in keys))
+            return [ks[0] for ks in keys], replies
+
+        totals_keys, replies = await self._call("Redis read failed", work)
+        snapshot = self._decoded(totals_keys, [reply[0] for reply in replies])
+        totals = snapshot.get(event_type)
+        if totals is None:
+            return None
+        return decode_breakdown(totals, dimension, (reply[1] for reply in replies))
+
+    async def detail(self) -> Detail:
+        """Every type's totals, value buckets and this configuration's joint table.
+
+        The types come from a snapshot; then each shard's totals, detail and joint hashes are
+        read by one script, at one moment (a type that appears in between shows no detail until
+        the next read). While every hash reads as last time, the same Detail object is returned,
+        so the API's rendered bodies stay cached.
+        """
+        counting = self._options.counting
+        if not counting.buckets.enabled and not counting.dimensions:
+            snapshot = await self.snapshot()
+            return self._same_detail([snapshot], lambda: _totals_detail(snapshot, counting))
+        names = [t.type for t in (await self.snapshot()).types]
+        configuration = counting.configuration_id
+        dimensions = bool(counting.dimensions)
+
+        def keys_of(shard: ShardKeys, generation: int) -> list[str]:
+            keys = [shard.totals(generation)]
+            keys += [shard.detail(generation, name) for name in names]
+            if dimensions:
+                keys += [shard.joint(generation, name, configuration) for name in names]
+            return keys
+
+        async def work(client: Client, scripts: Scripts) -> tuple[list[str], list[list[Raw]]]:
+            generation = await self._generation(client)
+            keys = [keys_of(shard, generation) for shard in self._keys.shards]
+            replies = await asyncio.gather(*(self._read(scripts, client, ks) for ks in keys))
+            return [ks[0] for ks in keys], replies
+
+        totals_keys, replies = await self._call("Redis read failed", work)
+
+        def build() -> Detail:
+            snapshot = self._decoded(totals_keys, [reply[0] for reply in replies])
+            count = len(names)
+            details = {name: [reply[1 + i] for reply in replies] for i, name in enumerate(names)}
+            joints = {
+                name: [reply[1 + count + i] for reply in replies] if dimensions else []
+                for i, name in enumerate(names)
+            }
+            return Detail(
+                tuple(
+                    decode_type_detail(
+                        totals, counting, details.get(totals.type, []), joints.get(totals.type, [])
+                    )
+                    for totals in snapshot.types
+                ),
+                snapshot.counting_since,
+            )
+
+        return self._same_detail([names, replies], build)
+
+    def _same_detail(self, raws: list[Any], build: Callable[[], Detail]) -> Detail:
+        """The last Detail again while what it was built from reads the same, else a new one."""
+        last = self._last_detail
+        if last is not None and last[0] == raws:
+            return last[1]
+        detail = build()
+        self._last_detail = (raws, detail)
+        return detail
+
+    @staticmethod
+    async def _read(scripts: Scripts, client: Client, keys: list[str]) -> list[Raw]:
+        """The hashes `keys` (one slot) read by read.lua at one moment."""
+        reply = await scripts.read(keys=keys, client=client)
+        return [pairs(flat) for flat in reply]
 
     async def _generation(self, client: Client) -> int:
         """The reset generation readers look at: always 0 with one shard."""
@@ -389,22 +504,34 @@ class RedisStore:
                 shard = keys.shards[0]
                 # The totals hash keeps its marker, begun again now, as a reset (decision 0017).
                 await scripts.clear(
-                    keys=[shard.bucket_index(0), shard.totals(0), keys.types, keys.rejected],
-                    args=[int(time.time() * 1000)],
+                    keys=[
+                        shard.bucket_index(0),
+                        shard.detail_index(0),
+                        keys.admissions,
+                        shard.totals(0),
+                        keys.types,
+                        keys.rejected,
+                    ],
+                    args=[int(time.time() * 1000), 2],
                     client=client,
                 )
                 return
             generation = int(
                 await scripts.reset(
-                    keys=[keys.types, keys.generation, keys.rejected], client=client
+                    keys=[keys.types, keys.generation, keys.rejected, keys.admissions],
+                    client=client,
                 )
             )
-            # Readers already moved on to the new generation; the old partials and buckets are
-            # only memory (buckets would expire by themselves; totals would not).
+            # Readers already moved on to the new generation; the old partials, buckets and
+            # detail are only memory (buckets would expire by themselves; the rest would not).
             old = generation - 1
             await asyncio.gather(
                 *(
-                    scripts.clear(keys=[shard.bucket_index(old), shard.totals(old)], client=client)
+                    scripts.clear(
+                        keys=[shard.bucket_index(old), shard.detail_index(old), shard.totals(old)],
+                        args=["", 1],
+                        client=client,
+                    )
                     for shard in keys.shards
                 )
             )
@@ -481,6 +608,12 @@ class RedisStore:
             async with asyncio.timeout(CLOSE_DRAIN_SECONDS):
                 await self._coalescer.wait_idle()
         await self._connection.close()
+
+
+def _totals_detail(snapshot: Snapshot, counting: CountingConfig) -> Detail:
+    """The detail of a store that counts nothing beyond totals: every type's totals alone."""
+    del counting
+    return Detail(tuple(TypeDetail(t) for t in snapshot.types), snapshot.counting_since)
 
 
 async def _read_memory(client: Client, _: Scripts) -> list[NodeMemory]:

@@ -1,7 +1,8 @@
 """The write probe that decides readiness and resuming, and the memory of every master.
 
 A probe passes only where a batch's writes would (decision 0017): `probe.lua` writes, and undoes,
-keys of the patterns `apply.lua`, `register.lua` and the rejected counts write, on the slot of
+keys of the patterns `apply.lua` (dimensions and value buckets included), `register.lua` and the
+rejected counts write, on the slot of
 every shard and of the global tag. What to touch is a plan a unit test can read; running it is
 the store's.
 """
@@ -41,8 +42,14 @@ class ProbeCall:
 def global_probe(keys: StoreKeys) -> ProbeCall:
     """With K > 1: the global slot's writes (type registry, rejected counts) and the generation."""
     return ProbeCall(
-        keys=(keys.rejected, keys.types, keys.generation), kinds=("hash", "set", "get")
+        keys=(keys.rejected, keys.types, keys.generation, *_admission_keys(keys)),
+        kinds=("hash", "set", "get", "set", "set"),
     )
+
+
+def _admission_keys(keys: StoreKeys) -> tuple[str, str]:
+    """A value set and the set of admission sets (decision 0020), of a type no event has."""
+    return keys.values(PROBE_TYPE, "probe"), keys.admissions
 
 
 def shard_probe(keys: StoreKeys, shard: ShardKeys, generation: int) -> ProbeCall:
@@ -52,11 +59,14 @@ def shard_probe(keys: StoreKeys, shard: ShardKeys, generation: int) -> ProbeCall
         shard.totals(generation),
         shard.bucket(generation, PROBE_TYPE, 0),
         shard.bucket_index(generation),
+        shard.detail(generation, PROBE_TYPE),
+        shard.joint(generation, PROBE_TYPE, "probe"),
+        shard.detail_index(generation),
     ]
-    kinds = ["seen", "marker", "hash", "zset"]
+    kinds = ["seen", "marker", "hash", "zset", "hash", "hash", "set"]
     if len(keys.shards) == 1:
-        probe_keys += [keys.types, keys.rejected]
-        kinds += ["set", "hash"]
+        probe_keys += [keys.types, keys.rejected, *_admission_keys(keys)]
+        kinds += ["set", "hash", "set", "set"]
     return ProbeCall(tuple(probe_keys), tuple(kinds), totals=shard.totals(generation))
 
 

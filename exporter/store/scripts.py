@@ -23,6 +23,7 @@ class Scripts:
         self.clear: AsyncScript = client.register_script(_lua("clear"))
         self.layout: AsyncScript = client.register_script(_lua("layout"))
         self.probe: AsyncScript = client.register_script(_lua("probe"))
+        self.read: AsyncScript = client.register_script(_lua("read"))
 
 
 __all__ = ["Scripts"]

@@ -136,7 +136,7 @@ async def demo_store(
 ) -> AsyncIterator[ChosenStore]:
     """With `redis_url` (REDIS_URL set), that Redis if it answers; otherwise a private
     redis-server, else memory: a demo touches no Redis the user did not name. The memory store
-    counts with `counting` (the Redis store learns it in issue 27/28 part 2).
+    counts with `counting`, as `open_store`'s Redis stores do.
 
     A Redis at `redis_url` that refuses the settings (password, database, TLS) raises
     StoreRefused: falling back would hide the mistake behind a demo that seems to work.

@@ -137,8 +137,14 @@ class SyntheticTraffic:
 
     def __iter__(self) -> Iterator[bytes]:
         rng = random.Random(self.seed)  # noqa: S311 - test traffic, not cryptography
+        # The dimension fields draw from a stream of their own, so a seed gives the same types,
+        # values and breakage as before they existed.
+        fields = random.Random(None if self.seed is None else self.seed + 1)  # noqa: S311
         while True:
-            yield json.dumps(self._one(rng)).encode()
+            event = self._one(rng)
+            event["country"] = _weighted(COUNTRIES, fields)
+            event["channel"] = _weighted(CHANNELS, fields)
+            yield json.dumps(event).encode()
 
     def _one(self, rng: random.Random) -> dict[str, Any]:
         event_type = rng.choice(self.types)
@@ -156,6 +162,18 @@ class SyntheticTraffic:
         if rng.random() < self.malformed_ratio:
             _break(event, rng)
         return event
+
+
+# The fields a shop would break its events down by (EXPORTER_DIMENSIONS=country,channel in the
+# demo and the compose stack), each value with its weight. "??" breaks the value rule, so the
+# demo's breakdowns show a fold (`__other__`, exporter_dimension_folded_total) as real traffic
+# would.
+COUNTRIES: Final = (("NL", 40), ("DE", 25), ("FR", 15), ("BE", 10), ("ES", 6), ("??", 4))
+CHANNELS: Final = (("web", 60), ("app", 35), ("store", 5))
+
+
+def _weighted(choices: Sequence[tuple[str, int]], rng: random.Random) -> str:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
 def _value(event_type: str, rng: random.Random) -> int | float:

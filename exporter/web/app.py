@@ -18,8 +18,6 @@ from exporter import __version__
 from exporter.events import TYPE_RULE, is_valid_type
 from exporter.store import (
     STORE_ERRORS,
-    DetailReads,
-    DetailStore,
     Snapshot,
     Store,
     StoreMisconfigured,
@@ -27,7 +25,6 @@ from exporter.store import (
     StoreUnavailable,
 )
 from exporter.store.detail import CountingConfig, Detail
-from exporter.store.totals_only import TotalsOnly
 from exporter.web.breakdowns import BadBreakdown, breakdown_json, breakdown_query
 from exporter.web.errors import (
     body_limit_middleware,
@@ -69,7 +66,7 @@ PAGE_KEY: Final = web.AppKey("page", bytes)
 OPENAPI_KEY: Final = web.AppKey("openapi", dict[str, Any])
 SNAPSHOTS_KEY: Final = web.AppKey("snapshots", SharedSnapshots)
 STATS_BODY_KEY: Final = web.AppKey("stats_body", list[tuple[Snapshot | Detail, bytes]])
-READS_KEY: Final = web.AppKey("reads", DetailReads)
+READS_KEY: Final = web.AppKey("reads", Store)
 DETAILS_KEY: Final = web.AppKey("details", SharedReads[Detail])
 EXPOSITION_KEY: Final = web.AppKey("exposition", TotalsExposition)
 _EOF: Final = b"# EOF\n"
@@ -88,9 +85,8 @@ def make_app(
     """The stats API over `store`, with its metrics on `registry`; DELETE needs `admin_token`.
 
     `page_info` tells the live page which store it reads (redacted) and where the dashboards are.
-    A store that reads its own breakdowns and detail (`DetailStore`) brings its configuration;
-    `counting` is the configuration of one that keeps totals only (the Redis store until issue
-    27/28 part 2).
+    The store brings its configuration (dimensions, caps, value buckets); `counting`, when
+    given, is the one the command read from its settings and must be the store's.
     """
     reads = _detail_reads(store, counting)
     counting = reads.counting
@@ -129,12 +125,10 @@ def make_app(
     return app
 
 
-def _detail_reads(store: Store, counting: CountingConfig | None) -> DetailReads:
-    if isinstance(store, DetailStore):
-        if counting is not None and counting != store.counting:
-            raise ValueError("the store was built with another counting configuration")
-        return store
-    return TotalsOnly(store, counting or CountingConfig())
+def _detail_reads(store: Store, counting: CountingConfig | None) -> Store:
+    if counting is not None and counting != store.counting:
+        raise ValueError("the store was built with another counting configuration")
+    return store
 
 
 def _with_detail(app: web.Application) -> bool:

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from exporter.events import ABSENT, OTHER, Event
-from exporter.store import ApplyResult, DetailStore, Store
+from exporter.store import ApplyResult, Store
 from exporter.store.detail import Breakdown, CountingConfig, Detail, Fold, Tally
 from exporter.store.histograms import BucketBounds, cumulative
 from exporter.store.keys import shard_of
@@ -71,7 +71,7 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
         sharing: Store | None = None,
     ) -> Store:
         """A store of this kind; with `sharing`, on the same data as that one (every Redis
-        store of one test shares its data anyway). Part 2 gives `counting` to the Redis ones."""
+        store of one test shares its data anyway)."""
         if kind == "memory":
             return MemoryStore(
                 dedupe_window_seconds=dedupe_window_seconds,
@@ -87,6 +87,7 @@ async def fixture_make_store(request: pytest.FixtureRequest) -> AsyncIterator[St
             dedupe_window_seconds=dedupe_window_seconds,
             max_types=max_types,
             series=series or SeriesPolicy(),
+            counting=counting or CountingConfig(),
         )
         stores.append(store)
         return store
@@ -467,8 +468,6 @@ async def test_rejected_counts_add_up_by_reason(make_store: StoreFactory) -> Non
 
 # -- dimensions and value buckets (decisions 0020 and 0021) ----------------------------------------
 
-PART_2 = "Redis part: issue 27/28 part 2"
-
 
 class CountingStoreFactory(Protocol):
     def __call__(
@@ -477,23 +476,17 @@ class CountingStoreFactory(Protocol):
         *,
         max_types: int = 1000,
         sharing: Store | None = None,
-    ) -> DetailStore: ...
+    ) -> Store: ...
 
 
 @pytest.fixture(name="make_counting_store")
-def fixture_make_counting_store(
-    make_store: StoreFactory, request: pytest.FixtureRequest
-) -> CountingStoreFactory:
+def fixture_make_counting_store(make_store: StoreFactory) -> CountingStoreFactory:
     """Stores of every kind that count dimensions and value buckets, with the given config."""
-    if request.node.callspec.params["make_store"] != "memory":
-        pytest.skip(PART_2)
 
     def make(
         counting: CountingConfig, *, max_types: int = 1000, sharing: Store | None = None
-    ) -> DetailStore:
-        store = make_store(counting=counting, max_types=max_types, sharing=sharing)
-        assert isinstance(store, DetailStore)
-        return store
+    ) -> Store:
+        return make_store(counting=counting, max_types=max_types, sharing=sharing)
 
     return make
 

@@ -238,7 +238,9 @@ async def _envelopes(run: Run) -> dict[str, Any]:
 
 
 async def _metrics(run: Run) -> dict[str, Any]:
-    return await metrics_scrape(series=run.sizes.metrics_series, scrapes=run.sizes.metrics_scrapes)
+    return await metrics_scrape(
+        run.redis_url, series=run.sizes.metrics_series, scrapes=run.sizes.metrics_scrapes
+    )
 
 
 BENCHMARKS: dict[str, Callable[[Run], Awaitable[dict[str, Any]]]] = {

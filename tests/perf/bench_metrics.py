@@ -4,14 +4,17 @@ The API (`make_app`, its real middlewares) over a store holding `series` combina
 each with `series / 10 - 1` combinations of two dimensions and its `__unattributed__` series, every
 event in one of the default value buckets. Each size is scraped over HTTP on loopback, in turn,
 `scrapes` times; the figure is the median time of one scrape, the ratio the larger's over the
-smaller's per series (1.0 is linear). The store is the memory one until issue 27/28 part 2, which
-runs this again on Redis.
+smaller's per series (1.0 is linear). The store is the Redis one, each size under a prefix of
+its own on the run's redis-server; before each scrape one more event is applied, so that every
+scrape reads and renders anew, as under live traffic (an unchanged store is answered from the
+API's cache).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,21 +24,24 @@ from prometheus_client import CollectorRegistry
 
 from exporter.events import Event
 from exporter.store.detail import CountingConfig
-from exporter.store.memory import MemoryStore
+from exporter.store.redis import RedisStore
 from exporter.web import make_app
+from tests.store_support import redis_store
 
 TYPES = 10
 # Prometheus's default scrape timeout.
 SCRAPE_TIMEOUT_SECONDS = 10.0
 
 
-async def _store(series: int) -> MemoryStore:
+async def _store(series: int, redis_url: str) -> RedisStore:
     """A store whose /metrics has `series` series of exporter_stats_events_total."""
     per_type = max(series // TYPES - 1, 1)
-    store = MemoryStore(
+    store = redis_store(
+        redis_url,
+        prefix=f"bench-metrics-{uuid.uuid4().hex[:8]}",
         counting=CountingConfig(
             ("channel", "country"), max_values=10_000, max_combinations=per_type
-        )
+        ),
     )
     now = datetime.now(UTC)
     for kind in range(TYPES):
@@ -62,11 +68,21 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> tuple[float, int,
     return seconds, len(body), series
 
 
-async def metrics_scrape(*, series: tuple[int, ...], scrapes: int) -> dict[str, Any]:
+async def _one_more(store: RedisStore) -> None:
+    """One more event of an existing combination: the next scrape reads and renders anew."""
+    event = Event("type-0", 1_000_000, datetime.now(UTC), None, ("channel-0", "country-0"))
+    await store.apply([(f"msg:{uuid.uuid4()}", event)])
+
+
+async def metrics_scrape(
+    redis_url: str, *, series: tuple[int, ...], scrapes: int
+) -> dict[str, Any]:
     """Median scrape time of each size; how it grows per series."""
     servers = {}
+    stores: dict[int, RedisStore] = {}
     for size in series:
-        app = make_app(await _store(size), CollectorRegistry(), admin_token=None)
+        stores[size] = await _store(size, redis_url)
+        app = make_app(stores[size], CollectorRegistry(), admin_token=None)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers[size] = server
@@ -78,6 +94,7 @@ async def metrics_scrape(*, series: tuple[int, ...], scrapes: int) -> dict[str, 
                 await _scrape(session, str(server.make_url("/metrics")))
             for _ in range(scrapes):
                 for size, server in servers.items():
+                    await _one_more(stores[size])
                     seconds, size_bytes, counted = await _scrape(
                         session, str(server.make_url("/metrics"))
                     )
@@ -86,6 +103,8 @@ async def metrics_scrape(*, series: tuple[int, ...], scrapes: int) -> dict[str, 
     finally:
         for server in servers.values():
             await server.close()
+        for store in stores.values():
+            await store.close()
     medians = {size: statistics.median(values) for size, values in times.items()}
     small, large = min(series), max(series)
     per_series = {size: medians[size] / shape[size][1] for size in series}

@@ -14,13 +14,25 @@
 --   <bucket: 1-based among the bucket keys, 0 for none> <minute of the hour> <type>"
 --   (one argument for the whole batch: the client frames every argument separately)
 -- ARGV[5] the bucket keys' expiry times (unix s), space-separated, in their KEYS order
+-- ARGV[6] empty, or what is counted beyond totals (decisions 0020, 0021): "<index> <admissions>
+--   <blocks> <block size> <width> <max values> <max combinations>", positions in KEYS of this
+--   shard's detail index, of the global set of admission sets (0: none), and of the first of one
+--   block of keys per type of the call (its detail hash, its joint hash when width > 0, then with
+--   max values > 0 its value sets and its combination set: admission here, with one shard);
+--   each event's line then goes on "|<type's block, 1-based>|<bucket bound or empty>|<folds>"
+--   and "|<value>" per dimension. With max values 0 the values were admitted by register.lua and
+--   <folds> is its answer, echoed; otherwise it is empty and decided here.
+-- ARGV[7] the dimension names, comma-separated, in the values' order
 --
--- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow; then
+-- Returns one code per event: 1 applied, 0 duplicate, 2 too many types, 3 sum overflow; with
+-- dimensions then one fold text per event (empty unless applied: per dimension '-', 'i' invalid
+-- or 'v' past the value cap, then 'c' past the combination cap or '-'); then
 -- the totals hash's marker: this call's count of writes, @since and @reset (decision 0017).
 -- Redis runs the script without interleaving other commands, and a refused event's seen key is
 -- removed again before the script returns, so no caller ever observes a half-applied batch.
--- The script has five parts: arguments, de-duplication (with the type cap), totals, event-time
--- buckets, and the marker that lets readers and writers notice totals Redis lost.
+-- The script has six parts: arguments, de-duplication (with the type cap), totals, event-time
+-- buckets, dimensions and value buckets, and the marker that lets readers and writers notice
+-- totals Redis lost.
 
 -- 1. Arguments ---------------------------------------------------------------------------------
 local totals = KEYS[1]
@@ -34,16 +46,27 @@ end
 local now = ARGV[3]
 local LIMIT = 9e18
 -- Types never contain spaces or line breaks (the event contract), so a type ends its line.
-local types, units, fracs, buckets, minutes = {}, {}, {}, {}, {}
+local types, units, fracs, buckets, minutes, rests = {}, {}, {}, {}, {}, {}
 local n = 0
-for u, f, b, m, t in string.gmatch(ARGV[4], '(%-?%d+) (%d+) (%d+) (%d+) ([^\n]+)') do
+-- A type never holds `|`, which begins what an event carries for dimensions and value buckets.
+for u, f, b, m, t, r in
+    string.gmatch(ARGV[4], '(%-?%d+) (%d+) (%d+) (%d+) ([^|\n]+)([^\n]*)') do
   n = n + 1
   units[n], fracs[n], types[n] = tonumber(u), tonumber(f), t
-  buckets[n], minutes[n] = tonumber(b), m
+  buckets[n], minutes[n], rests[n] = tonumber(b), m, r
 end
+local counting = nil
+if ARGV[6] and ARGV[6] ~= '' then
+  counting = {}
+  for x in string.gmatch(ARGV[6], '%d+') do counting[#counting + 1] = tonumber(x) end
+end
+-- Keys past the seen keys and before the counting keys are the event-time buckets'.
+local last_bucket_key = #KEYS
+if counting then last_bucket_key = counting[1] - 1 end
 -- The seen keys follow the fixed ones; any keys past them are the buckets'.
-if n > #KEYS - first + 1 then
-  return redis.error_reply('apply: ' .. n .. ' events for ' .. (#KEYS - first + 1) .. ' keys')
+local seen_keys = last_bucket_key - first + 1
+if n > seen_keys then
+  return redis.error_reply('apply: ' .. n .. ' events for ' .. seen_keys .. ' keys')
 end
 
 -- 2. De-duplication and the type cap -------------------------------------------------------------
@@ -127,7 +150,7 @@ end
 -- per hash and call, however many minutes a backlog spreads over (docs/benchmarks.md). A sum
 -- past 4e15 millionths, no longer exact in Lua's doubles, continues in u<m> and f<m> (whole
 -- units and millionths, added by Redis in 64-bit integers, as the totals); readers add all.
-if #KEYS >= first + n then
+if last_bucket_key >= first + n then
   local index = KEYS[first + n]
   local expiries = {}
   for e in string.gmatch(ARGV[5], '%d+') do expiries[#expiries + 1] = e end
@@ -205,7 +228,137 @@ if #KEYS >= first + n then
   end
 end
 
--- 5. The marker ---------------------------------------------------------------------------------
+-- 5. Dimensions and value buckets ---------------------------------------------------------------
+-- Decisions 0020 and 0021: like the event-time buckets, only applied events (1) are counted, so a
+-- duplicate or a refused event adds to no value, combination or bucket and folds nothing. Per
+-- type, the detail hash holds each dimension's marginals and the type's value buckets, the joint
+-- hash this configuration's combinations; sums go through HINCRBY (64-bit in Redis), the whole
+-- units under pcall so that a value's or combination's sum past int64 (possible only with values
+-- of both signs) leaves that one cell unchanged rather than aborting the call after the totals.
+local folds = nil
+if counting then
+  local index_key, admissions_at = KEYS[counting[1]], counting[2]
+  local blocks, block = counting[3], counting[4]
+  local width, max_values, max_combos = counting[5], counting[6], counting[7]
+  local admit = max_values > 0
+  local names = {}
+  for name in string.gmatch(ARGV[7] or '', '[^,]+') do names[#names + 1] = name end
+  local OTHER, ABSENT = '__other__', '__absent__'
+  local all_other = {}
+  for d = 1, width do all_other[d] = OTHER end
+  all_other = table.concat(all_other, '|')
+  local sets = {}    -- admission set key -> {n = its size, known = {member -> true or false}}
+  local function admitted(key, member, cap)
+    local s = sets[key]
+    if s == nil then
+      s = {n = redis.call('SCARD', key), known = {}}
+      sets[key] = s
+    end
+    local known = s.known[member]
+    if known == nil then
+      known = redis.call('SISMEMBER', key, member) == 1
+      if not known and s.n < cap then
+        redis.call('SADD', key, member)
+        if s.n == 0 and admissions_at > 0 then redis.call('SADD', KEYS[admissions_at], key) end
+        s.n = s.n + 1
+        known = true
+      end
+      s.known[member] = known
+    end
+    return known
+  end
+  local hashes, hash_order = {}, {}  -- key -> {cells = {field -> {count, units, frac}}, ...}
+  local function hash(key)
+    local h = hashes[key]
+    if h == nil then
+      h = {cells = {}, cell_order = {}, counts = {}, count_order = {}, since = {}, folded = 0}
+      hashes[key] = h
+      hash_order[#hash_order + 1] = key
+    end
+    return h
+  end
+  local function add(h, cell, i)
+    local c = h.cells[cell]
+    if c == nil then
+      c = {0, 0, 0}
+      h.cells[cell] = c
+      h.cell_order[#h.cell_order + 1] = cell
+    end
+    c[1], c[2], c[3] = c[1] + 1, c[2] + units[i], c[3] + fracs[i]
+  end
+  local function bump(h, field)
+    if h.counts[field] == nil then
+      h.counts[field] = 0
+      h.count_order[#h.count_order + 1] = field
+    end
+    h.counts[field] = h.counts[field] + 1
+  end
+  folds = {}
+  for i = 1, n do
+    folds[i] = ''
+    if status[i] == 1 then
+      local tno, le, given, rest = string.match(rests[i], '^|(%d+)|([^|]*)|([^|]*)(.*)$')
+      local at = blocks + (tonumber(tno) - 1) * block
+      local detail = hash(KEYS[at])
+      if le ~= '' then bump(detail, 'h|' .. le) end
+      if width > 0 then
+        local values = {}
+        for v in string.gmatch(rest, '|([^|]*)') do values[#values + 1] = v end
+        local marks = {}
+        local combo_folded = false
+        if admit then
+          for d = 1, width do
+            local v = values[d]
+            marks[d] = '-'
+            if v == OTHER then
+              marks[d] = 'i'
+            elseif v ~= ABSENT and not admitted(KEYS[at + 1 + d], v, max_values) then
+              marks[d] = 'v'
+              values[d] = OTHER
+            end
+          end
+          local combo = table.concat(values, '|')
+          if combo ~= all_other and not admitted(KEYS[at + 2 + width], combo, max_combos) then
+            combo_folded = true
+          end
+          marks[width + 1] = combo_folded and 'c' or '-'
+          folds[i] = table.concat(marks)
+        else
+          folds[i] = given
+          combo_folded = string.sub(given, -1) == 'c'
+        end
+        for d = 1, width do
+          add(detail, names[d] .. '|' .. values[d], i)
+          detail.since['s|' .. names[d]] = true
+        end
+        local joint = hash(KEYS[at + 1])
+        local combo = combo_folded and all_other or table.concat(values, '|')
+        add(joint, combo, i)
+        if le ~= '' then bump(joint, 'h|' .. le .. '|' .. combo) end
+        if combo_folded then joint.folded = joint.folded + 1 end
+        joint.since['since'] = true
+      end
+    end
+  end
+  for _, key in ipairs(hash_order) do
+    local h = hashes[key]
+    for _, cell in ipairs(h.cell_order) do
+      local c = h.cells[cell]
+      local carry = math.floor(c[3] / 1000000)
+      local whole = string.format('%.0f', c[2] + carry)
+      if type(redis.pcall('HINCRBY', key, 'u|' .. cell, whole)) == 'number' then
+        redis.call('HINCRBY', key, 'c|' .. cell, c[1])
+        redis.call('HINCRBY', key, 'f|' .. cell, string.format('%.0f', c[3] - carry * 1000000))
+      end
+    end
+    for _, field in ipairs(h.count_order) do redis.call('HINCRBY', key, field, h.counts[field]) end
+    if h.folded > 0 then redis.call('HINCRBY', key, 'folded', h.folded) end
+    for field in pairs(h.since) do redis.call('HSETNX', key, field, now) end
+    redis.call('SADD', index_key, key)
+  end
+end
+
+-- 6. The marker ---------------------------------------------------------------------------------
 -- Decision 0017: every call counts itself in the totals hash, which records when it began; a
 -- count that goes back, or a beginning that moves without a reset, means Redis lost the hash.
 local writes = redis.call('HINCRBY', totals, '@writes', 1)
@@ -214,5 +367,10 @@ if not marker[1] then
   marker[1] = now
   redis.call('HSET', totals, '@since', now)
 end
-status[n + 1], status[n + 2], status[n + 3] = writes, marker[1], marker[2]
-return status
+local reply = status
+if folds and counting[5] > 0 then
+  for i = 1, n do reply[n + i] = folds[i] end
+end
+local m = #reply
+reply[m + 1], reply[m + 2], reply[m + 3] = writes, marker[1], marker[2]
+return reply

@@ -22,6 +22,7 @@ from exporter.events import Event
 from exporter.logs import configure_logging
 from exporter.settings import load_settings
 from exporter.store import ApplyResult, Snapshot, Store
+from exporter.store.detail import Breakdown, CountingConfig, Detail
 from exporter.store.series import MinuteTotals
 
 
@@ -68,6 +69,19 @@ class PausingStore:
     async def probe_write(self) -> None:
         """The inner store's write probe."""
         await self._inner.probe_write()
+
+    @property
+    def counting(self) -> CountingConfig:
+        """The inner store's configuration."""
+        return self._inner.counting
+
+    async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
+        """The inner store's breakdown."""
+        return await self._inner.breakdown(event_type, dimension)
+
+    async def detail(self) -> Detail:
+        """The inner store's detail."""
+        return await self._inner.detail()
 
     async def close(self) -> None:
         """Close the inner store."""

@@ -83,12 +83,14 @@ async def test_every_key_shares_one_cluster_slot(
     redis_client: aioredis.Redis, open_store: Callable[..., RedisStore]
 ) -> None:
     """With one shard all keys live under the prefix's hash tag (one cluster slot), named as before
-    shards existed, plus the recorded shard count."""
+    shards existed, plus the recorded shard count, and the value buckets' detail hash per type
+    with their index (decision 0021)."""
     store = open_store(prefix="shop")
     await store.apply([(f"msg:{i}", event(f"t{i % 3}", i)) for i in range(20)])
     keys = [k.decode() if isinstance(k, bytes) else k for k in await redis_client.keys("*")]
-    assert {"{shop}:totals", "{shop}:types", "{shop}:shards"} < set(keys)
-    assert len(keys) == 23
+    assert {"{shop}:totals", "{shop}:types", "{shop}:shards", "{shop}:detail-index"} < set(keys)
+    assert {"{shop}:detail:t0", "{shop}:detail:t1", "{shop}:detail:t2"} < set(keys)
+    assert len(keys) == 20 + 7
     assert all(k.startswith("{shop}:") for k in keys)
     assert len({key_slot(k.encode()) for k in keys}) == 1
 
@@ -109,13 +111,14 @@ async def test_memory_per_identity_is_small_and_bounded(
     assert 40 < per_identity < 250, per_identity
 
     # The window is one second; Redis's active expiry then reclaims the identities (the totals,
-    # the type set and the recorded shard count stay) without any reads.
+    # the type set, the recorded shard count, the type's value buckets and their index stay)
+    # without any reads.
     await eventually(
         redis_client.dbsize,
-        until=lambda keys: keys <= 3,
+        until=lambda keys: keys <= 5,
         timeout=15,
         interval=0.2,
-        message="at most 3 keys left after the window",
+        message="at most 5 keys left after the window",
     )
 
 

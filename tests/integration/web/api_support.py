@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,10 +23,10 @@ from tests.store_support import unique_prefix
 TOKEN = "s3cret-admin-token"
 
 
-def redis_store(url: str, prefix: str | None = None) -> RedisStore:
-    """A store under `prefix` (by default one of its own), as the `store` fixture's; the caller
-    closes it."""
-    return store_at(url, prefix=prefix or unique_prefix(), timeout_seconds=2.0)
+def redis_store(url: str, prefix: str | None = None, **options: Any) -> RedisStore:
+    """A store under `prefix` (by default one of its own), as the `store` fixture's, with
+    further StoreOptions fields in `options`; the caller closes it."""
+    return store_at(url, prefix=prefix or unique_prefix(), timeout_seconds=2.0, **options)
 
 
 def event(event_type: str, value: str | int) -> Event:

@@ -1,13 +1,13 @@
 """The API with dimensions and value buckets: /stats/{type}?by=, the new keys of /stats, and the
-labelled series and histogram family of /metrics (memory store now; the Redis store in issue
-27/28 part 2)."""
+labelled series and histogram family of /metrics, over the memory store and the Redis store."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -37,9 +37,35 @@ async def add(store: Store, events: Sequence[Event]) -> None:
     assert result.outcomes.count("applied") == len(events)
 
 
-async def shop() -> MemoryStore:
+class StoreFactory(Protocol):
+    def __call__(self, counting: CountingConfig, *, sharing: Store | None = None) -> Store: ...
+
+
+@pytest.fixture(name="make", params=["memory", "redis"])
+async def fixture_make(
+    request: pytest.FixtureRequest, redis_server: RedisServer
+) -> AsyncIterator[StoreFactory]:
+    """Stores of one kind; with `sharing`, on that store's data (a processor of another
+    configuration beside it). The Redis ones share a prefix of the test's own."""
+    prefix = f"dims-{uuid.uuid4().hex[:12]}"
+    opened: list[RedisStore] = []
+
+    def make(counting: CountingConfig, *, sharing: Store | None = None) -> Store:
+        if request.param == "memory":
+            data = sharing.data if isinstance(sharing, MemoryStore) else None
+            return MemoryStore(counting=counting, data=data)
+        store = redis_store(redis_server.url, prefix, counting=counting)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+async def shop(make: StoreFactory) -> Store:
     """A store of purchases by channel and country, one country past a cap of 3 values."""
-    store = MemoryStore(counting=CountingConfig(COUNTING.dimensions, 3, 1000, COUNTING.buckets))
+    store = make(CountingConfig(COUNTING.dimensions, 3, 1000, COUNTING.buckets))
     await add(
         store,
         [
@@ -65,10 +91,10 @@ def metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-async def test_by_answers_every_value_with_exact_numbers() -> None:
+async def test_by_answers_every_value_with_exact_numbers(make: StoreFactory) -> None:
     """?by=country: each value's count and exact sum, most first then by value, the reserved
     values among them, the same number formats as /stats."""
-    store = await shop()
+    store = await shop(make)
     async with api_client(store) as client:
         response = await client.get("/stats/purchase?by=country")
         assert response.status == 200
@@ -89,9 +115,9 @@ async def test_by_answers_every_value_with_exact_numbers() -> None:
     assert body["cut"] == 0
 
 
-async def test_limit_cuts_and_says_how_many() -> None:
+async def test_limit_cuts_and_says_how_many(make: StoreFactory) -> None:
     """?limit=2 answers the two most counted values and how many were left out."""
-    store = await shop()
+    store = await shop(make)
     async with api_client(store) as client:
         body = await (await client.get("/stats/purchase?by=country&limit=2")).json()
     assert [v["value"] for v in body["values"]] == ["NL", "DE"]
@@ -107,9 +133,11 @@ async def test_limit_cuts_and_says_how_many() -> None:
         ("by=country&limit=ten", "'limit' must be given once"),
     ],
 )
-async def test_a_bad_breakdown_query_is_a_400_naming_what_works(query: str, words: str) -> None:
+async def test_a_bad_breakdown_query_is_a_400_naming_what_works(
+    query: str, words: str, make: StoreFactory
+) -> None:
     """An unknown dimension names the declared ones; a repeated `by` or bad `limit` is named."""
-    store = await shop()
+    store = await shop(make)
     async with api_client(store) as client:
         response = await client.get(f"/stats/purchase?{query}")
         assert response.status == 400
@@ -118,21 +146,23 @@ async def test_a_bad_breakdown_query_is_a_400_naming_what_works(query: str, word
     assert words in body["message"]
 
 
-async def test_without_dimensions_by_is_a_400_and_unknown_types_a_404() -> None:
+async def test_without_dimensions_by_is_a_400_and_unknown_types_a_404(make: StoreFactory) -> None:
     """With none declared the message says so; a type never counted is 404 with `by` too."""
-    async with api_client(MemoryStore()) as client:
+    async with api_client(make(CountingConfig())) as client:
         response = await client.get("/stats/purchase?by=country")
         assert response.status == 400
         assert "No dimension is declared" in (await response.json())["message"]
-    async with api_client(await shop()) as client:
+    async with api_client(await shop(make)) as client:
         response = await client.get("/stats/never?by=country")
         assert response.status == 404
 
 
-async def test_a_dimension_only_some_processors_declare_leaves_the_rest_unattributed() -> None:
+async def test_a_dimension_only_some_processors_declare_leaves_the_rest_unattributed(
+    make: StoreFactory,
+) -> None:
     """Events applied by a processor without the dimension are its `unattributed` part."""
-    store = await shop()
-    older = MemoryStore(counting=CountingConfig(("country",)), data=store.data)
+    store = await shop(make)
+    older = make(CountingConfig(("country",)), sharing=store)
     await add(older, [Event("purchase", 4_000_000, datetime.now(UTC), None, ("NL",))])
     async with api_client(store) as client:
         body = await (await client.get("/stats/purchase?by=channel")).json()
@@ -140,10 +170,12 @@ async def test_a_dimension_only_some_processors_declare_leaves_the_rest_unattrib
     assert sum(v["count"] for v in body["values"]) == 7
 
 
-async def test_stats_shows_buckets_percentiles_and_folds_beside_the_seed_keys() -> None:
+async def test_stats_shows_buckets_percentiles_and_folds_beside_the_seed_keys(
+    make: StoreFactory,
+) -> None:
     """Each /stats entry keeps its keys and adds cumulative buckets, estimated p50/p90/p99 with
     their bucket's bounds, and the folded counts."""
-    store = await shop()
+    store = await shop(make)
     async with api_client(store) as client:
         listed = await (await client.get("/stats")).json()
         one = await (await client.get("/stats/purchase")).json()
@@ -163,10 +195,12 @@ async def test_stats_shows_buckets_percentiles_and_folds_beside_the_seed_keys() 
     assert purchase["folded"] == {"dimensions": {"channel": 1, "country": 1}, "combinations": 0}
 
 
-async def test_with_buckets_off_and_no_dimensions_stats_keeps_the_seed_shape() -> None:
+async def test_with_buckets_off_and_no_dimensions_stats_keeps_the_seed_shape(
+    make: StoreFactory,
+) -> None:
     """EXPORTER_VALUE_BUCKETS empty and no dimension: exactly the keys of before (and issue 25's
     counting_since), no bucket, percentile or fold."""
-    store = MemoryStore(counting=CountingConfig(buckets=BucketBounds.of([])))
+    store = make(CountingConfig(buckets=BucketBounds.of([])))
     await add(store, [Event("purchase", 12_500_000, datetime.now(UTC))])
     async with api_client(store) as client:
         (item,) = await (await client.get("/stats")).json()
@@ -181,11 +215,11 @@ async def test_with_buckets_off_and_no_dimensions_stats_keeps_the_seed_shape() -
     }
 
 
-async def test_metrics_label_every_combination_and_add_the_remainder() -> None:
+async def test_metrics_label_every_combination_and_add_the_remainder(make: StoreFactory) -> None:
     """Every series carries every dimension; the remainder is `__unattributed__`; summed by type
     they give the type's exact count and sum, and every histogram's `+Inf` is its count."""
-    store = await shop()
-    older = MemoryStore(counting=CountingConfig(("country",)), data=store.data)
+    store = await shop(make)
+    older = make(CountingConfig(("country",)), sharing=store)
     await add(older, [Event("purchase", 4_000_000, datetime.now(UTC), None, ("NL",))])
     async with api_client(store) as client:
         found = metrics(await (await client.get("/metrics")).text())
@@ -211,8 +245,8 @@ async def test_metrics_label_every_combination_and_add_the_remainder() -> None:
 async def test_metrics_without_dimensions_keep_one_series_per_type(
     redis_server: RedisServer,
 ) -> None:
-    """Over a store that keeps totals only (Redis until part 2): `exporter_stats_value_sum` is
-    the histogram family's sum of each type, with every event in `+Inf`."""
+    """Without dimensions, over the Redis store with the default buckets: one series per type,
+    `exporter_stats_value_sum` the histogram family's sum, the event in its bucket."""
     store: RedisStore = redis_store(redis_server.url)
     try:
         await store.apply([("msg:a", Event("purchase", 2_500_000, datetime.now(UTC)))])
@@ -226,5 +260,6 @@ async def test_metrics_without_dimensions_keep_one_series_per_type(
     assert found[("exporter_stats_value_count", purchase)] == 1
     assert found[("exporter_stats_events_total", purchase)] == 1
     assert found[("exporter_stats_value_bucket", (("le", "1.0"), ("type", "purchase")))] == 0
+    assert found[("exporter_stats_value_bucket", (("le", "5.0"), ("type", "purchase")))] == 1
     assert found[("exporter_stats_value_bucket", (("le", "+Inf"), ("type", "purchase")))] == 1
     assert "# TYPE exporter_stats_value histogram" in text

@@ -11,6 +11,7 @@ import pytest
 
 from exporter.events import Event
 from exporter.store import ApplyResult, Snapshot
+from exporter.store.detail import Breakdown, CountingConfig, Detail
 from exporter.store.redis import RedisStore
 from exporter.store.series import MinuteTotals
 from tests.integration.web.api_support import TOKEN, api_client, redis_store
@@ -59,6 +60,16 @@ class BrokenStore:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    @property
+    def counting(self) -> CountingConfig:
+        return CountingConfig()
+
+    async def breakdown(self, event_type: str, dimension: str) -> Breakdown | None:
+        raise RuntimeError(self.secret)
+
+    async def detail(self) -> Detail:
+        raise RuntimeError(self.secret)
 
 
 def assert_json_error(body: object, error: str) -> None:

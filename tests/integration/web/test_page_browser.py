@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,12 +20,12 @@ from prometheus_client import CollectorRegistry
 
 from exporter.events import ABSENT, Event
 from exporter.store.detail import CountingConfig
-from exporter.store.memory import MemoryStore
 from exporter.store.redis import RedisStore
 from exporter.web import make_app
 from exporter.web.page import PageInfo
 from tests.integration.web.api_support import add, event
 from tests.servers import require_binary
+from tests.store_support import unique_prefix
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -160,10 +160,11 @@ def with_dimensions(events: list[Event]) -> list[Event]:
 
 
 @pytest.fixture(name="shop_server")
-async def fixture_shop_server() -> AsyncIterator[TestServer]:
-    """The API over a store with dimensions (channel, country) and value buckets; the Redis
-    store counts them in issue 27/28 part 2."""
-    store = MemoryStore(counting=CountingConfig(("channel", "country")))
+async def fixture_shop_server(
+    open_store: Callable[..., RedisStore],
+) -> AsyncIterator[TestServer]:
+    """The API over a Redis store with dimensions (channel, country) and value buckets."""
+    store = open_store(prefix=unique_prefix(), counting=CountingConfig(("channel", "country")))
     events = with_dimensions(traffic(datetime.now(UTC)))
     await store.apply([(f"msg:{uuid.uuid4()}", e) for e in events])
     await store.add_rejected({"bad_value": 31, "not_json": 12, "bad_timestamp": 7})

@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 
 from exporter.events import MICROS_PER_UNIT, Event
 from exporter.store import Outcome
+from exporter.store.detail import CountingConfig
+from exporter.store.histograms import NO_BUCKETS
 from exporter.store.keys import ShardKeys, StoreKeys, shard_of
 from exporter.store.plan import (
     MAX_EVENTS_PER_SCRIPT,
     ONE_SHARD,
     Admission,
+    ScriptCall,
     WritePlanner,
     read_reply,
 )
@@ -33,7 +36,15 @@ Item = tuple[str, Event]
 def planner(
     shards: int = 1, series: SeriesPolicy | None = None, max_types: int = 7
 ) -> WritePlanner:
-    return WritePlanner(StoreKeys.build("shop", shards), 3600, max_types, series or SeriesPolicy())
+    """A planner of totals alone (no dimensions, no value buckets): what the store sent before
+    decisions 0020 and 0021."""
+    return WritePlanner(
+        StoreKeys.build("shop", shards),
+        3600,
+        max_types,
+        series or SeriesPolicy(),
+        CountingConfig(buckets=NO_BUCKETS),
+    )
 
 
 def item(identity: str, kind: str = "purchase", micros: int = 2_500_000, age_s: float = 0) -> Item:
@@ -81,7 +92,7 @@ def test_a_large_batch_is_cut_into_calls_of_at_most_the_limit_in_order() -> None
     (part,) = plan.shards
     assert [call.size for call in part.calls] == [MAX_EVENTS_PER_SCRIPT] * 2 + [500]
     assert part.calls[1].keys[2] == b"{shop}:seen:id:1000"
-    codes = [[1] * 1000 + [0] * 1000 + [1] * 500]
+    codes: list[tuple[list[int], list[str]]] = [([1] * 1000 + [0] * 1000 + [1] * 500, [])]
     outcomes = plan.result(codes).outcomes
     assert outcomes[999:1001] == ("applied", "duplicate")
     assert outcomes.count("applied") == 1500
@@ -96,7 +107,7 @@ def test_with_shards_the_registration_comes_first_and_only_admitted_events_are_s
     registration = plan_of.registration(batch)
     assert registration is not None
     assert registration.keys == ("{shop}:types", "{shop}:generation")
-    assert registration.args == (7, "a", "b", "c")
+    assert registration.args == (7, "a\nb\nc")
     admission = registration.admission([3, 1, 0, 1])
     assert admission == Admission(3, {"a", "c"})
     plan = plan_of.plan(batch, admission, NOW_S)
@@ -110,7 +121,7 @@ def test_with_shards_the_registration_comes_first_and_only_admitted_events_are_s
             assert call.keys[0] == part.totals == part.shard.totals(3)
             assert call.args[1] == "global"  # the cap was the registration's
             assert not any(key == "{shop}:types" for key in call.keys)
-    result = plan.result([[1] * len(part.positions) for part in plan.shards])
+    result = plan.result([([1] * len(part.positions), []) for part in plan.shards])
     assert result.outcomes == (
         "applied",
         "too_many_types",
@@ -129,19 +140,21 @@ def test_events_outside_the_bucket_range_are_reported_when_applied_only() -> Non
     (call,) = plan.shards[0].calls
     assert all(line.split()[2] == "0" for line in str(call.args[3]).splitlines())
     assert len(call.keys) == 4  # totals, types, two seen keys: no bucket key
-    assert plan.result([[1, 0]]).unbucketed == (0,)
+    assert plan.result([([1, 0], [])]).unbucketed == (0,)
     off = planner(series=SeriesPolicy(enabled=False)).plan(batch, ONE_SHARD, NOW_S)
     assert off.minutes is None
-    assert off.result([[1, 1]]).unbucketed == ()
+    assert off.result([([1, 1], [])]).unbucketed == ()
 
 
 def test_a_reply_is_codes_then_the_totals_marker() -> None:
     """apply.lua's reply: one code per event, then writes, since and reset (decision 0017)."""
-    assert read_reply([1, 0, 3, 12, b"1700000000000", None]) == (
+    three = ScriptCall((), (), 3)
+    assert read_reply([1, 0, 3, 12, b"1700000000000", None], three) == (
         [1, 0, 3],
+        [],
         Marker(1_700_000_000_000, 12, None),
     )
-    assert read_reply([2, 5, b"10", b"10"])[1] == Marker(10, 5, 10)
+    assert read_reply([2, 5, b"10", b"10"], ScriptCall((), (), 1))[2] == Marker(10, 5, 10)
 
 
 # -- the property: the plan sends what the store sent before it ---------------------------------
@@ -229,7 +242,8 @@ def _old_calls(
         )
         return None, [(0, list(range(len(batch))), calls)]
     distinct = list(dict.fromkeys(event.type for _, event in batch))
-    registration = ([keys.types, keys.generation], [planner_.max_types, *distinct])
+    # The distinct types travel as lines of one argument (room after them for dimensions).
+    registration = ([keys.types, keys.generation], [planner_.max_types, "\n".join(distinct)])
     admitted = admission.admitted or set()
     positions: dict[int, list[int]] = {}
     for index, (identity, event) in enumerate(batch):
@@ -326,7 +340,7 @@ def test_the_plan_sends_exactly_what_the_store_sent_before_it(
     for part, (_, _, old_calls) in zip(plan.shards, old_parts, strict=True):
         assert [(list(call.keys), list(call.args)) for call in part.calls] == old_calls
     codes = [[seed.choice([0, 1, 2, 3]) for _ in part.positions] for part in plan.shards]
-    result = plan.result(codes)
+    result = plan.result([(part_codes, []) for part_codes in codes])
     assert (result.outcomes, result.unbucketed) == _old_outcomes(
         len(batch), old_parts, codes, plan.minutes
     )
