@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,11 +125,30 @@ def test_every_exporter_variable_is_one_the_settings_or_sdks_read() -> None:
         assert not unknown, f"{name}: nothing reads {sorted(unknown)}"
 
 
+# Compose's interpolation with a default: `${NAME-default}` and `${NAME:-default}`.
+_WITH_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}")
+
+
+def _as_compose_gives(value: Any) -> Any:
+    """A value as compose passes it when none of the variables it names is set."""
+    return (
+        _WITH_DEFAULT.sub(lambda match: match.group(1), value) if isinstance(value, str) else value
+    )
+
+
+def test_compose_defaults_are_read_as_compose_reads_them() -> None:
+    """The interpolation above gives the defaults, and leaves a plain value alone."""
+    assert _as_compose_gives("${EXPORTER_DIMENSIONS-country,channel}") == "country,channel"
+    assert _as_compose_gives("${GRAFANA_ADMIN_PASSWORD:-admin}") == "admin"
+    assert _as_compose_gives("redis://redis:6379/0") == "redis://redis:6379/0"
+
+
 def test_settings_given_in_compose_are_valid_values() -> None:
-    """The values the compose file sets pass the settings' own validation."""
+    """The values the compose file sets, with its defaults for variables the user may set,
+    pass the settings' own validation."""
     for name, service in exporter_services().items():
         given = {
-            key: value
+            key: _as_compose_gives(value)
             for key, value in _environment(service).items()
             if key in SETTINGS_VARIABLES and value is not None
         }
