@@ -4,12 +4,13 @@ detail of every type (value buckets and the joint table of combinations)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Literal
 
-from exporter.events import OTHER, micros_to_decimal
+from exporter.events import OTHER, Event, micros_to_decimal
 from exporter.store.histograms import DEFAULT_BOUNDS, BucketBounds, StoredBuckets, subtract
 
 if TYPE_CHECKING:
@@ -56,6 +57,18 @@ class CountingConfig:
     def all_other(self) -> tuple[str, ...]:
         """The combination every event past the combination cap is counted under."""
         return (OTHER,) * len(self.dimensions)
+
+    def check(self, batch: Iterable[tuple[str, Event]]) -> None:
+        """ValueError unless every event carries one value per dimension: events read with
+        other contract options are a wiring mistake that would count values under the wrong
+        dimensions, so a store applies nothing of such a batch."""
+        width = len(self.dimensions)
+        for _, event in batch:
+            if len(event.dimensions) != width:
+                raise ValueError(
+                    f"an event with {len(event.dimensions)} dimension values was given to a "
+                    f"store of {width} dimensions"
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,15 +102,7 @@ class MemoryStore:
 
     async def apply(self, batch: Sequence[tuple[str, Event]]) -> ApplyResult:
         """Add each event whose identity is new, all or nothing with respect to other calls."""
-        width = len(self._counting.dimensions)
-        for _, event in batch:
-            if len(event.dimensions) != width:
-                # Read with other contract options than this store's: a wiring mistake that
-                # would count values under the wrong dimensions. Nothing is applied.
-                raise ValueError(
-                    f"an event with {len(event.dimensions)} dimension values was given to a "
-                    f"store of {width} dimensions"
-                )
+        self._counting.check(batch)
         async with self._lock:
             self._expire()
             outcomes: list[Outcome] = []

@@ -202,16 +202,9 @@ class WritePlanner:
         return self.counting.buckets.enabled or bool(self.counting.dimensions)
 
     def check(self, batch: Sequence[Item]) -> None:
-        """ValueError unless every event carries one value per dimension of this store: events
-        read with other contract options are a wiring mistake that would count values under the
-        wrong dimensions, so nothing of such a batch is planned."""
-        width = len(self.counting.dimensions)
-        for _, event in batch:
-            if len(event.dimensions) != width:
-                raise ValueError(
-                    f"an event with {len(event.dimensions)} dimension values was given to a "
-                    f"store of {width} dimensions"
-                )
+        """ValueError unless every event carries one value per dimension of this store (nothing
+        of such a batch is planned)."""
+        self.counting.check(batch)
 
     def registration(self, batch: Sequence[Item]) -> Registration | None:
         """The first stage's call, or None with one shard (no first stage)."""

@@ -1,4 +1,5 @@
 -- Adds a batch of events to one shard's per-type totals, each identity at most once, atomically.
+-- (scripts.py puts admission.lua, the admission rule it shares with register.lua, before it.)
 --
 -- KEYS[1]  totals hash: count:<type>, units:<type>, frac:<type>, last:<type>
 -- KEYS[2]  set of known types (bounded by ARGV[2]); absent when ARGV[2] is "global": then the
@@ -243,30 +244,10 @@ if counting then
   local admit = max_values > 0
   local names = {}
   for name in string.gmatch(ARGV[7] or '', '[^,]+') do names[#names + 1] = name end
-  local OTHER, ABSENT = '__other__', '__absent__'
-  local all_other = {}
-  for d = 1, width do all_other[d] = OTHER end
-  all_other = table.concat(all_other, '|')
-  local sets = {}    -- admission set key -> {n = its size, known = {member -> true or false}}
-  local function admitted(key, member, cap)
-    local s = sets[key]
-    if s == nil then
-      s = {n = redis.call('SCARD', key), known = {}}
-      sets[key] = s
-    end
-    local known = s.known[member]
-    if known == nil then
-      known = redis.call('SISMEMBER', key, member) == 1
-      if not known and s.n < cap then
-        redis.call('SADD', key, member)
-        if s.n == 0 and admissions_at > 0 then redis.call('SADD', KEYS[admissions_at], key) end
-        s.n = s.n + 1
-        known = true
-      end
-      s.known[member] = known
-    end
-    return known
-  end
+  local index = nil
+  if admissions_at > 0 then index = KEYS[admissions_at] end
+  local admission = new_admission(width, max_values, max_combos, index)
+  local all_other = admission.all_other
   local hashes, hash_order = {}, {}  -- key -> {cells = {field -> {count, units, frac}}, ...}
   local function hash(key)
     local h = hashes[key]
@@ -304,29 +285,12 @@ if counting then
       if width > 0 then
         local values = {}
         for v in string.gmatch(rest, '|([^|]*)') do values[#values + 1] = v end
-        local marks = {}
-        local combo_folded = false
         if admit then
-          for d = 1, width do
-            local v = values[d]
-            marks[d] = '-'
-            if v == OTHER then
-              marks[d] = 'i'
-            elseif v ~= ABSENT and not admitted(KEYS[at + 1 + d], v, max_values) then
-              marks[d] = 'v'
-              values[d] = OTHER
-            end
-          end
-          local combo = table.concat(values, '|')
-          if combo ~= all_other and not admitted(KEYS[at + 2 + width], combo, max_combos) then
-            combo_folded = true
-          end
-          marks[width + 1] = combo_folded and 'c' or '-'
-          folds[i] = table.concat(marks)
+          folds[i] = admit_event(admission, values, at + 2)
         else
           folds[i] = given
-          combo_folded = string.sub(given, -1) == 'c'
         end
+        local combo_folded = string.sub(folds[i], -1) == 'c'
         for d = 1, width do
           add(detail, names[d] .. '|' .. values[d], i)
           detail.since['s|' .. names[d]] = true

@@ -1,5 +1,6 @@
 -- Admits a sharded batch's types under the global cap, and with dimensions its values and
--- combinations under theirs, and names the generation to write into.
+-- combinations under theirs, and names the generation to write into. (scripts.py puts
+-- admission.lua, the admission rule it shares with apply.lua, before it.)
 --
 -- KEYS[1] set of known types, KEYS[2] reset generation, with dimensions KEYS[3] the set of every
 -- admission set, then per type of ARGV: its value sets (one per dimension, in order) and its
@@ -39,30 +40,7 @@ if not ARGV[3] then return reply end
 local spec = {}
 for x in string.gmatch(ARGV[3], '%d+') do spec[#spec + 1] = tonumber(x) end
 local width, max_values, max_combos = spec[1], spec[2], spec[3]
-local OTHER, ABSENT = '__other__', '__absent__'
-local all_other = {}
-for d = 1, width do all_other[d] = OTHER end
-all_other = table.concat(all_other, '|')
-local sets = {}
-local function admitted(key, member, cap)
-  local s = sets[key]
-  if s == nil then
-    s = {n = redis.call('SCARD', key), known = {}}
-    sets[key] = s
-  end
-  local found = s.known[member]
-  if found == nil then
-    found = redis.call('SISMEMBER', key, member) == 1
-    if not found and s.n < cap then
-      redis.call('SADD', key, member)
-      if s.n == 0 then redis.call('SADD', KEYS[3], key) end
-      s.n = s.n + 1
-      found = true
-    end
-    s.known[member] = found
-  end
-  return found
-end
+local admission = new_admission(width, max_values, max_combos, KEYS[3])
 local at_reply = #types + 1
 for line in string.gmatch(ARGV[4], '[^\n]+') do
   at_reply = at_reply + 1
@@ -72,24 +50,9 @@ for line in string.gmatch(ARGV[4], '[^\n]+') do
     reply[at_reply] = ''
   else
     local at = 3 + (tno - 1) * (width + 1)
-    local values, marks = {}, {}
+    local values = {}
     for v in string.gmatch(rest, '|([^|]*)') do values[#values + 1] = v end
-    for d = 1, width do
-      local v = values[d]
-      marks[d] = '-'
-      if v == OTHER then
-        marks[d] = 'i'
-      elseif v ~= ABSENT and not admitted(KEYS[at + d], v, max_values) then
-        marks[d] = 'v'
-        values[d] = OTHER
-      end
-    end
-    local combo = table.concat(values, '|')
-    marks[width + 1] = '-'
-    if combo ~= all_other and not admitted(KEYS[at + width + 1], combo, max_combos) then
-      marks[width + 1] = 'c'
-    end
-    reply[at_reply] = table.concat(marks)
+    reply[at_reply] = admit_event(admission, values, at + 1)
   end
 end
 return reply
